@@ -1,0 +1,1 @@
+"""zelda bundled plugin: conv3d (registered through the 'zelda' entry-point group)."""

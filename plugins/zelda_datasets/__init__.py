@@ -1,0 +1,1 @@
+"""zelda bundled plugin: datasets (registered through the 'zelda' entry-point group)."""

@@ -1,0 +1,1 @@
+"""zelda bundled plugin: decord (registered through the 'zelda' entry-point group)."""

@@ -1,0 +1,1 @@
+"""zelda bundled plugin: metrics (registered through the 'zelda' entry-point group)."""

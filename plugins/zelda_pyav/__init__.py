@@ -1,0 +1,1 @@
+"""zelda bundled plugin: pyav (registered through the 'zelda' entry-point group)."""

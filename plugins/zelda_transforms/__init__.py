@@ -1,0 +1,1 @@
+"""zelda bundled plugin: transforms (registered through the 'zelda' entry-point group)."""
