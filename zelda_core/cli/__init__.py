@@ -1,0 +1,1 @@
+"""The ``zelda`` command line: one module per command, assembled in ``main``."""
