@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import textwrap
 from typing import Sequence
 
 from .. import __version__
@@ -84,7 +83,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _paragraph(message: str) -> str:
-    lines = message.splitlines() or [""]
-    if len(lines) == 1:
-        return textwrap.fill(lines[0], width=100, subsequent_indent="  ")
-    return "\n".join(lines) + "\n(run with --debug for the traceback)"
+    return message + ("\n(run with --debug for the traceback)" if "\n" in message else "")
