@@ -7,6 +7,7 @@ reports every problem at once, before anything heavy (decoding, training) runs.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -93,11 +94,9 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     errors = _structure_errors(recipe.data, recipe.file)
     for ref in component_tables(recipe.data):
         errors += check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
-    try:
+    if importlib.util.find_spec("zelda_core.engine.validate") is not None:
         from .engine.validate import train_errors  # the engine checks [train] itself
-    except ImportError:
-        pass
-    else:
+
         errors += train_errors(recipe)
     return errors
 
