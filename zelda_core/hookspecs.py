@@ -7,7 +7,7 @@ built (so registering costs no heavy import).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -10,7 +10,8 @@ import collections.abc as cabc
 import inspect
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def signature_of(factory: Callable[..., Any]) -> inspect.Signature | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import RecipeError
 from .recipe import META_KEY, Recipe

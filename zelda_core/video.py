@@ -7,7 +7,8 @@ sequential decode, whatever the container header claims.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:  # numpy is light, but keep the CLI start-up free of it
     import numpy as np
@@ -52,7 +53,7 @@ class VideoReader:
         """Seconds, from the true frame count and the average rate."""
         return self.num_frames / self.fps if self.fps else math.nan
 
-    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> "np.ndarray":
+    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
         """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed."""
         raise NotImplementedError
 
@@ -71,7 +72,7 @@ class VideoReader:
     def close(self) -> None:
         """Release the file and decoder."""
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
