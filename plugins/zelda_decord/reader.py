@@ -1,0 +1,122 @@
+"""decord reader, guarded by the PyAV packet index.
+
+decord can hang or crash in native code on broken files, and trusts its own frame
+count. So every file is first validated by ``zelda_core.video_index`` (a PyAV demux of
+its packets, cached): unreadable files raise DecodeError before decord sees them, and a
+decord frame count that disagrees with the packet index is refused rather than
+returning wrong frames.
+
+decord resizes inside its FFmpeg filter graph, so one decord VideoReader is opened per
+output size (lazily) and asked for frames with ``get_batch`` on sorted, de-duplicated
+indices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from zelda_core.errors import DecodeError
+from zelda_core.video import Size, VideoReader, resolve_size
+from zelda_core.video_index import get_index
+
+try:
+    import decord
+except ImportError as _e:  # pragma: no cover - depends on the environment
+    raise ImportError("the decord decoder needs the 'decord' package: pip install 'zelda[decord]'") from _e
+
+
+class DecordReader(VideoReader):
+    """Frame-accurate reader on decord (``threads``: decord decoder threads, default 1)."""
+
+    def __init__(self, path: str, *, threads: int = 1) -> None:
+        self.path = str(path)
+        self.threads = int(threads)
+        idx = get_index(self.path)  # validates the file with PyAV first
+        self._index = idx
+        self.num_frames = idx.num_frames
+        self.fps = idx.fps
+        self.width, self.height = idx.width, idx.height
+        self.codec = idx.codec
+        self._readers: dict[tuple[int, int], Any] = {}
+        self._closed = False
+        self.frames_decoded = 0
+        """Frames returned by decord (decord does not report what it decoded)."""
+        self._reader(self.height, self.width)  # fail early, at open
+
+    def _reader(self, h: int, w: int) -> Any:
+        vr = self._readers.get((h, w))
+        if vr is not None:
+            return vr
+        native = (h, w) == (self.height, self.width)
+        try:
+            vr = decord.VideoReader(
+                self.path,
+                ctx=decord.cpu(0),
+                width=-1 if native else w,
+                height=-1 if native else h,
+                num_threads=max(1, self.threads),
+            )
+        except Exception as e:  # decord raises DECORDError (a RuntimeError) and friends
+            raise DecodeError(self.path, f"decord cannot open it ({_short(e)})") from e
+        if len(vr) != self.num_frames:
+            n = len(vr)
+            del vr
+            raise DecodeError(
+                self.path,
+                f"decord counts {n} frames where the packet index has {self.num_frames}; "
+                "use the pyav decoder for this file",
+            )
+        # keep a single size open at a time: a pipeline asks for one size per file
+        for k in list(self._readers):
+            del self._readers[k]
+        self._readers[(h, w)] = vr
+        return vr
+
+    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
+        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
+
+        Raises IndexError for an index outside ``[0, num_frames)``.
+        """
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
+        if bad.size:
+            raise IndexError(
+                f"frame index {int(bad[0])} out of range for {self.path} ({self.num_frames} frames)"
+            )
+        h, w = resolve_size(self.height, self.width, size)
+        if wanted.size == 0:
+            return np.empty((0, h, w, 3), dtype=np.uint8)
+        uniq, inverse = np.unique(wanted, return_inverse=True)
+        vr = self._reader(h, w)
+        try:
+            frames = vr.get_batch(uniq.tolist()).asnumpy()
+        except Exception as e:
+            raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
+        if frames.shape[1:3] != (h, w):
+            raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
+        self.frames_decoded += len(uniq)
+        return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def info(self) -> dict[str, Any]:
+        """Metadata for ``zelda probe`` (from the packet index)."""
+        d = super().info()
+        d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
+        d["keyframes"] = len(self._index.keyframes)
+        d["format"] = self._index.format_name
+        d["decoder"] = "decord"
+        return d
+
+    def close(self) -> None:
+        """Drop decord's readers (decord closes the file when a reader is freed)."""
+        if not self._closed:
+            self._closed = True
+            self._readers.clear()
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]

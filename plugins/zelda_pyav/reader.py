@@ -1,0 +1,310 @@
+"""PyAV (FFmpeg) reader: frame-accurate, seeks only forward, skips unneeded frames.
+
+How a ``get_frames`` call decodes, on files whose packets carry presentation times
+(MP4/MOV, MKV/WebM, FLV, MPEG-TS; see ``zelda_core.video_index``):
+
+1. the requested indices are de-duplicated and sorted by decode position;
+2. for the next needed frame, the decoder starts at the keyframe its GOP needs, but
+   only when that keyframe lies beyond what has already been fed to the decoder
+   (so no GOP is decoded twice in one call); short gaps are crossed by reading
+   packets without decoding them, long ones by a container seek;
+3. each packet is decoded with ``skip_frame="NONREF"`` unless its frame was asked
+   for: a non-reference frame that nobody asked for never affects another frame, so
+   FFmpeg does not decode it at all and the returned frames stay bit-identical to a
+   full sequential decode;
+4. wanted frames are converted to RGB with the resize inside the same ``sws_scale``
+   call, so full-size RGB frames are never materialized.
+
+Other files (AVI, raw streams) are decoded sequentially from the first packet and
+frames are numbered by counting, which is exact for any decoder output order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import av
+import numpy as np
+
+from zelda_core.errors import DecodeError
+from zelda_core.video import Size, VideoReader, resolve_size
+from zelda_core.video_index import get_index, open_container, video_stream
+
+READ_AHEAD = 48
+"""Gaps of at most this many packets are crossed by reading, not seeking."""
+
+INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS")
+
+
+class PyAVReader(VideoReader):
+    """Frame-accurate reader on PyAV.
+
+    Options: ``threads`` (decoder threads, default 1: DataLoader workers provide the
+    parallelism), ``skip_nonref`` (default True: skip non-reference frames nobody asked
+    for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        threads: int = 1,
+        skip_nonref: bool = True,
+        interpolation: str = "BILINEAR",
+    ) -> None:
+        self.path = str(path)
+        if interpolation.upper() not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
+        self.interpolation = interpolation.upper()
+        self.skip_nonref = bool(skip_nonref)
+        self.threads = int(threads)
+        self._container = open_container(self.path)
+        try:
+            self._index = get_index(self.path, self._container)
+            self._stream = video_stream(self._container, self.path)
+            cc = self._stream.codec_context
+            cc.thread_count = max(1, self.threads)
+            if self.threads > 1:
+                cc.thread_type = "AUTO"
+        except BaseException:
+            self._container.close()
+            raise
+        idx = self._index
+        self.num_frames = idx.num_frames
+        self.fps = idx.fps
+        self.width, self.height = idx.width, idx.height
+        self.codec = idx.codec
+        self._cc = self._stream.codec_context
+        self._packets: Any = None  # demux iterator
+        self._pushback: Any = None  # one packet read but not consumed
+        self._demux_next: int | None = None  # decode position the iterator yields next
+        self._fed: int | None = None  # decoder fed continuously up to this position
+        self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
+        self.frames_decoded = 0
+        """Frames the decoder produced so far (for ``zelda bench decode``)."""
+        self._closed = False
+
+    # -- public -----------------------------------------------------------------------
+
+    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
+        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
+
+        Raises IndexError for an index outside ``[0, num_frames)``, DecodeError when
+        the file turns out to be undecodable.
+        """
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        wanted = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
+        for i in wanted:
+            if not 0 <= i < self.num_frames:
+                raise IndexError(
+                    f"frame index {i} out of range for {self.path} ({self.num_frames} frames)"
+                )
+        h, w = resolve_size(self.height, self.width, size)
+        out = np.empty((len(wanted), h, w, 3), dtype=np.uint8)
+        if not wanted:
+            return out
+        uniq = sorted(set(wanted))
+        try:
+            if self._index.by_pts:
+                got = self._decode_by_pts(uniq, h, w)
+            else:
+                got = self._decode_sequential(uniq, h, w)
+        except av.FFmpegError as e:
+            self._reset()
+            raise DecodeError(self.path, f"decoding failed ({e})") from e
+        missing = [i for i in uniq if i not in got]
+        if missing and self._index.by_pts:
+            # a decoder that drops or mislabels frames: count a plain decode instead
+            self._reset()
+            try:
+                got.update(self._decode_sequential(missing, h, w))
+            except av.FFmpegError as e:
+                self._reset()
+                raise DecodeError(self.path, f"decoding failed ({e})") from e
+            missing = [i for i in uniq if i not in got]
+        if missing:
+            raise DecodeError(self.path, f"frames {missing[:5]} could not be decoded")
+        for n, i in enumerate(wanted):
+            out[n] = got[i]
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Metadata for ``zelda probe``, with the keyframe interval and container format."""
+        d = super().info()
+        d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
+        d["keyframes"] = len(self._index.keyframes)
+        d["format"] = self._index.format_name
+        d["seekable"] = self._index.by_pts
+        d["decoder"] = "pyav"
+        return d
+
+    def close(self) -> None:
+        """Close the container and free the decoder."""
+        if not self._closed:
+            self._closed = True
+            self._packets = self._pushback = None
+            self._container.close()
+
+    # -- decoding ---------------------------------------------------------------------
+
+    def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
+        if h == frame.height and w == frame.width and frame.format.name == "rgb24":
+            return frame.to_ndarray()
+        return frame.to_ndarray(
+            width=w, height=h, format="rgb24", interpolation=self.interpolation
+        )
+
+    def _reset(self) -> None:
+        """Forget decoder and demuxer state; the next decode seeks."""
+        self._packets = self._pushback = None
+        self._demux_next = self._fed = None
+        self._seq_next = 0
+
+    def _rewind(self) -> None:
+        """Restart demuxing and decoding at the first packet (reopening the file)."""
+        self._container.close()
+        self._container = open_container(self.path)
+        self._stream = self._container.streams.video[0]
+        self._cc = self._stream.codec_context
+        self._cc.thread_count = max(1, self.threads)
+        if self.threads > 1:
+            self._cc.thread_type = "AUTO"
+        self._packets = self._container.demux(self._stream)
+        self._pushback = None
+        self._demux_next = self._fed = None
+        self._seq_next = 0
+
+    def _next_packet(self) -> Any:
+        if self._pushback is not None:
+            pkt, self._pushback = self._pushback, None
+            return pkt
+        if self._packets is None:
+            return None
+        for pkt in self._packets:
+            if pkt.size == 0:
+                continue
+            return pkt
+        self._packets = None
+        return None
+
+    def _restart_decoder(self) -> None:
+        self._cc.flush_buffers()
+        self._fed = None
+
+    def _drain(self, collect: Any) -> None:
+        """Flush the decoder's delayed frames into ``collect``; it needs a keyframe next."""
+        if self._fed is None:
+            return
+        for frame in self._cc.decode(None):
+            collect(frame)
+        self._restart_decoder()
+
+    def _goto(self, pos: int) -> None:
+        """Position the demuxer so the next packet is the one at decode position ``pos``."""
+        idx = self._index
+        if not (self._demux_next is not None and self._demux_next <= pos <= self._demux_next + READ_AHEAD):
+            self._container.seek(
+                idx.seek_timestamp(pos), stream=self._stream, backward=True, any_frame=False
+            )
+            self._packets = self._container.demux(self._stream)
+            self._pushback = None
+            first = self._next_packet()
+            p = idx.pos_of_pts(_ts(first))
+            if first is None or p is None or p > pos:  # landed beyond: start over
+                self._container.seek(
+                    idx.seek_timestamp(0), stream=self._stream, backward=True, any_frame=False
+                )
+                self._packets = self._container.demux(self._stream)
+                first = self._next_packet()
+                p = idx.pos_of_pts(_ts(first))
+                if first is None or p is None or p > pos:
+                    raise DecodeError(self.path, f"cannot seek to packet {pos}")
+            self._pushback = first
+        # read forward without decoding
+        while True:
+            pkt = self._next_packet()
+            p = idx.pos_of_pts(_ts(pkt))
+            if pkt is None:
+                raise DecodeError(self.path, f"packet {pos} not found after seeking")
+            if p is not None and p >= pos:
+                self._pushback = pkt
+                self._demux_next = p
+                return
+
+    def _decode_by_pts(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
+        idx = self._index
+        positions = sorted(idx.decode_pos(i) for i in uniq)
+        need = set(positions)
+        index_of_pts = {idx.pts[idx.decode_pos(i)]: i for i in uniq}
+        got: dict[int, np.ndarray] = {}
+        cc = self._cc
+
+        def collect(frame: Any) -> None:
+            self.frames_decoded += 1
+            i = index_of_pts.get(frame.pts)
+            if i is not None and i not in got:
+                got[i] = self._convert(frame, h, w)
+
+        j = 0
+        while j < len(positions):
+            key = idx.start_key(positions[j])
+            if self._fed is None or key > self._fed + 1:
+                self._drain(collect)
+                self._goto(key)
+                self._restart_decoder()
+            pkt = self._next_packet()
+            if pkt is None:  # the file ended early: the caller falls back
+                self._demux_next = None
+                break
+            p = idx.pos_of_pts(_ts(pkt))
+            if p is None:
+                continue
+            if self.skip_nonref:
+                cc.skip_frame = "DEFAULT" if p in need else "NONREF"
+            for frame in cc.decode(pkt):
+                collect(frame)
+            self._fed = p
+            self._demux_next = p + 1
+            while j < len(positions) and positions[j] <= p:
+                j += 1
+        self._drain(collect)
+        cc.skip_frame = "DEFAULT"
+        return got
+
+    def _decode_sequential(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
+        """Decode from the first packet, numbering output frames by counting."""
+        cc = self._cc
+        cc.skip_frame = "DEFAULT"
+        want = set(uniq)
+        last = uniq[-1]
+        got: dict[int, np.ndarray] = {}
+        if self._packets is None or self._seq_next > uniq[0] or self._fed is None:
+            self._rewind()
+
+        def collect(frame: Any) -> None:
+            self.frames_decoded += 1
+            i = self._seq_next
+            self._seq_next += 1
+            if i in want:
+                got[i] = self._convert(frame, h, w)
+
+        while self._seq_next <= last:
+            pkt = self._next_packet()
+            if pkt is None:
+                for frame in cc.decode(None):
+                    collect(frame)
+                self._reset()
+                break
+            for frame in cc.decode(pkt):
+                collect(frame)
+            self._fed = 0
+        # keep the decoder positioned: a later call for later frames continues from here
+        self._demux_next = None
+        return got
+
+
+def _ts(pkt: Any) -> int | None:
+    if pkt is None:
+        return None
+    return pkt.pts if pkt.pts is not None else pkt.dts
