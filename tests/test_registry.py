@@ -34,13 +34,13 @@ PLUGIN = """
 
     @hookimpl
     def register_transforms(register):
-        register("center_crop", Crop)
-        register("loose", loose)
+        register("toy_crop", Crop)
+        register("toy_loose", loose)
 
     @hookimpl
     def register_models(register):
-        register("net", Net)
-        register("part", Part)
+        register("toy_net", Net)
+        register("toy_part", Part)
 """
 
 
@@ -58,25 +58,25 @@ def messages(errors):
 
 
 def test_build_with_params():
-    crop = build("transforms", {"type": "center_crop", "size": 224, "mode": "random"})
+    crop = build("transforms", {"type": "toy_crop", "size": 224, "mode": "random"})
     assert (crop.size, crop.mode) == (224, "random")
 
 
 def test_unknown_type_suggests_close_names():
-    (err,) = check("transforms", {"type": "centre_crop"}, key="data.train.pipeline[3]", file="r.toml")
+    (err,) = check("transforms", {"type": "toy_corp"}, key="data.train.pipeline[3]", file="r.toml")
     msg = str(err)
     assert msg.startswith("r.toml, key 'data.train.pipeline[3]'")
-    assert "unknown transform type 'centre_crop'" in msg and "Did you mean 'center_crop'" in msg
+    assert "unknown transform type 'toy_corp'" in msg and "Did you mean 'toy_crop'" in msg
 
 
 def test_unknown_parameter_lists_accepted_ones():
-    (err,) = check("transforms", {"type": "center_crop", "size": 3, "sise": 3}, key="k")
+    (err,) = check("transforms", {"type": "toy_crop", "size": 3, "sise": 3}, key="k")
     assert "unknown parameter 'sise'" in str(err)
     assert "size, mode='center'" in str(err)
 
 
 def test_missing_parameter():
-    (err,) = check("transforms", {"type": "center_crop"}, key="k")
+    (err,) = check("transforms", {"type": "toy_crop"}, key="k")
     assert "missing parameter 'size'" in str(err)
 
 
@@ -89,35 +89,35 @@ def test_missing_parameter():
     ({"size": 2, "note": 3}, "parameter 'note' expects"),
 ])
 def test_wrong_value_type(params, expected):
-    (err,) = check("transforms", {"type": "center_crop", **params}, key="k")
+    (err,) = check("transforms", {"type": "toy_crop", **params}, key="k")
     assert expected in str(err)
 
 
 def test_values_that_fit_pass():
-    assert check("transforms", {"type": "center_crop", "size": 2, "scale": 1, "ks": [1],
+    assert check("transforms", {"type": "toy_crop", "size": 2, "scale": 1, "ks": [1],
                                 "note": None}) == []
-    assert check("transforms", {"type": "loose", "anything": [1, 2]}) == []
+    assert check("transforms", {"type": "toy_loose", "anything": [1, 2]}) == []
 
 
 def test_table_without_type():
     (err,) = check("transforms", {"size": 3}, key="data.val.pipeline[0]")
-    assert "has no 'type'" in str(err) and "center_crop" in str(err)
+    assert "has no 'type'" in str(err) and "toy_crop" in str(err)
 
 
 def test_nested_model_tables_are_checked_and_built():
-    table = {"type": "net", "backbone": {"type": "part", "depth": 3}, "head": {"type": "part"}}
+    table = {"type": "toy_net", "backbone": {"type": "toy_part", "depth": 3}, "head": {"type": "toy_part"}}
     net = build("models", table, key="model")
     assert net.backbone.depth == 3 and net.head.depth == 1
-    (err,) = check("models", {"type": "net", "backbone": {"type": "prat"}, "head": {"type": "part"}},
+    (err,) = check("models", {"type": "toy_net", "backbone": {"type": "toy_prat"}, "head": {"type": "toy_part"}},
                    key="model")
-    assert "key 'model.backbone'" in str(err) and "Did you mean 'part'" in str(err)
+    assert "key 'model.backbone'" in str(err) and "Did you mean 'toy_part'" in str(err)
 
 
 def test_validate_recipe_reports_every_problem(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text(
-        '[model]\ntype = "net"\nwidht = 3\n[model.backbone]\ntype = "part"\ndepth = "deep"\n'
-        '[model.head]\ntype = "part"\n[trian]\nepochs = 1\n'
+        '[model]\ntype = "toy_net"\nwidht = 3\n[model.backbone]\ntype = "toy_part"\ndepth = "deep"\n'
+        '[model.head]\ntype = "toy_part"\n[trian]\nepochs = 1\n'
     )
     with pytest.raises(RecipeError) as err:
         validate_recipe(load_recipe(path))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy is light, but keep the CLI start-up free of it
     import numpy as np
 
-Size = Union[int, Sequence[int], None]
+Size = int | Sequence[int] | None
 """``None`` (native), an int (short side, aspect kept) or ``(h, w)`` exact."""
 
 
