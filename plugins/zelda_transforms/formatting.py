@@ -1,0 +1,70 @@
+"""Shape the frames for the model and pack the sample into a tensor plus metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+DEFAULT_META_KEYS = ("filename", "label", "index", "total_frames", "img_shape", "original_shape",
+                     "num_clips", "clip_len", "frame_interval", "flip")
+
+
+class FormatShape:
+    """(V*num_clips*T, H, W, C) frames -> (V', C, T, H, W) with V' = crops x clips.
+
+    ``NCTHW`` as MMAction2's ``FormatShape``: crop-major, then clip. No normalization
+    (the model's preprocessor normalizes on the device). ``NCHW`` gives (N, C, H, W)
+    frames for 2D models. The result is a view; ``pack`` makes it contiguous once.
+    """
+
+    def __init__(self, input_format: Literal["NCTHW", "NCHW"] = "NCTHW") -> None:
+        if input_format not in ("NCTHW", "NCHW"):
+            raise ValueError(f"input_format must be 'NCTHW' or 'NCHW', got {input_format!r}")
+        self.input_format = input_format
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        imgs = np.asarray(sample["imgs"])
+        if self.input_format == "NCHW":
+            sample["imgs"] = imgs.transpose(0, 3, 1, 2)
+        else:
+            num_clips, clip_len = int(sample["num_clips"]), int(sample["clip_len"])
+            if imgs.shape[0] % (num_clips * clip_len):
+                raise ValueError(f"{imgs.shape[0]} frames are not a multiple of num_clips x clip_len "
+                                 f"= {num_clips} x {clip_len}")
+            imgs = imgs.reshape((-1, num_clips, clip_len) + imgs.shape[1:])
+            imgs = imgs.transpose(0, 1, 5, 2, 3, 4)
+            sample["imgs"] = imgs.reshape((-1,) + imgs.shape[2:])
+        sample["input_shape"] = tuple(sample["imgs"].shape)
+        return sample
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+class Pack:
+    """``{"inputs": uint8 tensor, "label": int, "meta": {...}}``; the last step.
+
+    ``meta_keys`` lists the sample keys copied into ``meta`` (plain Python values).
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        reader = sample.get("reader")
+        if reader is not None:  # a pipeline without decode: do not leak the file
+            reader.close()
+        inputs = torch.from_numpy(np.ascontiguousarray(sample["imgs"]))
+        meta = {k: _plain(sample[k]) for k in self.meta_keys if k in sample}
+        return {"inputs": inputs, "label": int(sample.get("label", -1)), "meta": meta}
