@@ -21,7 +21,8 @@ frames are numbered by counting, which is exact for any decoder output order.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import av
 import numpy as np

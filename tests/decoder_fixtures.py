@@ -1,0 +1,71 @@
+"""Helpers for the decoder tests: small real H.264 files made with PyAV, thumbnails."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_videos() -> Path:
+    """``../shared/data/videos`` (or under $ZELDA_SHARED), whether or not it exists."""
+    return Path(os.environ.get("ZELDA_SHARED", REPO.parent / "shared")) / "data" / "videos"
+
+
+def manifest() -> dict[str, dict]:
+    """MANIFEST.json of the shared decoder corpus, or {} when the corpus is absent."""
+    path = shared_videos() / "MANIFEST.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def thumb16(rgb: np.ndarray) -> np.ndarray:
+    """The corpus README's 16x16 luma thumbnail of one RGB frame (flattened, float)."""
+    rgb = rgb.astype(np.float64)
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.array(
+        [[cell.mean() for cell in np.array_split(row, 16, axis=1)] for row in np.array_split(y, 16, axis=0)]
+    ).ravel()
+
+
+def make_video(
+    path: Path,
+    frames: int = 40,
+    *,
+    size: tuple[int, int] = (48, 64),
+    x264: str = "keyint=12:min-keyint=12:scenecut=0:bframes=2:b-pyramid=0",
+    fmt: str | None = None,
+    faststart: bool = False,
+) -> Path:
+    """Encode an H.264 file whose every frame differs clearly from its neighbours."""
+    import av
+
+    h, w = size
+    opts = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", format=fmt, options=opts) as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"x264-params": x264, "preset": "ultrafast", "crf": "10"}
+        yy, xx = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            img = np.empty((h, w, 3), np.uint8)  # smooth, so every scaler agrees
+            img[..., 0] = 128 + 100 * np.sin(2 * np.pi * (xx / w + i / 40))
+            img[..., 1] = 128 + 100 * np.sin(2 * np.pi * (yy / h + i / 17))
+            img[..., 2] = (i * 37) % 256
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
+
+
+def full_decode(path: Path) -> list[np.ndarray]:
+    """Every frame of a plain sequential PyAV decode, as RGB arrays (the reference)."""
+    import av
+
+    with av.open(str(path)) as c:
+        c.streams.video[0].codec_context.thread_count = 1
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
