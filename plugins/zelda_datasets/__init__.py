@@ -1,1 +1,17 @@
-"""zelda bundled plugin: datasets (registered through the 'zelda' entry-point group)."""
+"""zelda bundled plugin: datasets (registered through the 'zelda' entry-point group).
+
+``video_list``: an annotation file of "relative/path.mp4 label" lines (MMAction2's format);
+``video_folder``: root/class_name/*.mp4. Lazy registration: nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+from zelda_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_datasets(register) -> None:
+    register("video_list", f"{__name__}.video_list:VideoList",
+             help="annotation list: 'relative/path.mp4 label' per line")
+    register("video_folder", f"{__name__}.video_folder:VideoFolder",
+             help="root/class_name/*.mp4, classes sorted")

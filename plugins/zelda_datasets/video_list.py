@@ -1,0 +1,99 @@
+"""``video_list``: MMAction2's annotation format, "relative/path.mp4 label" per line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from zelda_core.data.dataset import VideoDataset, check_files, raise_problems, read_label_map
+from zelda_core.errors import DataError
+
+
+def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]], list[str], list[str]]:
+    """(records, sources, problems) of an annotation file.
+
+    Lines are "path label", split on the last whitespace (paths may contain spaces);
+    blank lines and lines starting with ``#`` are skipped.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise DataError(f"annotation file not found: {path} (ann_file is relative to "
+                        f"data.root)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read annotation file {path}: {exc}") from None
+    records, sources, problems = [], [], []
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        parts = text.rsplit(None, 1)
+        where = f"{path}:{n}"
+        if len(parts) != 2:
+            problems.append(f"{where}: expected 'relative/path.mp4 label', got {text!r}")
+            continue
+        name, label_text = parts
+        try:
+            label = int(label_text)
+        except ValueError:
+            problems.append(f"{where}: label {label_text!r} is not an integer "
+                            f"(line {text!r}; expected 'relative/path.mp4 label')")
+            continue
+        records.append((os.path.join(prefix_dir, name), label))
+        sources.append(where)
+    return records, sources, problems
+
+
+class VideoList(VideoDataset):
+    """Videos listed in ``ann_file`` (relative to ``root``), under ``root/prefix``.
+
+    ``label_map``: a file of class names, line i = label i (relative to ``root``); or
+    ``num_classes``; without either, classes are "0".."max label". Validation at
+    construction lists every malformed line, missing video and label outside
+    ``[0, num_classes)`` as file:line.
+    """
+
+    def __init__(self, ann_file: str, *, root: str, pipeline: Callable | list | None,
+                 decoder: dict[str, Any] | None = None, on_error: str = "raise",
+                 prefix: str = "", label_map: str | None = None,
+                 num_classes: int | None = None) -> None:
+        super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)
+        ann_path = os.path.join(root, ann_file)
+        prefix_dir = os.path.join(root, prefix)
+        if prefix and not os.path.isdir(prefix_dir):
+            raise DataError(f"prefix folder not found: {prefix_dir} (data root {root!r} + "
+                            f"prefix {prefix!r})")
+        records, sources, problems = parse_annotations(ann_path, prefix_dir)
+        if label_map is not None:
+            self.classes = read_label_map(os.path.join(root, label_map))
+            if num_classes is not None and num_classes != len(self.classes):
+                raise DataError(f"num_classes = {num_classes} but label map {label_map} "
+                                f"names {len(self.classes)} classes")
+        elif num_classes is not None:
+            if num_classes < 1:
+                raise ValueError(f"num_classes must be positive, got {num_classes}")
+            self.classes = [str(i) for i in range(num_classes)]
+        limit = len(self.classes) if self.classes else None
+        for (_, label), src in zip(records, sources):
+            if label < 0 or (limit is not None and label >= limit):
+                bound = f"[0, {limit})" if limit is not None else "[0, ...)"
+                problems.append(f"{src}: label {label} is outside {bound}")
+        problems += check_files(records, sources)
+        problems.sort(key=_line_order)
+        raise_problems(problems, f"annotation file {ann_path}",
+                       "Fix or remove these lines (format: 'relative/path.mp4 label', relative "
+                       "to data.root + prefix).")
+        if not records:
+            raise DataError(f"annotation file {ann_path} lists no video")
+        if not self.classes:
+            self.classes = [str(i) for i in range(max(label for _, label in records) + 1)]
+        self.records, self.sources = records, sources
+        self.ann_file = ann_path
+
+
+def _line_order(problem: str) -> tuple[str, int]:
+    head = problem.split(": ", 1)[0]
+    file, _, line = head.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (head, 0)

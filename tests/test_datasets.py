@@ -1,0 +1,158 @@
+"""Datasets: annotation parsing, validation errors with file:line, video_folder, build_dataset."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from pipeline_helpers import make_corrupt, make_dataset, make_video
+from zelda_datasets.video_folder import VideoFolder
+from zelda_datasets.video_list import VideoList
+
+from zelda_core.data import build_dataset
+from zelda_core.errors import DataError, RecipeError
+
+PIPE = [{"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
+        {"type": "resize", "size": [32, 32]}, {"type": "format_shape"}, {"type": "pack"}]
+
+
+def vlist(root, ann="ann.txt", **kw):
+    return VideoList(ann, root=str(root), pipeline=PIPE, decoder={"type": "pyav"}, **kw)
+
+
+def test_video_list_parses_spaces_comments_blanks(tmp_path):
+    make_video(tmp_path / "videos" / "a b c.mp4", frames=10)
+    make_video(tmp_path / "videos" / "d.mp4", frames=10)
+    (tmp_path / "ann.txt").write_text(
+        "# a comment\n\na b c.mp4 1\n   \nd.mp4\t0\n  # indented comment\n")
+    ds = vlist(tmp_path, prefix="videos")
+    assert len(ds) == 2
+    assert ds.records[0] == (str(tmp_path / "videos" / "a b c.mp4"), 1)
+    assert ds.labels() == [1, 0]
+    assert ds.classes == ["0", "1"]
+    assert ds.sources == [f"{tmp_path / 'ann.txt'}:3", f"{tmp_path / 'ann.txt'}:5"]
+
+
+def test_video_list_lists_every_bad_line(tmp_path):
+    make_video(tmp_path / "v" / "ok.mp4", frames=10)
+    (tmp_path / "labels.txt").write_text("walk\nrun\n")
+    (tmp_path / "ann.txt").write_text(
+        "ok.mp4 0\n"
+        "nolabel.mp4\n"             # 2 malformed
+        "ok.mp4 one\n"              # 3 label not an int
+        "ok.mp4 2\n"                # 4 out of range
+        "missing.mp4 1\n"           # 5 missing file
+        "ok.mp4 -1\n")              # 6 negative
+    with pytest.raises(DataError) as info:
+        vlist(tmp_path, prefix="v", label_map="labels.txt")
+    msg = str(info.value)
+    ann = tmp_path / "ann.txt"
+    assert "5 problems" in msg
+    for line, text in [(2, "expected 'relative/path.mp4 label'"), (3, "label 'one' is not an integer"),
+                       (4, "label 2 is outside [0, 2)"), (5, "video not found"),
+                       (6, "label -1 is outside [0, 2)")]:
+        assert f"{ann}:{line}: {text}" in msg
+    assert f"{ann}:1:" not in msg
+    assert msg.index(f"{ann}:2:") < msg.index(f"{ann}:6:")  # in line order
+
+
+def test_video_list_error_limit(tmp_path):
+    (tmp_path / "ann.txt").write_text("".join(f"v{i}.mp4 0\n" for i in range(50)))
+    with pytest.raises(DataError) as info:
+        vlist(tmp_path)
+    msg = str(info.value)
+    assert "50 problems" in msg and "... and 30 more" in msg and msg.count("video not found") == 20
+
+
+def test_video_list_num_classes_and_label_map(tmp_path):
+    make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 2}, frames=8)
+    assert vlist(tmp_path, prefix="videos", num_classes=5).classes == ["0", "1", "2", "3", "4"]
+    with pytest.raises(DataError, match="label 2 is outside \\[0, 2\\)"):
+        vlist(tmp_path, prefix="videos", num_classes=2)
+    (tmp_path / "map.txt").write_text("a\n\nc\n")
+    with pytest.raises(DataError, match="map.txt:2: blank line"):
+        vlist(tmp_path, prefix="videos", label_map="map.txt")
+    with pytest.raises(DataError, match="label map not found"):
+        vlist(tmp_path, prefix="videos", label_map="nope.txt")
+
+
+def test_video_list_missing_annotation_file(tmp_path):
+    with pytest.raises(DataError, match="annotation file not found: .*nope.txt"):
+        vlist(tmp_path, ann="nope.txt")
+
+
+def test_video_list_getitem_runs_pipeline(tmp_path, decoder_name):
+    make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 1}, frames=12)
+    ds = VideoList("ann.txt", root=str(tmp_path), prefix="videos", pipeline=PIPE,
+                   decoder={"type": decoder_name})
+    out = ds[1]
+    assert tuple(out["inputs"].shape) == (1, 3, 4, 32, 32) and out["inputs"].dtype == torch.uint8
+    assert out["label"] == 1 and out["skipped"] == [] and out["meta"]["index"] == 1
+    with pytest.raises(IndexError):
+        ds[2]
+
+
+def test_video_list_raise_names_file_and_line(tmp_path, decoder_name):
+    make_dataset(tmp_path, {"a.mp4": 0}, frames=12)
+    make_corrupt(tmp_path / "videos" / "bad.mp4")
+    (tmp_path / "ann.txt").write_text("a.mp4 0\nbad.mp4 1\n")
+    ds = VideoList("ann.txt", root=str(tmp_path), prefix="videos", pipeline=PIPE,
+                   decoder={"type": decoder_name})
+    with pytest.raises(DataError, match=r"bad.mp4 \(.*ann.txt:2, sample 1\).*on_error"):
+        ds[1]
+
+
+def test_video_folder(tmp_path, decoder_name):
+    for cls, n in (("walk", 2), ("run", 1)):
+        for i in range(n):
+            make_video(tmp_path / "train" / cls / f"{cls}{i}.mp4", frames=8)
+    (tmp_path / "train" / "run" / "notes.txt").write_text("not a video")
+    (tmp_path / "train" / ".hidden").mkdir()
+    ds = VideoFolder(root=str(tmp_path), prefix="train", pipeline=PIPE,
+                     decoder={"type": decoder_name})
+    assert ds.classes == ["run", "walk"]
+    assert [(p.rsplit("/", 2)[-2], label) for p, label in ds.records] == [
+        ("run", 0), ("walk", 1), ("walk", 1)]
+    assert ds[0]["label"] == 0
+    with pytest.raises(DataError, match="video folder not found"):
+        VideoFolder(root=str(tmp_path), prefix="val", pipeline=PIPE)
+
+
+def recipe_for(root, **data):
+    return {"seed": 3, "data": {"root": str(root), "decoder": "pyav", **data,
+                                "train": {"type": "video_list", "ann_file": "ann.txt",
+                                          "prefix": "videos", "pipeline": copy.deepcopy(PIPE)}}}
+
+
+def test_build_dataset_from_recipe(tmp_path):
+    make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 1}, frames=8)
+    ds = build_dataset(recipe_for(tmp_path, decoder_options={"threads": 1}, on_error="skip"),
+                       "train")
+    assert isinstance(ds, VideoList) and len(ds) == 2
+    assert ds.seed == 3 and ds.on_error == "skip" and not ds.test_mode
+    assert ds.decoder == {"type": "pyav", "threads": 1}
+    assert ds.pipeline.names[1] == "decode+resize"
+
+
+def test_build_dataset_recipe_errors(tmp_path):
+    make_dataset(tmp_path, {"a.mp4": 0}, frames=8)
+    with pytest.raises(RecipeError, match="no \\[data.val\\] table.*train"):
+        build_dataset(recipe_for(tmp_path), "val")
+    recipe = recipe_for(tmp_path)
+    recipe["data"]["train"]["pipeline"][3] = {"type": "format_shap"}
+    with pytest.raises(RecipeError, match=r"data.train.pipeline\[3\].*format_shape"):
+        build_dataset(recipe, "train", recipe_file="r.toml")
+    recipe = recipe_for(tmp_path)
+    recipe["data"]["train"]["ann_fil"] = "x"
+    with pytest.raises(RecipeError, match="unknown parameter 'ann_fil'"):
+        build_dataset(recipe, "train")
+
+
+def test_shared_kinetics_tiny(shared_dir):
+    root = shared_dir / "data" / "kinetics2_tiny"
+    recipe = {"data": {"root": str(root), "train": {
+        "type": "video_list", "ann_file": "kinetics_tiny_train_video.txt", "prefix": "train",
+        "label_map": "label_map.txt", "pipeline": PIPE}}}
+    ds = build_dataset(recipe, "train")
+    assert len(ds) == 49 and ds.classes == ["doing exercises", "typing"]

@@ -1,0 +1,30 @@
+"""Per-sample random generators: every random choice derives from (seed, epoch, index).
+
+Independent of worker count and of the order samples are produced in, so a run is
+reproducible with any number of workers and resumable mid-epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_STREAM = 0
+"""Stream tags keep the sample, shuffle and replacement generators independent."""
+SHUFFLE_STREAM = 1
+REPLACE_STREAM = 2
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator a sample's transforms use."""
+    return np.random.default_rng([SAMPLE_STREAM, int(seed), int(epoch), int(index)])
+
+
+def shuffle_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of ``range(n)`` used for ``epoch``."""
+    return np.random.default_rng([SHUFFLE_STREAM, int(seed), int(epoch)]).permutation(n)
+
+
+def replacement_index(n: int, seed: int, epoch: int, index: int, attempt: int) -> int:
+    """The sample that replaces a failed one (on_error = "skip"), deterministic."""
+    rng = np.random.default_rng([REPLACE_STREAM, int(seed), int(epoch), int(index), int(attempt)])
+    return int(rng.integers(n))
