@@ -117,6 +117,8 @@ def test_video_folder(tmp_path, decoder_name):
     assert ds[0]["label"] == 0
     with pytest.raises(DataError, match="video folder not found"):
         VideoFolder(root=str(tmp_path), prefix="val", pipeline=PIPE)
+    flat = VideoFolder(root=str(tmp_path / "train"), prefix="walk", pipeline=PIPE, flat=True)
+    assert flat.classes == ["walk"] and flat.labels() == [0, 0]
 
 
 def recipe_for(root, **data):
@@ -156,3 +158,66 @@ def test_shared_kinetics_tiny(shared_dir):
         "label_map": "label_map.txt", "pipeline": PIPE}}}
     ds = build_dataset(recipe, "train")
     assert len(ds) == 49 and ds.classes == ["doing exercises", "typing"]
+
+
+# -- zelda data check --------------------------------------------------------------------------
+
+def write_recipe(path, root, ann="ann.txt", decoder="pyav", clip_len=4):
+    path.write_text(f"""
+seed = 0
+[data]
+root = "{root}"
+decoder = "{decoder}"
+[data.train]
+type = "video_list"
+ann_file = "{ann}"
+prefix = "videos"
+pipeline = [{{ type = "sample_frames", clip_len = {clip_len}, frame_interval = 2 }},
+            {{ type = "decode" }}, {{ type = "format_shape" }}, {{ type = "pack" }}]
+""")
+    return path
+
+
+def test_data_check_ok_and_histogram(tmp_path, decoder_name, capsys):
+    import json
+
+    from zelda_core.cli.main import main
+
+    make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 1, "c.mp4": 1}, frames=10)
+    recipe = write_recipe(tmp_path / "r.toml", tmp_path, decoder=decoder_name)
+    assert main(["data", "check", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "data.train: 3 videos" in out and "ok" in out
+    assert main(["data", "check", str(recipe), "--json", "--split", "train"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["splits"]["train"]["classes"] == {"0": 1, "1": 2}
+
+
+def test_data_check_reports_unreadable_and_short(tmp_path, decoder_name, capsys):
+    import json
+
+    from zelda_core.cli.main import main
+
+    make_dataset(tmp_path, {"a.mp4": 0}, frames=10)
+    make_video(tmp_path / "videos" / "short.mp4", frames=3)
+    make_corrupt(tmp_path / "videos" / "bad.mp4")
+    (tmp_path / "ann.txt").write_text("a.mp4 0\nshort.mp4 0\nbad.mp4 0\n")
+    recipe = write_recipe(tmp_path / "r.toml", tmp_path, decoder=decoder_name)
+    assert main(["data", "check", str(recipe), "--workers", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "unreadable:" in out and "ann.txt:3" in out and "bad.mp4" in out
+    assert "too short:" in out and "short.mp4: 3 frames, a clip needs 7" in out
+    assert main(["data", "check", str(recipe), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)["splits"]["train"]
+    assert [u["file"].rsplit("/", 1)[-1] for u in report["unreadable"]] == ["bad.mp4"]
+    assert report["too_short"][0]["frames"] == 3
+
+
+def test_data_check_annotation_errors(tmp_path, capsys):
+    from zelda_core.cli.main import main
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "ann.txt").write_text("missing.mp4 0\n")
+    recipe = write_recipe(tmp_path / "r.toml", tmp_path)
+    assert main(["data", "check", str(recipe)]) == 1
+    assert "ann.txt:1: video not found" in capsys.readouterr().out

@@ -161,3 +161,30 @@ def test_shared_kinetics_tiny_batch(shared_dir, decoder_name):
             {"type": "center_crop", "crop_size": 56}, {"type": "format_shape"}, {"type": "pack"}]}}}
     batch = next(iter(build_dataloader(r, "val")))
     assert tuple(batch["inputs"].shape) == (2, 2, 3, 4, 56, 56)
+
+
+def test_bench_pipeline_json(root, decoder_name, tmp_path, capsys):
+    import json
+
+    from zelda_core.cli.main import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"""
+[data]
+root = "{root}"
+decoder = "{decoder_name}"
+[data.train]
+type = "video_list"
+ann_file = "ann.txt"
+prefix = "videos"
+pipeline = [{{ type = "segment_sample", clip_len = 4 }}, {{ type = "decode" }},
+            {{ type = "resize", size = 32 }}, {{ type = "center_crop", crop_size = 32 }},
+            {{ type = "format_shape" }}, {{ type = "pack" }}]
+""")
+    assert main(["bench", "pipeline", str(recipe), "--limit", "3", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["videos"] == 3 and r["videos_per_s"] > 0 and r["cpu_s_per_video"] >= 0
+    assert set(r["transforms"]) == {"segment_sample", "decode+resize", "center_crop",
+                                    "format_shape", "pack"}
+    assert abs(sum(r["transforms"].values()) - 1) < 0.01
+    assert r["shape"] == [1, 3, 4, 32, 32]

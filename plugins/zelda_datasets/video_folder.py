@@ -16,23 +16,29 @@ class VideoFolder(VideoDataset):
     """One folder per class under ``root/prefix``; label i = i-th folder name in sorted order.
 
     ``extensions``: which files count as videos (case-insensitive). Hidden files and
-    folders are ignored.
+    folders are ignored. ``flat = true``: the videos sit directly in ``root/prefix``, one
+    class named after the folder, every label 0 (benchmarks, prediction).
     """
 
     def __init__(self, *, root: str, pipeline: Callable | list | None,
                  decoder: dict[str, Any] | None = None, on_error: str = "raise",
-                 prefix: str = "", extensions: list[str] = VIDEO_EXTENSIONS) -> None:
+                 prefix: str = "", extensions: list[str] = VIDEO_EXTENSIONS,
+                 flat: bool = False) -> None:
         super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)
         base = os.path.join(root, prefix)
         if not os.path.isdir(base):
             raise DataError(f"video folder not found: {base} (expected {base}/<class_name>/*.mp4)")
         exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
-        self.classes = sorted(d.name for d in os.scandir(base)
-                              if d.is_dir() and not d.name.startswith("."))
+        if flat:
+            self.classes = [os.path.basename(os.path.normpath(base))]
+            folders = [(0, base, "")]
+        else:
+            self.classes = sorted(d.name for d in os.scandir(base)
+                                  if d.is_dir() and not d.name.startswith("."))
+            folders = [(i, os.path.join(base, name), name) for i, name in enumerate(self.classes)]
         if not self.classes:
             raise DataError(f"{base} has no class folder (expected {base}/<class_name>/*.mp4)")
-        for label, name in enumerate(self.classes):
-            folder = os.path.join(base, name)
+        for label, folder, name in folders:
             files = sorted(e.name for e in os.scandir(folder)
                            if e.is_file() and not e.name.startswith(".")
                            and e.name.lower().endswith(exts))

@@ -77,6 +77,10 @@ class SegmentSample:
         self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
         self.out_of_bound_opt = out_of_bound_opt
 
+    def min_frames(self) -> int:
+        """Frames a video needs for a clip without the out-of-bound rule."""
+        return self.clip_len
+
     def frame_indices(self, total: int, rng: np.random.Generator) -> np.ndarray:
         """(num_clips, clip_len) indices for a video of ``total`` frames."""
         interval = total // self.clip_len
@@ -126,6 +130,10 @@ class SampleFrames:
         if self.test_mode:
             return (self.clip_len - 1) * self.frame_interval + 1
         return self.clip_len * self.frame_interval
+
+    def min_frames(self) -> int:
+        """Frames a video needs for one clip without the out-of-bound rule."""
+        return (self.clip_len - 1) * self.frame_interval + 1
 
     def _train_offsets(self, n: int, ori: float, rng: np.random.Generator) -> np.ndarray:
         k = self.num_clips
@@ -200,6 +208,10 @@ class UniformSample:
         _positive("clip_len", clip_len)
         _positive("num_clips", num_clips)
         self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
+
+    def min_frames(self) -> int:
+        """Frames a video needs for distinct frames in every segment."""
+        return self.clip_len
 
     def frame_indices(self, total: int, rng: np.random.Generator) -> np.ndarray:
         """(num_clips, clip_len) indices for a video of ``total`` frames."""
