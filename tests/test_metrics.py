@@ -14,12 +14,14 @@ from zelda_metrics.classification import (  # noqa: E402
     TopKAccuracy,
 )
 
-SCORES = torch.tensor([
-    [0.7, 0.2, 0.1],  # pred 0, label 0
-    [0.5, 0.3, 0.2],  # pred 0, label 1 (label 2nd)
-    [0.1, 0.2, 0.7],  # pred 2, label 2
-    [0.6, 0.1, 0.3],  # pred 0, label 1 (label 3rd)
-])
+SCORES = torch.tensor(
+    [
+        [0.7, 0.2, 0.1],  # pred 0, label 0
+        [0.5, 0.3, 0.2],  # pred 0, label 1 (label 2nd)
+        [0.1, 0.2, 0.7],  # pred 2, label 2
+        [0.6, 0.1, 0.3],  # pred 0, label 1 (label 3rd)
+    ]
+)
 LABELS = torch.tensor([0, 1, 2, 1])
 
 

@@ -34,9 +34,19 @@ def test_backbone_architecture_and_init():
     b = Conv3dTiny()
     c1, c2 = b.conv1[0], b.conv[0]
     assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.stride, c1.padding) == (
-        3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3))
+        3,
+        64,
+        (3, 7, 7),
+        (1, 2, 2),
+        (1, 3, 3),
+    )
     assert (c2.in_channels, c2.out_channels, c2.kernel_size, c2.stride, c2.padding) == (
-        64, 128, (3, 3, 3), (2, 2, 2), (1, 1, 1))
+        64,
+        128,
+        (3, 3, 3),
+        (2, 2, 2),
+        (1, 1, 1),
+    )
     assert b.maxpool.kernel_size == (1, 3, 3) and b.maxpool.stride == (1, 2, 2)
     # Kaiming normal fan_out: std = sqrt(2 / (out_channels * kernel volume))
     fan_out = 128 * 27

@@ -16,11 +16,23 @@ from zelda_core.hookspecs import hookimpl
 
 @hookimpl
 def register_models(register):
-    register("recognizer", "zelda_conv3d.model:recognizer",
-             help="preprocessor -> backbone -> head (the tutorial's recognizer)")
-    register("normalize", "zelda_conv3d.model:Normalize",
-             help="uint8 (B,V,C,T,H,W) -> normalized float (B*V,C,T,H,W) on the model's device")
-    register("conv3d_tiny", "zelda_conv3d.model:Conv3dTiny",
-             help="the tutorial's Conv3d backbone: 3->64 (3x7x7), maxpool, 64->128 (3x3x3)")
-    register("cls_head", "zelda_conv3d.model:ClsHead",
-             help="avg pool, dropout, linear, cross-entropy; averages views ('prob'/'score')")
+    register(
+        "recognizer",
+        "zelda_conv3d.model:recognizer",
+        help="preprocessor -> backbone -> head (the tutorial's recognizer)",
+    )
+    register(
+        "normalize",
+        "zelda_conv3d.model:Normalize",
+        help="uint8 (B,V,C,T,H,W) -> normalized float (B*V,C,T,H,W) on the model's device",
+    )
+    register(
+        "conv3d_tiny",
+        "zelda_conv3d.model:Conv3dTiny",
+        help="the tutorial's Conv3d backbone: 3->64 (3x7x7), maxpool, 64->128 (3x3x3)",
+    )
+    register(
+        "cls_head",
+        "zelda_conv3d.model:ClsHead",
+        help="avg pool, dropout, linear, cross-entropy; averages views ('prob'/'score')",
+    )

@@ -100,26 +100,36 @@ class Conv3dTiny(nn.Module):
 class ClsHead(nn.Module):
     """Global average pool, dropout, linear; cross-entropy loss; view averaging at test time.
 
+    ``num_classes`` may be left out of a recipe: the engine fills it from the data set.
     ``average_clips``: ``"prob"`` averages the softmax of each view (MMAction2's default for
     the tutorial), ``"score"`` averages the raw scores.
     """
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         in_channels: int = 128,
         dropout: float = 0.5,
         average_clips: str = "prob",
         label_smoothing: float = 0.0,
     ):
         super().__init__()
+        if num_classes is None:
+            raise ValueError(
+                "num_classes is not set: give it in the head's table, or let the engine "
+                "take it from the data set's classes"
+            )
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if average_clips not in ("prob", "score"):
             raise ValueError(f"average_clips must be 'prob' or 'score', got {average_clips!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes, self.in_channels, self.average_clips = num_classes, in_channels, average_clips
+        self.num_classes, self.in_channels, self.average_clips = (
+            num_classes,
+            in_channels,
+            average_clips,
+        )
         self.label_smoothing = label_smoothing
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()

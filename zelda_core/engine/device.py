@@ -1,0 +1,100 @@
+"""Device selection, mixed precision and memory format."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+from .errors import TrainingError
+
+
+def select_device(spec: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; also 'cpu', 'cuda', 'cuda:N', 'mps'."""
+    spec = (spec or "auto").strip()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise TrainingError("train.device = 'mps' but this PyTorch has no MPS device; use 'auto' or 'cpu'")
+        return torch.device("mps")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise TrainingError(
+                f"train.device = {spec!r} but CUDA is not available (torch {torch.__version__}, "
+                f"CUDA build: {torch.version.cuda or 'no'}); use --set train.device=auto or cpu"
+            )
+        index = int(spec[5:]) if spec.startswith("cuda:") else 0
+        if index >= torch.cuda.device_count():
+            raise TrainingError(
+                f"train.device = {spec!r} but only {torch.cuda.device_count()} CUDA device(s) "
+                f"exist (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
+        return torch.device("cuda", index)
+    raise TrainingError(f"unknown train.device {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``train.amp`` on ``device`` (None: full precision).
+
+    'auto' is bf16 on CUDA (fp16 on GPUs without bf16), off elsewhere; 'bf16' also works
+    on CPU (useful on CPUs with native bf16); 'fp16' needs CUDA and uses a GradScaler.
+    """
+    if setting == "none":
+        return None
+    if setting == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if setting == "bf16":
+        return torch.bfloat16
+    if setting == "fp16":
+        if device.type != "cuda":
+            raise TrainingError(
+                f"train.amp = 'fp16' needs a CUDA device, the run uses {device}; "
+                "use amp = 'bf16' or 'none' on CPU"
+            )
+        return torch.float16
+    raise TrainingError(f"unknown train.amp {setting!r}: use 'auto', 'bf16', 'fp16' or 'none'")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    """An autocast context for ``dtype`` (a no-op context when None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A GradScaler, enabled only for fp16 (bf16 and fp32 need none)."""
+    enabled = dtype == torch.float16 and device.type == "cuda"
+    return torch.amp.GradScaler(device.type if enabled else "cpu", enabled=enabled)
+
+
+def use_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """Whether to run the model in channels_last_3d: 'auto' -> yes on CUDA and on CPU
+    (measured 1.5x faster for the Conv3d recognizer with oneDNN on a 2-core AVX2 CPU)."""
+    if setting == "auto":
+        return device.type in ("cuda", "cpu")
+    return bool(setting)
+
+
+def apply_channels_last(model: torch.nn.Module) -> None:
+    """Switch the model's weights and its preprocessor's output to channels_last_3d."""
+    model.to(memory_format=torch.channels_last_3d)
+    pre = getattr(model, "preprocessor", None)
+    if pre is not None and hasattr(pre, "channels_last"):
+        pre.channels_last = True
+
+
+def describe(device: torch.device, dtype: torch.dtype | None, channels_last: bool) -> str:
+    """One line for the log: device name, precision and memory format."""
+    if device.type == "cuda":
+        name = f"{device} ({torch.cuda.get_device_name(device)})"
+    else:
+        name = f"{device} ({torch.get_num_threads()} threads)"
+    prec = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + GradScaler"}[dtype]
+    return f"{name}, {prec}{', channels_last_3d' if channels_last else ''}"
