@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import DecodeError
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
 
@@ -57,6 +57,8 @@ class PacketIndex:
     keyframe: tuple[bool, ...]
     by_pts: bool
     """True when frame order is pts order (seeking and frame skipping are exact)."""
+    header_frames: int = 0
+    """What the container header claims (0 when it does not say); never trusted."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
@@ -145,6 +147,7 @@ class PacketIndex:
             "dts": list(self.dts),
             "keyframe": [int(k) for k in self.keyframe],
             "by_pts": self.by_pts,
+            "header_frames": self.header_frames,
         }
 
     @classmethod
@@ -163,6 +166,7 @@ class PacketIndex:
             dts=tuple(d["dts"]),
             keyframe=tuple(bool(k) for k in d["keyframe"]),
             by_pts=bool(d["by_pts"]),
+            header_frames=int(d.get("header_frames", 0)),
         )
 
 
@@ -267,6 +271,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             dts=tuple(dts),
             keyframe=tuple(key),
             by_pts=by_pts,
+            header_frames=int(stream.frames or 0),
         )
     finally:
         if own:

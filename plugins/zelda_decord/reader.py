@@ -108,6 +108,7 @@ class DecordReader(VideoReader):
         d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
         d["keyframes"] = len(self._index.keyframes)
         d["format"] = self._index.format_name
+        d["header_frames"] = self._index.header_frames
         d["decoder"] = "decord"
         return d
 

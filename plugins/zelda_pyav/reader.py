@@ -21,11 +21,13 @@ frames are numbered by counting, which is exact for any decoder output order.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from zelda_core.errors import DecodeError
 from zelda_core.video import Size, VideoReader, resolve_size
@@ -57,6 +59,7 @@ class PyAVReader(VideoReader):
         if interpolation.upper() not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
         self.interpolation = interpolation.upper()
+        self._interp = getattr(Interpolation, self.interpolation)
         self.skip_nonref = bool(skip_nonref)
         self.threads = int(threads)
         self._container = open_container(self.path)
@@ -136,6 +139,7 @@ class PyAVReader(VideoReader):
         d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
         d["keyframes"] = len(self._index.keyframes)
         d["format"] = self._index.format_name
+        d["header_frames"] = self._index.header_frames
         d["seekable"] = self._index.by_pts
         d["decoder"] = "pyav"
         return d
@@ -150,11 +154,11 @@ class PyAVReader(VideoReader):
     # -- decoding ---------------------------------------------------------------------
 
     def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
-        if h == frame.height and w == frame.width and frame.format.name == "rgb24":
-            return frame.to_ndarray()
-        return frame.to_ndarray(
-            width=w, height=h, format="rgb24", interpolation=self.interpolation
+        """RGB of ``frame`` at (h, w): one sws_scale call does colour and size."""
+        out = _reformatter().reformat(
+            frame, width=w, height=h, format="rgb24", interpolation=self._interp, threads=1
         )
+        return out.to_ndarray()
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""
@@ -247,6 +251,8 @@ class PyAVReader(VideoReader):
             if i is not None and i not in got:
                 got[i] = self._convert(frame, h, w)
 
+        skip = "DEFAULT"
+        cc.skip_frame = skip
         j = 0
         while j < len(positions):
             key = idx.start_key(positions[j])
@@ -262,7 +268,9 @@ class PyAVReader(VideoReader):
             if p is None:
                 continue
             if self.skip_nonref:
-                cc.skip_frame = "DEFAULT" if p in need else "NONREF"
+                mode = "DEFAULT" if p in need else "NONREF"
+                if mode != skip:  # setting it costs an enum conversion: only on change
+                    cc.skip_frame = skip = mode
             for frame in cc.decode(pkt):
                 collect(frame)
             self._fed = p
@@ -303,6 +311,18 @@ class PyAVReader(VideoReader):
         # keep the decoder positioned: a later call for later frames continues from here
         self._demux_next = None
         return got
+
+
+_LOCAL = threading.local()
+
+
+def _reformatter() -> VideoReformatter:
+    """This thread's reformatter: its cached SwsContext is reused across frames and
+    readers (a fresh one per frame costs ~30x the conversion itself)."""
+    r = getattr(_LOCAL, "reformatter", None)
+    if r is None:
+        r = _LOCAL.reformatter = VideoReformatter()
+    return r
 
 
 def _ts(pkt: Any) -> int | None:
