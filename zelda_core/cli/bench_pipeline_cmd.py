@@ -30,6 +30,13 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _import_decoder(name: str) -> None:
+    """Import the decoder plugin's module now, so its import is not timed as a transform."""
+    from ..registry import get_component, resolve_factory
+
+    resolve_factory(get_component("decoders", name))
+
+
 def bench(recipe: Any, split: str, limit: int | None = None) -> dict[str, Any]:
     """Measure ``split``'s pipeline; returns the JSON report."""
     import time
@@ -39,6 +46,7 @@ def bench(recipe: Any, split: str, limit: int | None = None) -> dict[str, Any]:
     from ..data import build_dataset
 
     ds = build_dataset(recipe, split)
+    _import_decoder(getattr(ds, "decoder", {}).get("type", "pyav"))
     n = len(ds) if limit is None else max(0, min(limit, len(ds)))
     timings: dict[str, float] = {}
     c0, t0 = _cpu(), time.perf_counter()
