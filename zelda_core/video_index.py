@@ -11,7 +11,9 @@ decode order, each packet's timestamps and keyframe flag. From that:
 - elsewhere (AVI and raw streams, whose "pts" are packet counters) the index is
   *sequential*: frames are numbered by counting a decode from the first packet
   (unless every packet is a keyframe with increasing timestamps: intra-only codecs
-  have no reordering, so such files are pts-ordered too).
+  have no reordering, so such files are pts-ordered too; and H.264, whose display
+  order the index computes from the slice headers' picture order counts, see
+  ``zelda_core.h264_order``).
 
 Indexes are cached in-process (LRU keyed by path, mtime and size) and, unless
 ``ZELDA_INDEX_CACHE=0``, on disk under ``$ZELDA_CACHE_DIR`` (default
@@ -34,7 +36,7 @@ from typing import Any
 
 from .errors import DecodeError
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
 
@@ -59,13 +61,18 @@ class PacketIndex:
     """True when frame order is pts order (seeking and frame skipping are exact)."""
     header_frames: int = 0
     """What the container header claims (0 when it does not say); never trusted."""
+    display: tuple[int, ...] | None = None
+    """Per packet: its display rank, where it comes from the bitstream (H.264 POC in
+    AVI); None when pts order is display order (or the file is sequential)."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.pts)
-        if self.by_pts:
+        if self.display is not None:
+            order = sorted(range(n), key=self.display.__getitem__)
+        elif self.by_pts:
             order = sorted(range(n), key=self.pts.__getitem__)
         else:
             order = list(range(n))
@@ -95,18 +102,6 @@ class PacketIndex:
         """Decode position of the packet with this pts, or None."""
         return None if pts is None else self._pos_of_pts.get(pts)
 
-    def index_of_pos(self, pos: int) -> int:
-        """Frame index of the packet at decode position ``pos`` (pts-ordered files)."""
-        return bisect.bisect_left(self._sorted_pts, self.pts[pos])
-
-    @property
-    def _sorted_pts(self) -> list[int]:
-        cached = self.__dict__.get("_sorted_pts_cache")
-        if cached is None:
-            cached = sorted(self.pts)
-            object.__setattr__(self, "_sorted_pts_cache", cached)
-        return cached
-
     def start_key(self, pos: int) -> int:
         """Decode position of the keyframe a decode must start at to output ``pos``.
 
@@ -116,8 +111,9 @@ class PacketIndex:
         """
         if not self.by_pts:
             return 0
+        rank = self.display if self.display is not None else self.pts
         k = bisect.bisect_right(self._keys, pos) - 1
-        while k >= 0 and self.pts[self._keys[k]] > self.pts[pos]:
+        while k >= 0 and rank[self._keys[k]] > rank[pos]:
             k -= 1
         return self._keys[k] if k >= 0 else 0
 
@@ -148,6 +144,7 @@ class PacketIndex:
             "keyframe": [int(k) for k in self.keyframe],
             "by_pts": self.by_pts,
             "header_frames": self.header_frames,
+            "display": None if self.display is None else list(self.display),
         }
 
     @classmethod
@@ -167,6 +164,7 @@ class PacketIndex:
             keyframe=tuple(bool(k) for k in d["keyframe"]),
             by_pts=bool(d["by_pts"]),
             header_frames=int(d.get("header_frames", 0)),
+            display=None if d.get("display") is None else tuple(d["display"]),
         )
 
 
@@ -232,6 +230,16 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
         pts: list[int] = []
         dts: list[int | None] = []
         key: list[bool] = []
+        fmt = container.format.name
+        pts_format = any(f in fmt.split(",") for f in PTS_FORMATS)
+        h264 = None
+        if not pts_format and stream.codec_context.name == "h264":
+            from .h264_order import H264Order
+
+            try:
+                h264 = H264Order(stream.codec_context.extradata)
+            except (ValueError, IndexError, KeyError):
+                h264 = None
         try:
             for pkt in container.demux(stream):
                 if pkt.size == 0:  # the flush packet at the end
@@ -240,18 +248,27 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
                 pts.append(t if t is not None else len(pts))
                 dts.append(pkt.dts)
                 key.append(bool(pkt.is_keyframe))
+                if h264 is not None:
+                    try:  # headers come first; a slice header needs a few bytes
+                        h264.add(memoryview(pkt)[:4096].tobytes())
+                    except (ValueError, IndexError, KeyError):
+                        h264 = None
         except av.FFmpegError as e:
             if not pts:
                 raise DecodeError(path, f"no readable video packet ({_ffmpeg_reason(e)})") from e
             # a damaged tail: keep the packets read so far
         if not pts:
             raise DecodeError(path, "the video stream has no packets")
-        fmt = container.format.name
-        by_pts = (
-            any(f in fmt.split(",") for f in PTS_FORMATS)
-            and all(p is not None for p in pts)
-            and len(set(pts)) == len(pts)
-        )
+        unique = len(set(pts)) == len(pts)
+        by_pts = pts_format and unique
+        display = None
+        if h264 is not None and unique and len(h264.pics) == len(pts):
+            try:
+                ranks, idr = h264.result()
+            except ValueError:
+                pass
+            else:  # display order from POC; decoding may start only at IDR pictures
+                display, key, by_pts = tuple(ranks), list(idr), True
         if not by_pts and all(key) and all(a < b for a, b in zip(pts, pts[1:])):
             by_pts = True  # intra-only (MJPEG in AVI...): decode order is display order
         if not any(key):
@@ -272,6 +289,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             keyframe=tuple(key),
             by_pts=by_pts,
             header_frames=int(stream.frames or 0),
+            display=display,
         )
     finally:
         if own:

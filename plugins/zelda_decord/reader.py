@@ -6,6 +6,9 @@ its packets, cached): unreadable files raise DecodeError before decord sees them
 decord frame count that disagrees with the packet index is refused rather than
 returning wrong frames.
 
+decord also seeks to wrong frames in AVI (and other pts-less) files that have several
+keyframes; those are read in consecutive batches from the first frame instead.
+
 decord resizes inside its FFmpeg filter graph, so one decord VideoReader is opened per
 output size (lazily) and asked for frames with ``get_batch`` on sorted, de-duplicated
 indices.
@@ -20,7 +23,9 @@ import numpy as np
 
 from zelda_core.errors import DecodeError
 from zelda_core.video import Size, VideoReader, resolve_size
-from zelda_core.video_index import get_index
+from zelda_core.video_index import PTS_FORMATS, get_index
+
+SEQ_CHUNK = 16
 
 try:
     import decord
@@ -40,6 +45,10 @@ class DecordReader(VideoReader):
         self.fps = idx.fps
         self.width, self.height = idx.width, idx.height
         self.codec = idx.codec
+        pts_container = any(f in idx.format_name.split(",") for f in PTS_FORMATS)
+        self.sequential = not pts_container and not all(idx.keyframe) and len(idx.keyframes) > 1
+        """decord seeks to wrong frames in AVI/raw files with several keyframes (measured:
+        frame 17 came back as frame 2): such files are read in consecutive chunks."""
         self._readers: dict[tuple[int, int], Any] = {}
         self._closed = False
         self.frames_decoded = 0
@@ -94,13 +103,29 @@ class DecordReader(VideoReader):
         uniq, inverse = np.unique(wanted, return_inverse=True)
         vr = self._reader(h, w)
         try:
-            frames = vr.get_batch(uniq.tolist()).asnumpy()
+            if self.sequential:
+                frames = self._read_sequential(vr, uniq)
+            else:
+                frames = vr.get_batch(uniq.tolist()).asnumpy()
         except Exception as e:
             raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
         if frames.shape[1:3] != (h, w):
             raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
         self.frames_decoded += len(uniq)
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def _read_sequential(self, vr: Any, uniq: np.ndarray) -> np.ndarray:
+        """Frames ``uniq`` (sorted) by reading from frame 0 in consecutive batches."""
+        vr.seek(0)
+        keep = []
+        for start in range(0, int(uniq[-1]) + 1, SEQ_CHUNK):
+            stop = min(start + SEQ_CHUNK, int(uniq[-1]) + 1)
+            batch = vr.get_batch(list(range(start, stop))).asnumpy()
+            sel = uniq[(uniq >= start) & (uniq < stop)] - start
+            if sel.size:
+                keep.append(batch[sel])
+        self.frames_decoded += int(uniq[-1]) + 1 - len(uniq)
+        return np.concatenate(keep)
 
     def info(self) -> dict[str, Any]:
         """Metadata for ``zelda probe`` (from the packet index)."""
