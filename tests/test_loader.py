@@ -188,3 +188,22 @@ pipeline = [{{ type = "segment_sample", clip_len = 4 }}, {{ type = "decode" }},
                                     "format_shape", "pack"}
     assert abs(sum(r["transforms"].values()) - 1) < 0.01
     assert r["shape"] == [1, 3, 4, 32, 32]
+
+
+def test_plain_map_style_dataset_gets_int_indices():
+    class Plain:
+        classes = ["a"]
+
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            assert isinstance(i, int)
+            return {"inputs": torch.full((1, 3, 1, 2, 2), i, dtype=torch.uint8), "label": 0,
+                    "meta": {"index": i}}
+
+    loader = build_dataloader({"seed": 1, "data": {"batch_size": 2}}, "train", Plain())
+    batches = list(loader)
+    assert len(batches) == len(loader) == 3
+    assert sorted(m["index"] for b in batches for m in b["meta"]) == list(range(5))
+    assert all(b["skipped"] == [] for b in batches)

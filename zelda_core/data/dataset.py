@@ -59,7 +59,11 @@ class VideoDataset:
 
     ``pipeline``: a ``zelda_core.pipeline.Pipeline`` (or a list of transform tables,
     built here). ``decoder``: ``{type, **options}``. ``on_error``: "raise" or "skip".
+    Indexing takes an int (epoch from ``set_epoch``) or an ``(index, epoch)`` key.
     """
+
+    epoch_keys = True
+    """The loader may pass ``(index, epoch)`` keys (the epoch reaches persistent workers)."""
 
     def __init__(self, *, pipeline: Callable[[dict], dict] | Iterable[dict] | None,
                  decoder: dict[str, Any] | str | None = None, on_error: str = "raise",

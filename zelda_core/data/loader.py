@@ -104,7 +104,8 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
                         f"{batch_size} and {workers}")
     drop_last = bool(data.get("drop_last", False)) and shuffle
     sampler = EpochSampler(len(dataset), seed=seed, epoch=epoch, shuffle=shuffle,
-                           start=start_batch * batch_size)
+                           start=start_batch * batch_size,
+                           epoch_keys=bool(getattr(dataset, "epoch_keys", False)))
     pin = data.get("pin_memory", "auto")
     pin = torch.cuda.is_available() if pin == "auto" else bool(pin)
     kwargs: dict[str, Any] = {}
