@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+# keep the packet-index disk cache of test runs out of ~/.cache
+os.environ.setdefault("ZELDA_CACHE_DIR", tempfile.mkdtemp(prefix="zelda-test-cache-"))
 
 
 def shared_videos() -> Path:

@@ -265,3 +265,19 @@ def test_bad_interpolation_is_rejected(small: Path) -> None:
 
     with pytest.raises((ValueError, ZeldaError)):
         open_video(str(small), decoder="pyav", interpolation="nearest-ish")
+
+
+def test_index_cache_survives_processes_and_notices_changes(tmp_path: Path) -> None:
+    """The on-disk index is reused when the in-process cache is empty, and a file
+    changed in place (new mtime/size) is indexed again."""
+    from zelda_core import video_index
+
+    path = make_video(tmp_path / "c.mp4", frames=20)
+    first = video_index.get_index(str(path))
+    video_index.clear_cache()
+    cached = list(Path(os.environ["ZELDA_CACHE_DIR"]).rglob("*.json"))
+    assert cached, "no index written to the disk cache"
+    again = video_index.get_index(str(path))
+    assert again.pts == first.pts and again is not first
+    make_video(path, frames=30)
+    assert video_index.get_index(str(path)).num_frames == 30
