@@ -154,3 +154,30 @@ def test_train_config_validation():
     with pytest.raises(RecipeError, match="exactly one of iters"):
         parse_train_config({"warmup": {"start_factor": 0.1}})
     assert parse_train_config(None).epochs == 10
+
+
+def test_tensorboard_used_when_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    class FakeWriter:
+        def __init__(self, logdir):
+            calls.append(("init", logdir))
+
+        def add_scalar(self, tag, value, step):
+            calls.append((tag, value, step))
+
+        def close(self):
+            calls.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    from zelda_core.engine.log import RunLogger
+
+    with RunLogger(tmp_path) as log:
+        assert log.tensorboard
+        log.record("train", 3, epoch=1, loss=0.5, lr=0.01)
+    assert calls[0] == ("init", str(tmp_path / "tensorboard"))
+    assert ("train/loss", 0.5, 3) in calls and ("train/lr", 0.01, 3) in calls and calls[-1] == ("close",)
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 0.5

@@ -281,7 +281,9 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     t0 = time.perf_counter()
     result = evaluate(model, loader, metrics, device=dev, dtype=dtype, total=len(loader), desc=split,
                       skipped=skipped)
-    out_path = Path(out) if out else Path(checkpoint).resolve().parent.parent / f"{split}_metrics.json"
+    ck_dir = Path(checkpoint).resolve().parent
+    run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
+    out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     files = save_metric_files(metrics, out_path.parent / split, classes)
     report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
