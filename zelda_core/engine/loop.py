@@ -83,8 +83,8 @@ def evaluate(
         for batch in batches:
             if skipped is not None:
                 skipped.extend(batch.get("skipped") or [])
-            labels = batch["label"]
-            if labels.numel() == 0:
+            labels = batch.get("label")
+            if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
                 bar.update(1)
                 continue
             with autocast(device, dtype):
@@ -301,8 +301,8 @@ class Trainer:
                 for item in batch.get("skipped") or []:
                     self.skipped.append(tuple(item))
                     self.log.warning(f"skipped {item[0]}: {item[1]}")
-                labels = batch["label"]
-                if labels.numel() == 0:  # every sample of the batch was skipped
+                labels = batch.get("label")
+                if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
                     bar.update(1)
                     end = time.perf_counter()
                     continue
