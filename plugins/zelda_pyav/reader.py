@@ -111,7 +111,11 @@ class PyAVReader(VideoReader):
         uniq = sorted(set(wanted))
         try:
             if self._index.by_pts:
-                got = self._decode_by_pts(uniq, h, w)
+                try:
+                    got = self._decode_by_pts(uniq, h, w)
+                except _IndexMismatch:
+                    self._reset()
+                    got = {}
             else:
                 got = self._decode_sequential(uniq, h, w)
         except av.FFmpegError as e:
@@ -233,6 +237,8 @@ class PyAVReader(VideoReader):
             if pkt is None:
                 raise DecodeError(self.path, f"packet {pos} not found after seeking")
             if p is not None and p >= pos:
+                if p > pos:  # the packet index does not match what the demuxer yields
+                    raise _IndexMismatch(f"packet {pos} not found")
                 self._pushback = pkt
                 self._demux_next = p
                 return
@@ -311,6 +317,10 @@ class PyAVReader(VideoReader):
         # keep the decoder positioned: a later call for later frames continues from here
         self._demux_next = None
         return got
+
+
+class _IndexMismatch(Exception):
+    """The demuxer disagrees with the packet index: fall back to a counted decode."""
 
 
 _LOCAL = threading.local()
