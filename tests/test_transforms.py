@@ -250,6 +250,14 @@ def test_fusion_gives_same_result_as_separate_resize(video, decoder_name):
     assert (a.int() - b.int()).abs().float().mean() < 3   # flat frames: interpolation agrees
 
 
+@pytest.mark.parametrize("size", [[24, 24], [40, 30], [48, 48]])
+def test_fused_exact_resize_changing_aspect(video, decoder_name, size):
+    steps = [{"type": "sample_frames", "clip_len": 2, "test_mode": True}, {"type": "decode"},
+             {"type": "resize", "size": size}, {"type": "format_shape"}, {"type": "pack"}]
+    out = Pipeline.from_config(steps)(sample_for(video, decoder_name))
+    assert tuple(out["inputs"].shape) == (1, 3, 2, *size)
+
+
 def test_fusion_does_not_change_the_original_transforms():
     from zelda_transforms.loading import Decode
 

@@ -38,7 +38,7 @@ def _probe(job: tuple[str, dict[str, Any]]) -> tuple[str, int | None, str | None
             n = int(reader.num_frames)
             if n <= 0:
                 return path, 0, "no decodable frame"
-            reader.get_frames([0, n - 1], size=(16, 16))
+            reader.get_frames([0, n - 1])
             return path, n, None
     except Exception as exc:  # noqa: BLE001 - every failure is reported
         reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
