@@ -282,3 +282,19 @@ def test_shared_kinetics_val_pipeline(shared_dir, decoder_name):
              {"type": "center_crop", "crop_size": 224}, {"type": "format_shape"}, {"type": "pack"}]
     out = Pipeline.from_config(steps)(sample_for(str(video), decoder_name))
     assert tuple(out["inputs"].shape) == (5, 3, 16, 224, 224)
+
+
+def test_pipeline_init_uniform_ten_crop_and_multiscale(video, decoder_name):
+    steps = [{"type": "init"}, {"type": "uniform_sample", "clip_len": 4, "num_clips": 2,
+                                "test_mode": True},
+             {"type": "decode"}, {"type": "resize", "size": 32}, {"type": "ten_crop", "crop_size": 24},
+             {"type": "format_shape"}, {"type": "pack"}]
+    out = Pipeline.from_config(steps)(sample_for(video, decoder_name))
+    assert tuple(out["inputs"].shape) == (20, 3, 4, 24, 24)
+    steps = [{"type": "sample_frames", "clip_len": 4, "frame_interval": 2},
+             {"type": "decode"}, {"type": "resize", "size": 40},
+             {"type": "multi_scale_crop", "input_size": 32, "scales": [1, 0.875, 0.75]},
+             {"type": "resize", "size": [32, 32]}, {"type": "flip"},
+             {"type": "format_shape"}, {"type": "pack"}]
+    out = Pipeline.from_config(steps)(sample_for(video, decoder_name))
+    assert tuple(out["inputs"].shape) == (1, 3, 4, 32, 32)
