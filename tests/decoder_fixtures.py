@@ -73,3 +73,22 @@ def full_decode(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as c:
         c.streams.video[0].codec_context.thread_count = 1
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def make_edit_list_video(path: Path, src: Path, cut: int = 3) -> Path:
+    """Remux ``src`` with its first ``cut`` frames before an MP4 edit list's start:
+    the demuxer marks their packets discard and a full decode never shows them."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(path), "w", options={"use_editlist": "1"}) as o:
+        s = i.streams.video[0]
+        out = o.add_stream_from_template(s)
+        shift = cut * int(round(1 / (s.time_base * s.average_rate)))
+        for pkt in i.demux(s):
+            if pkt.dts is None:
+                continue
+            pkt.pts -= shift
+            pkt.dts -= shift
+            pkt.stream = out
+            o.mux(pkt)
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decoder_fixtures import full_decode, make_video, manifest, thumb16
+from decoder_fixtures import full_decode, make_edit_list_video, make_video, manifest, thumb16
 
 from zelda_core.errors import DecodeError
 from zelda_core.video import open_video, resolve_size
@@ -118,6 +118,17 @@ def test_h264_in_avi_uses_poc_order(tmp_path: Path, decoder_name: str, x264: str
     rng = np.random.default_rng(3)
     calls = [np.sort(rng.integers(0, 50, 8)) for _ in range(4)] + [[49, 0, 17, 16, 33], list(range(50))]
     _check_frames(path, ref, decoder_name, calls)
+
+
+def test_mp4_edit_list_frames_are_not_counted(tmp_path: Path, small: Path, decoder_name: str) -> None:
+    """Packets before an edit list's start are decoded but never shown: 40 packets, 37 frames."""
+    path = make_edit_list_video(tmp_path / "edited.mp4", small, cut=3)
+    ref = full_decode(path)
+    assert len(ref) == 37
+    try:
+        _check_frames(path, ref, decoder_name, [[0, 1, 2, 36], [20, 3, 3, 0], list(range(37))])
+    except DecodeError as e:  # decord counts the discarded packets: refused, never wrong
+        assert decoder_name == "decord" and "packet index has 37" in str(e)
 
 
 def test_accepts_numpy_and_empty(small: Path, decoder_name: str) -> None:

@@ -4,7 +4,8 @@ Opening a video demuxes all of its video packets once (no decoding) and records,
 decode order, each packet's timestamps and keyframe flag. From that:
 
 - ``num_frames`` is the number of packets a full decode turns into frames (never the
-  header's guess: MKV/WebM report 0, some MP4s over-report);
+  header's guess: MKV/WebM report 0, some MP4s over-report), leaving out packets the
+  demuxer marks discard (before the start of an MP4 edit list: decoded, never shown);
 - where the container carries real presentation timestamps (MP4/MOV, Matroska/WebM,
   FLV, MPEG-TS), frame ``i`` is the packet with the i-th smallest pts, and each frame
   knows the keyframe a decode has to start from; readers then seek and skip frames;
@@ -36,7 +37,7 @@ from typing import Any
 
 from .errors import DecodeError
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
 
@@ -64,26 +65,30 @@ class PacketIndex:
     display: tuple[int, ...] | None = None
     """Per packet: its display rank, where it comes from the bitstream (H.264 POC in
     AVI); None when pts order is display order (or the file is sequential)."""
+    discard: tuple[bool, ...] | None = None
+    """Per packet: the demuxer marks it discard (before an MP4 edit list's start): it
+    is decoded as a reference but yields no frame. None when no packet is."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.pts)
+        shown = [d for d in range(n) if not self.discard[d]] if self.discard else list(range(n))
         if self.display is not None:
-            order = sorted(range(n), key=self.display.__getitem__)
+            order = sorted(shown, key=self.display.__getitem__)
         elif self.by_pts:
-            order = sorted(range(n), key=self.pts.__getitem__)
+            order = sorted(shown, key=self.pts.__getitem__)
         else:
-            order = list(range(n))
+            order = shown
         self._order.extend(order)
         self._keys.extend(d for d in range(n) if self.keyframe[d])
         self._pos_of_pts.update((p, d) for d, p in enumerate(self.pts))
 
     @property
     def num_frames(self) -> int:
-        """Frames a full decode yields (one per non-empty packet)."""
-        return len(self.pts)
+        """Frames a full decode yields (one per non-empty, non-discarded packet)."""
+        return len(self._order)
 
     @property
     def keyframes(self) -> list[int]:
@@ -145,6 +150,7 @@ class PacketIndex:
             "by_pts": self.by_pts,
             "header_frames": self.header_frames,
             "display": None if self.display is None else list(self.display),
+            "discard": None if self.discard is None else [int(x) for x in self.discard],
         }
 
     @classmethod
@@ -165,6 +171,7 @@ class PacketIndex:
             by_pts=bool(d["by_pts"]),
             header_frames=int(d.get("header_frames", 0)),
             display=None if d.get("display") is None else tuple(d["display"]),
+            discard=None if d.get("discard") is None else tuple(bool(x) for x in d["discard"]),
         )
 
 
@@ -230,6 +237,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
         pts: list[int] = []
         dts: list[int | None] = []
         key: list[bool] = []
+        discard: list[bool] = []
         fmt = container.format.name
         pts_format = any(f in fmt.split(",") for f in PTS_FORMATS)
         h264 = None
@@ -248,6 +256,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
                 pts.append(t if t is not None else len(pts))
                 dts.append(pkt.dts)
                 key.append(bool(pkt.is_keyframe))
+                discard.append(bool(pkt.is_discard))
                 if h264 is not None:
                     try:  # headers come first; a slice header needs a few bytes
                         h264.add(memoryview(pkt)[:4096].tobytes())
@@ -259,6 +268,8 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             # a damaged tail: keep the packets read so far
         if not pts:
             raise DecodeError(path, "the video stream has no packets")
+        if all(discard):
+            raise DecodeError(path, "every video packet is marked discard (empty edit list)")
         unique = len(set(pts)) == len(pts)
         by_pts = pts_format and unique
         display = None
@@ -290,6 +301,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             by_pts=by_pts,
             header_frames=int(stream.frames or 0),
             display=display,
+            discard=tuple(discard) if any(discard) else None,
         )
     finally:
         if own:
