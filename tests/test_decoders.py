@@ -120,6 +120,23 @@ def test_h264_in_avi_uses_poc_order(tmp_path: Path, decoder_name: str, x264: str
     _check_frames(path, ref, decoder_name, calls)
 
 
+@pytest.mark.parametrize("fmt", [None, "matroska"])
+def test_open_gop_leading_pictures(tmp_path: Path, decoder_name: str, fmt: str | None) -> None:
+    """Open GOPs: B-frames shown before a keyframe but decoded after it need the
+    previous keyframe; they are exact, reached in one forward pass."""
+    path = make_video(tmp_path / ("og.mkv" if fmt else "og.mp4"), frames=60, fmt=fmt,
+                      x264="keyint=12:min-keyint=12:scenecut=0:open-gop=1:bframes=3:b-pyramid=0")
+    ref = full_decode(path)
+    rng = np.random.default_rng(4)
+    calls = [[12, 11], [11], [12, 10], [24, 23, 22, 21, 13, 12, 11, 10, 9, 0]]
+    calls += [rng.integers(0, 60, 12) for _ in range(3)]
+    _check_frames(path, ref, decoder_name, calls)
+    if decoder_name == "pyav":
+        with open_video(str(path), decoder="pyav", skip_nonref=False) as r:
+            r.get_frames([12, 11])
+            assert r.frames_decoded <= 14  # one pass from frame 0, no re-decode
+
+
 def test_mp4_edit_list_frames_are_not_counted(tmp_path: Path, small: Path, decoder_name: str) -> None:
     """Packets before an edit list's start are decoded but never shown: 40 packets, 37 frames."""
     path = make_edit_list_video(tmp_path / "edited.mp4", small, cut=3)

@@ -123,6 +123,19 @@ class PacketIndex:
         return self._keys[k] if k >= 0 else 0
 
     @property
+    def open_gop(self) -> bool:
+        """Some picture decoded after a keyframe (other than the first) is shown before
+        it: decoding it needs the previous GOP (open GOPs)."""
+        if self.display is not None or not self.by_pts:
+            return False
+        keys = self._keys
+        for n, k in enumerate(keys[1:], 1):
+            end = keys[n + 1] if n + 1 < len(keys) else len(self.pts)
+            if any(self.pts[d] < self.pts[k] for d in range(k + 1, end)):
+                return True
+        return False
+
+    @property
     def keyframe_interval(self) -> float:
         """Mean number of frames between keyframes."""
         return self.num_frames / max(1, len(self._keys))

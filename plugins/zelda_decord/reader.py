@@ -7,7 +7,8 @@ decord frame count that disagrees with the packet index is refused rather than
 returning wrong frames.
 
 decord also seeks to wrong frames in AVI (and other pts-less) files that have several
-keyframes; those are read in consecutive batches from the first frame instead.
+keyframes, and in files with open GOPs; those are read in consecutive batches from the
+first frame instead (exact, but every frame up to the last one asked is converted).
 
 decord resizes inside its FFmpeg filter graph, so one decord VideoReader is opened per
 output size (lazily) and asked for frames with ``get_batch`` on sorted, de-duplicated
@@ -46,9 +47,12 @@ class DecordReader(VideoReader):
         self.width, self.height = idx.width, idx.height
         self.codec = idx.codec
         pts_container = any(f in idx.format_name.split(",") for f in PTS_FORMATS)
-        self.sequential = not pts_container and not all(idx.keyframe) and len(idx.keyframes) > 1
+        self.sequential = (
+            not pts_container and not all(idx.keyframe) and len(idx.keyframes) > 1
+        ) or idx.open_gop
         """decord seeks to wrong frames in AVI/raw files with several keyframes (measured:
-        frame 17 came back as frame 2): such files are read in consecutive chunks."""
+        frame 17 came back as frame 2) and in open-GOP files (index 11 came back as frame
+        14): such files are read in consecutive batches from frame 0."""
         self._readers: dict[tuple[int, int], Any] = {}
         self._closed = False
         self.frames_decoded = 0

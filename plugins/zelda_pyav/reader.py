@@ -83,6 +83,7 @@ class PyAVReader(VideoReader):
         self._pushback: Any = None  # one packet read but not consumed
         self._demux_next: int | None = None  # decode position the iterator yields next
         self._fed: int | None = None  # decoder fed continuously up to this position
+        self._start = 0  # ... from this keyframe position
         self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
         self.frames_decoded = 0
         """Frames the decoder produced so far (for ``zelda bench decode``)."""
@@ -128,8 +129,9 @@ class PyAVReader(VideoReader):
             try:
                 got.update(self._decode_sequential(missing, h, w))
             except av.FFmpegError as e:
-                self._reset()
                 raise DecodeError(self.path, f"decoding failed ({e})") from e
+            finally:
+                self._reset()  # the next call starts from a keyframe again
             missing = [i for i in uniq if i not in got]
         if missing:
             raise DecodeError(self.path, f"frames {missing[:5]} could not be decoded")
@@ -168,6 +170,7 @@ class PyAVReader(VideoReader):
         """Forget decoder and demuxer state; the next decode seeks."""
         self._packets = self._pushback = None
         self._demux_next = self._fed = None
+        self._start = 0
         self._seq_next = 0
 
     def _rewind(self) -> None:
@@ -245,44 +248,54 @@ class PyAVReader(VideoReader):
 
     def _decode_by_pts(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
         idx = self._index
-        positions = sorted(idx.decode_pos(i) for i in uniq)
-        need = set(positions)
-        index_of_pts = {idx.pts[idx.decode_pos(i)]: i for i in uniq}
+        start_of = {idx.decode_pos(i): idx.start_key(idx.decode_pos(i)) for i in uniq}
+        # by start keyframe, then decode position: an open-GOP leading picture (which
+        # needs the previous keyframe) is reached in the same pass as the GOP before it
+        todo = sorted(start_of, key=lambda p: (start_of[p], p))
+        need = set(start_of)
+        index_of_pos = {idx.decode_pos(i): i for i in uniq}
         got: dict[int, np.ndarray] = {}
         cc = self._cc
 
         def collect(frame: Any) -> None:
             self.frames_decoded += 1
-            i = index_of_pts.get(frame.pts)
-            if i is not None and i not in got:
+            pos = idx.pos_of_pts(frame.pts)
+            i = index_of_pos.get(pos)  # type: ignore[arg-type]
+            # only a frame whose required keyframe this decode started from is exact
+            if i is not None and i not in got and self._start <= start_of[pos]:
                 got[i] = self._convert(frame, h, w)
 
         skip = "DEFAULT"
         cc.skip_frame = skip
-        j = 0
-        while j < len(positions):
-            key = idx.start_key(positions[j])
-            if self._fed is None or key > self._fed + 1:
+        for target in todo:
+            if index_of_pos[target] in got:
+                continue
+            key = start_of[target]
+            if self._fed is None or not (self._start <= key <= self._fed + 1):
+                # the target's keyframe lies beyond what was fed (or before this
+                # decode's start, when a new call goes backwards): seek
                 self._drain(collect)
                 self._goto(key)
                 self._restart_decoder()
-            pkt = self._next_packet()
-            if pkt is None:  # the file ended early: the caller falls back
-                self._demux_next = None
+                self._start = key
+            while self._fed is None or self._fed < target:
+                pkt = self._next_packet()
+                if pkt is None:  # the file ended early: the caller falls back
+                    self._demux_next = None
+                    break
+                p = idx.pos_of_pts(_ts(pkt))
+                if p is None:
+                    continue
+                if self.skip_nonref:
+                    mode = "DEFAULT" if p in need else "NONREF"
+                    if mode != skip:  # setting it costs an enum conversion: only on change
+                        cc.skip_frame = skip = mode
+                for frame in cc.decode(pkt):
+                    collect(frame)
+                self._fed = p
+                self._demux_next = p + 1
+            if self._demux_next is None:
                 break
-            p = idx.pos_of_pts(_ts(pkt))
-            if p is None:
-                continue
-            if self.skip_nonref:
-                mode = "DEFAULT" if p in need else "NONREF"
-                if mode != skip:  # setting it costs an enum conversion: only on change
-                    cc.skip_frame = skip = mode
-            for frame in cc.decode(pkt):
-                collect(frame)
-            self._fed = p
-            self._demux_next = p + 1
-            while j < len(positions) and positions[j] <= p:
-                j += 1
         self._drain(collect)
         cc.skip_frame = "DEFAULT"
         return got
