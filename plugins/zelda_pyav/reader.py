@@ -302,13 +302,13 @@ class PyAVReader(VideoReader):
 
     def _decode_sequential(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
         """Decode from the first packet, numbering output frames by counting."""
-        cc = self._cc
-        cc.skip_frame = "DEFAULT"
         want = set(uniq)
         last = uniq[-1]
         got: dict[int, np.ndarray] = {}
         if self._packets is None or self._seq_next > uniq[0] or self._fed is None:
             self._rewind()
+        cc = self._cc  # after _rewind, which opens a new container and decoder
+        cc.skip_frame = "DEFAULT"
 
         def collect(frame: Any) -> None:
             self.frames_decoded += 1
