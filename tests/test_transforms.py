@@ -258,6 +258,12 @@ def test_fused_exact_resize_changing_aspect(video, decoder_name, size):
     assert tuple(out["inputs"].shape) == (1, 3, 2, *size)
 
 
+def test_resize_with_other_interpolation_is_not_fused():
+    steps = [{"type": "segment_sample", "clip_len": 2}, {"type": "decode"},
+             {"type": "resize", "size": 24, "interpolation": "area"}, {"type": "pack"}]
+    assert Pipeline.from_config(steps).names == ["segment_sample", "decode", "resize", "pack"]
+
+
 def test_fusion_does_not_change_the_original_transforms():
     from zelda_transforms.loading import Decode
 

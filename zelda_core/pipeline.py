@@ -1,7 +1,8 @@
 """Pipeline: a list of transforms applied to one sample dict, with decode+resize fusion.
 
 Fusion: when a transform that can scale while decoding (it has ``fuse_resize``) is
-directly followed by a resize (it has ``target_size(h, w)``), the pair becomes one step
+directly followed by a resize (it has ``target_size(h, w)`` and ``fusable`` is not False:
+a resize asking for a non-default interpolation stays separate), the pair becomes one step
 named ``decode+resize``: the decoder converts straight to the target size, and the
 separate resize pass over full-size frames disappears. Output is the same shape; only
 speed (and the interpolation, which is the decoder's) differs.
@@ -32,7 +33,8 @@ class Pipeline:
         while i < len(transforms):
             t, name = transforms[i], names[i]
             nxt = transforms[i + 1] if i + 1 < len(transforms) else None
-            if fuse and nxt is not None and hasattr(t, "fuse_resize") and hasattr(nxt, "target_size"):
+            if (fuse and nxt is not None and hasattr(t, "fuse_resize") and hasattr(nxt, "target_size")
+                    and getattr(nxt, "fusable", True)):
                 t = copy.copy(t)  # never change a transform another pipeline may hold
                 t.fuse_resize(nxt)
                 name = f"{name}+{names[i + 1]}"

@@ -106,6 +106,7 @@ class Resize:
                 raise ValueError(f"scale must be a float or [w, h], got {scale!r}")
         self.size, self.scale, self.keep_ratio = size, scale, keep_ratio
         self.interpolation = interpolation
+        self.fusable = interpolation == "bilinear"  # the decoder's own scaler is bilinear
 
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of a ``height`` x ``width`` frame after this resize."""
