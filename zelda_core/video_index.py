@@ -16,7 +16,8 @@ decode order, each packet's timestamps and keyframe flag. From that:
   order the index computes from the slice headers' picture order counts, see
   ``zelda_core.h264_order``).
 
-Indexes are cached in-process (LRU keyed by path, mtime and size) and, unless
+Indexes are cached in-process (LRU keyed by path, mtime and size, at most 512 files
+and 200,000 packets) and, unless
 ``ZELDA_INDEX_CACHE=0``, on disk under ``$ZELDA_CACHE_DIR`` (default
 ``~/.cache/zelda/index``) so that re-opening a file is cheap across processes too.
 The same pass validates the file, so a file that has an index is safe to hand to a
@@ -323,6 +324,9 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
 
 _LRU: OrderedDict[tuple[str, int, int], PacketIndex] = OrderedDict()
 _LRU_SIZE = 512
+_LRU_PACKETS = 200_000
+"""Budget of the in-process cache in packets (~250 bytes each): 512 Kinetics clips, or
+one hour-long video; the disk cache keeps the rest cheap to reload."""
 _LOCK = threading.Lock()
 
 
@@ -379,8 +383,9 @@ def get_index(path: str, container: Any = None) -> PacketIndex:
         idx = PacketIndex.from_json({**idx.to_json(), "path": str(path)})
     with _LOCK:
         _LRU[key] = idx
-        while len(_LRU) > _LRU_SIZE:
-            _LRU.popitem(last=False)
+        total = sum(len(i.pts) for i in _LRU.values())
+        while len(_LRU) > 1 and (len(_LRU) > _LRU_SIZE or total > _LRU_PACKETS):
+            total -= len(_LRU.popitem(last=False)[1].pts)
     return idx
 
 
