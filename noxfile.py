@@ -36,7 +36,7 @@ def tests(session: nox.Session, decoder: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the engine, plugins, tests and examples."""
     session.install("ruff")
-    session.run("ruff", "check", "zelda_core", "plugins", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "zelda_core", "plugins", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 @nox.session
