@@ -21,6 +21,7 @@ DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
 DATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "root": str, "decoder": str, "decoder_options": dict, "batch_size": int, "workers": int,
     "pin_memory": bool, "persistent_workers": bool, "prefetch": int, "on_error": str,
+    "drop_last": bool,
 }
 
 
