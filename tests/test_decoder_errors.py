@@ -101,3 +101,33 @@ def test_error_message_names_file_and_reason(tmp_path: Path, decoder_name: str) 
         open_video(str(p), decoder=decoder_name)
     text = str(info.value)
     assert text.startswith(f"cannot decode {p}: ") and len(text) < 400
+
+
+def test_corrupted_bytes_raise_only_decode_error(tmp_path: Path, decoder_name: str) -> None:
+    """Flipped, zeroed or cut bytes: every frame decodes or DecodeError; nothing else."""
+    import random
+
+    src = make_video(tmp_path / "src.mp4", frames=40).read_bytes()
+    rng = random.Random(0)
+    outcomes = set()
+    for k in range(12):
+        data = bytearray(src)
+        if k % 3 == 0:
+            for _ in range(20):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif k % 3 == 1:
+            data = data[: rng.randrange(len(data))]
+        else:
+            at = rng.randrange(len(data))
+            data[at : at + 500] = bytes(500)
+        path = tmp_path / f"bad{k}.mp4"
+        path.write_bytes(bytes(data))
+        try:
+            with open_video(str(path), decoder=decoder_name) as r:
+                r.get_frames(list(range(r.num_frames)))
+                r.get_frames([r.num_frames - 1, 0])
+            outcomes.add("ok")
+        except DecodeError as e:
+            assert str(path) in str(e)
+            outcomes.add("error")
+    assert "error" in outcomes
