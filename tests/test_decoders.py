@@ -162,7 +162,7 @@ def test_out_of_range_raises_index_error(small: Path, decoder_name: str, bad: in
         assert r.get_frames([1]).shape[0] == 1  # still usable
 
 
-@pytest.mark.parametrize("size", [32, 24, (20, 30), (-1, 32), (24, -1)])
+@pytest.mark.parametrize("size", [32, 24, (20, 30), (-1, 32), (24, -1), (24, 24), (48, 48), (36, 16)])
 def test_resize_in_conversion(small: Path, small_ref: list[np.ndarray], decoder_name: str, size) -> None:
     with open_video(str(small), decoder=decoder_name) as r:
         h, w = resolve_size(r.height, r.width, size)
@@ -171,7 +171,7 @@ def test_resize_in_conversion(small: Path, small_ref: list[np.ndarray], decoder_
     for k, i in enumerate([7, 3]):
         own = np.abs(got[k].astype(float) - _resized(small_ref[i], h, w)).mean()
         near = min(np.abs(got[k].astype(float) - _resized(small_ref[j], h, w)).mean() for j in (i - 1, i + 1))
-        assert own < 4.0 and own < near
+        assert own < 6.0 and own < near
 
 
 def _resized(rgb: np.ndarray, h: int, w: int) -> np.ndarray:

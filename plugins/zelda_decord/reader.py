@@ -12,11 +12,14 @@ first frame instead (exact, but every frame up to the last one asked is converte
 
 decord resizes inside its FFmpeg filter graph, so one decord VideoReader is opened per
 output size (lazily) and asked for frames with ``get_batch`` on sorted, de-duplicated
-indices.
+indices. Some output sizes come back wrong from decord (a 48x64 video asked for 24x24
+returns 24x32 and fails); for those the frames are decoded at native size and scaled
+with swscale.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +57,7 @@ class DecordReader(VideoReader):
         frame 17 came back as frame 2) and in open-GOP files (index 11 came back as frame
         14): such files are read in consecutive batches from frame 0."""
         self._readers: dict[tuple[int, int], Any] = {}
+        self._bad_sizes: set[tuple[int, int]] = set()
         self._closed = False
         self.frames_decoded = 0
         """Frames returned by decord (decord does not report what it decoded)."""
@@ -105,6 +109,23 @@ class DecordReader(VideoReader):
         if wanted.size == 0:
             return np.empty((0, h, w, 3), dtype=np.uint8)
         uniq, inverse = np.unique(wanted, return_inverse=True)
+        native = (self.height, self.width)
+        frames = None
+        if (h, w) != native and (h, w) not in self._bad_sizes:
+            try:
+                frames = self._decode(uniq, h, w)
+            except DecodeError:
+                # decord mis-sizes some outputs (a 48x64 file asked for 24x24 comes back
+                # 24x32, then fails): decode at native size and scale with swscale
+                self._bad_sizes.add((h, w))
+        if frames is None:
+            frames = self._decode(uniq, *native)
+            if (h, w) != native:
+                frames = np.stack([_resize(f, h, w) for f in frames])
+        self.frames_decoded += len(uniq)
+        return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def _decode(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
         vr = self._reader(h, w)
         try:
             if self.sequential:
@@ -115,8 +136,7 @@ class DecordReader(VideoReader):
             raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
         if frames.shape[1:3] != (h, w):
             raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
-        self.frames_decoded += len(uniq)
-        return np.ascontiguousarray(frames[inverse.reshape(-1)])
+        return frames
 
     def _read_sequential(self, vr: Any, uniq: np.ndarray) -> np.ndarray:
         """Frames ``uniq`` (sorted) by reading from frame 0 in consecutive batches."""
@@ -146,6 +166,23 @@ class DecordReader(VideoReader):
         if not self._closed:
             self._closed = True
             self._readers.clear()
+
+
+_LOCAL = threading.local()
+
+
+def _resize(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear RGB resize with swscale (one cached context per thread)."""
+    import av
+    from av.video.reformatter import Interpolation, VideoReformatter
+
+    r = getattr(_LOCAL, "reformatter", None)
+    if r is None:
+        r = _LOCAL.reformatter = VideoReformatter()
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    out = r.reformat(frame, width=w, height=h, format="rgb24",
+                     interpolation=Interpolation.BILINEAR, threads=1)
+    return out.to_ndarray()
 
 
 def _short(e: Exception) -> str:
