@@ -30,13 +30,7 @@ BENCH_COMMANDS = (
 
 def _add_commands(subparsers: argparse._SubParsersAction, modules: Sequence[str]) -> None:
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a command that is not part of this build
-        module.add_parser(subparsers)
+        importlib.import_module(name).add_parser(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Side-by-side CPU cost of the data pipeline: MMAction2's seed vs `zelda bench pipeline`.
 
 usage (from the repository root):
-    python docs/pipeline_bench/compare.py [--mmaction-python /tmp/venv-mmaction/bin/python]
+    python benchmarks/pipeline/compare.py [--mmaction-python /tmp/venv-mmaction/bin/python]
         [--rounds 3] [--decoders pyav,decord]
 
 Each round runs the baseline (../shared/bench/mmaction_seed.py pipeline) and then zelda on
@@ -21,13 +21,13 @@ SHARED = "../shared"
 ROWS = [
     # (row, data, baseline label, zelda recipe, zelda split)
     ("tutorial train (1x16, resize 256, crop 224)", "kinetics2_tiny", "seed-train-1x16",
-     "docs/pipeline_bench/kinetics2_tiny.toml", "tutorial_train"),
+     "benchmarks/pipeline/kinetics2_tiny.toml", "tutorial_train"),
     ("tutorial val (5x16, one decode)", "kinetics2_tiny", "seed-val-5x16",
-     "docs/pipeline_bench/kinetics2_tiny.toml", "tutorial_val"),
+     "benchmarks/pipeline/kinetics2_tiny.toml", "tutorial_val"),
     ("tutorial train on 720p-1080p originals", "videos/real", "seed-train-1x16",
-     "docs/pipeline_bench/real_videos.toml", "tutorial_train"),
+     "benchmarks/pipeline/real_videos.toml", "tutorial_train"),
     ("MMAction2 dense (SampleFrames 16x4x1, resize, crop)", "kinetics2_tiny",
-     "mmaction-builtin-1x16x4", "docs/pipeline_bench/kinetics2_tiny.toml", "dense"),
+     "mmaction-builtin-1x16x4", "benchmarks/pipeline/kinetics2_tiny.toml", "dense"),
 ]
 
 
