@@ -6,10 +6,8 @@ The public API lives here; modules behind it are private. Names are imported laz
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from .errors import DataError, DecodeError, PluginError, RecipeError, ZeldaError
+from .lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -32,10 +30,4 @@ _LAZY = {
 __all__ = ["ZeldaError", "RecipeError", "PluginError", "DecodeError", "DataError",
            "__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'zelda_core' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -6,8 +6,7 @@ entry points the engine uses. Names are imported lazily (torch only when a loade
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_getattr
 
 _LAZY = {
     "build_dataset": "zelda_core.data.build",
@@ -26,10 +25,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'zelda_core.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

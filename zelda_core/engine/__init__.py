@@ -5,8 +5,7 @@ Public names are imported lazily, so ``import zelda_core.engine`` imports no tor
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_getattr
 
 _LAZY = {
     "TrainConfig": "zelda_core.engine.config",
@@ -25,10 +24,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'zelda_core.engine' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
