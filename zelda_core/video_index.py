@@ -141,6 +141,15 @@ class PacketIndex:
         """Mean number of frames between keyframes."""
         return self.num_frames / max(1, len(self._keys))
 
+    def probe_info(self) -> dict[str, Any]:
+        """What ``zelda probe`` adds to a reader's metadata from the index."""
+        return {
+            "keyframe_interval": round(self.keyframe_interval, 2),
+            "keyframes": len(self.keyframes),
+            "format": self.format_name,
+            "header_frames": self.header_frames,
+        }
+
     def seek_timestamp(self, pos: int) -> int:
         """The timestamp to hand ``container.seek`` to land at or before packet ``pos``."""
         dts = self.dts[pos]

@@ -154,10 +154,7 @@ class DecordReader(VideoReader):
     def info(self) -> dict[str, Any]:
         """Metadata for ``zelda probe`` (from the packet index)."""
         d = super().info()
-        d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
-        d["keyframes"] = len(self._index.keyframes)
-        d["format"] = self._index.format_name
-        d["header_frames"] = self._index.header_frames
+        d.update(self._index.probe_info())
         d["decoder"] = "decord"
         return d
 

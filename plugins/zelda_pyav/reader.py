@@ -142,10 +142,7 @@ class PyAVReader(VideoReader):
     def info(self) -> dict[str, Any]:
         """Metadata for ``zelda probe``, with the keyframe interval and container format."""
         d = super().info()
-        d["keyframe_interval"] = round(self._index.keyframe_interval, 2)
-        d["keyframes"] = len(self._index.keyframes)
-        d["format"] = self._index.format_name
-        d["header_frames"] = self._index.header_frames
+        d.update(self._index.probe_info())
         d["seekable"] = self._index.by_pts
         d["decoder"] = "pyav"
         return d
