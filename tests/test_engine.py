@@ -41,6 +41,10 @@ def test_loss_falls_and_val_accuracy(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in lines if r["type"] == "train"]
     assert len(train) == 12 and {"loss", "lr", "data_time", "step_time"} <= set(train[0])
+    epochs = [r for r in lines if r["type"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert all(r["clips_per_s"] > 0 and 0 <= r["data_share"] <= 1 for r in epochs)
+    assert "gpu_mem_mib" not in epochs[0]  # CPU run
     first, last = train[0]["loss"], sum(r["loss"] for r in train[-4:]) / 4
     assert last < first * 0.7, (first, last)
     assert result.last_metrics["top1"] == 1.0 and result.best_metric == "top1"
@@ -67,6 +71,36 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
     assert resumed.global_step == full.global_step == 12
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(full.optimizer.param_groups[0]["lr"])
+
+
+def test_mid_epoch_resume_equals_uninterrupted(tmp_path):
+    cfg = dict(optimizer={"type": "SGD", "lr": 0.05, "momentum": 0.9},
+               scheduler={"type": "CosineAnnealingLR", "interval": "iter"}, checkpoint_iters=2)
+    full = make_trainer(tmp_path, quick_config(epochs=2, **cfg), n_batches=5, name="full")
+    full.fit()
+    # the same run, killed in epoch 2 while training batch 4; dropout draws from the RNG
+    crash = make_trainer(tmp_path, quick_config(epochs=2, **cfg), n_batches=5, name="crash")
+    batches = crash.train_batches
+
+    def dying(epoch, start=0):
+        for i, batch in enumerate(batches(epoch, start), start=start):
+            if epoch == 1 and i == 3:
+                raise KeyboardInterrupt
+            yield batch
+
+    crash.train_batches = dying
+    with pytest.raises(KeyboardInterrupt):
+        crash.fit()
+    last = tmp_path / "crash" / "checkpoints" / "last.pth"
+    ck = torch.load(last, weights_only=True)
+    assert (ck["epoch"], ck["iter_in_epoch"], ck["global_step"]) == (1, 2, 7)
+    resumed = make_trainer(tmp_path, quick_config(epochs=2, **cfg), n_batches=5, seed=123, name="crash")
+    resumed.fit(resume=last)
+    a, b = weights(full.model), weights(resumed.model)
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
+    assert resumed.global_step == full.global_step == 10
+    assert "1 epoch(s) and 2 batch(es) of the next done" in (tmp_path / "crash" / "train.log").read_text()
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

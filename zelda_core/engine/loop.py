@@ -139,12 +139,17 @@ class Trainer:
         self.versions = versions or {"torch": torch.__version__}
         self.log = logger or RunLogger(self.work_dir)
         self.skipped: list[tuple[str, str]] = []
+        self._workers_started = False  # the run's very first batch waits for worker start-up
+        self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
 
         if config.threads:
             torch.set_num_threads(config.threads)
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = select_device(config.device)
+        if self.device.type == "cuda":
+            # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
+            torch.backends.cudnn.benchmark = not config.deterministic
         self.dtype = amp_dtype(config.amp, self.device)
         self.channels_last = use_channels_last(config.channels_last, self.device)
         model.to(self.device)
@@ -169,15 +174,18 @@ class Trainer:
 
     # --- checkpoints --------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
-        """Everything a resumed run needs, as weights_only-safe plain data."""
+    def state(self, iter_in_epoch: int = 0) -> dict[str, Any]:
+        """Everything a resumed run needs, as weights_only-safe plain data.
+
+        ``iter_in_epoch`` > 0 marks a mid-epoch checkpoint: ``epoch`` epochs are complete
+        and that many batches of the next one are trained."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "epoch": self.epoch,
-            "iter_in_epoch": 0,
+            "iter_in_epoch": iter_in_epoch,
             "global_step": self.global_step,
             "best": dict(self.best),
             "rng": ckpt_io.rng_state(),
@@ -210,6 +218,7 @@ class Trainer:
         if self.scaler.is_enabled() and ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
         self.epoch, self.global_step = int(ck["epoch"]), int(ck.get("global_step", 0))
+        self.resume_batch = int(ck.get("iter_in_epoch") or 0)
         self.best = dict(ck.get("best") or self.best)
         if self.cfg.best_metric and self.best.get("metric") != self.cfg.best_metric:
             self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
@@ -217,7 +226,8 @@ class Trainer:
         ckpt_io.set_rng_state(ck["rng"])
         if self.channels_last:  # load_state_dict copies values but keep the format explicit
             apply_channels_last(self.model)
-        self.log.info(f"resumed from {path}: {self.epoch} epoch(s) done, step {self.global_step}")
+        within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
+        self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
 
     def init_from(self, path: str | Path) -> dict[str, list[str]]:
         """Load weights only (shape-mismatched tensors are left out); report the rest."""
@@ -236,6 +246,11 @@ class Trainer:
                 shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
                 self.log.warning(f"init-from: {what.replace('_', ' ')} keys: {shown}")
         return report
+
+    def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
+        """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
+        ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done), self.ckpt_dir / "last.pth")
+        self.log.record("checkpoint", self.global_step, epoch=epoch + 1, iter=batches_done)
 
     def _save_epoch(self) -> Path:
         path = ckpt_io.save_checkpoint(self.state(), self.ckpt_dir / f"epoch_{self.epoch}.pth")
@@ -293,7 +308,11 @@ class Trainer:
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
                    unit="it")
         pending = 0
+        clips = 0
+        last_save = start_batch
         it = start_batch - 1
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         end = time.perf_counter()
         try:
             for it, batch in enumerate(self.train_batches(epoch, start_batch), start=start_batch):
@@ -317,10 +336,17 @@ class Trainer:
                 if pending == cfg.accumulate or it + 1 == self.steps_per_epoch:
                     lr = self._optimizer_step()
                     pending = 0
+                    if cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters \
+                            and it + 1 < self.steps_per_epoch:  # the epoch's end saves anyway
+                        self._save_mid_epoch(epoch, it + 1)
+                        last_save = it + 1
                 t_step = time.perf_counter() - end
                 end = time.perf_counter()
                 losses.append(value)
-                if it > start_batch:  # the first batch waits for worker start-up
+                clips += labels.numel()
+                # later epochs count their first batch: refilling the workers' queues at
+                # each epoch start is a real stall, most visible on a fast GPU
+                if it > start_batch or self._workers_started:
                     data_t += t_data
                     step_t += t_step
                 self.log.record("train", self.global_step, epoch=epoch + 1, iter=it + 1, loss=value,
@@ -329,14 +355,20 @@ class Trainer:
                 bar.update(1)
         finally:
             bar.close()
+        self._workers_started = True
         if pending:  # an iterator shorter than steps_per_epoch: flush the accumulated grads
             self._optimizer_step()
-        return {
+        seconds = time.perf_counter() - t_epoch
+        stats = {
             "loss": sum(losses) / max(1, len(losses)),
-            "seconds": time.perf_counter() - t_epoch,
+            "seconds": seconds,
             "data_share": data_t / step_t if step_t > 0 else 0.0,
             "iters": float(it + 1 - start_batch),
+            "clips_per_s": clips / seconds if seconds > 0 else 0.0,
         }
+        if self.device.type == "cuda":
+            stats["gpu_mem_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        return stats
 
     def validate(self, desc: str = "val") -> dict[str, float]:
         """Metrics on the validation batches (views averaged as the head says)."""
@@ -361,12 +393,16 @@ class Trainer:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")
         for epoch in range(self.epoch, cfg.epochs):
-            stats = self.train_epoch(epoch)
+            stats = self.train_epoch(epoch, self.resume_batch)
+            self.resume_batch = 0
             self.epoch = epoch + 1
             line = (f"epoch {self.epoch}/{cfg.epochs}  loss {stats['loss']:.4f}  "
-                    f"lr {self._lr():.3g}  {stats['seconds']:.1f} s  data {stats['data_share']:.0%}")
-            self.log.record("epoch", self.global_step, epoch=self.epoch, loss=stats["loss"],
-                            seconds=stats["seconds"], data_share=stats["data_share"], lr=self._lr())
+                    f"lr {self._lr():.3g}  {stats['seconds']:.1f} s  {stats['clips_per_s']:.1f} clips/s  "
+                    f"data {stats['data_share']:.0%}")
+            if "gpu_mem_mib" in stats:
+                line += f"  mem {stats['gpu_mem_mib']:.0f} MiB"
+            self.log.record("epoch", self.global_step, epoch=self.epoch, lr=self._lr(),
+                            **{k: v for k, v in stats.items() if k != "iters"})
             if stats["data_share"] > cfg.data_time_warning and stats["iters"] > 2:
                 self.log.warning(
                     f"epoch {self.epoch}: waiting for data took {stats['data_share']:.0%} of the "
