@@ -32,6 +32,7 @@ class TrainConfig:
     best_metric: str | None = None
     best_mode: str = "max"
     keep_checkpoints: int = 2
+    checkpoint_iters: int | None = None
     data_time_warning: float = 0.2
     threads: int | None = None
     deterministic: bool = False
@@ -52,6 +53,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "best_metric": (str,),
     "best_mode": (str,),
     "keep_checkpoints": (int,),
+    "checkpoint_iters": (int,),
     "data_time_warning": (int, float),
     "threads": (int,),
     "deterministic": (bool,),
@@ -91,6 +93,8 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
             err(key, f"must be >= 1, got {table[key]}")
     if table.get("keep_checkpoints", 1) < 0:
         err("keep_checkpoints", "must be >= 0 (0 keeps every epoch checkpoint)")
+    if table.get("checkpoint_iters") is not None and table["checkpoint_iters"] < 1:
+        err("checkpoint_iters", "must be >= 1 (leave it out to checkpoint only at epoch ends)")
     if table.get("threads") is not None and table["threads"] < 1:
         err("threads", "must be >= 1")
     if "clip_grad_norm" in table and table["clip_grad_norm"] <= 0:
