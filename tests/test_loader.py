@@ -77,6 +77,38 @@ def test_persistent_workers_follow_set_epoch(root, decoder_name):
     assert same(fourth, ref) and not same(first, fourth)
 
 
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_continuous_loader_matches_per_epoch_loaders(root, decoder_name, batch_size):
+    """Persistent workers keep one iterator across epochs (no refill stall at each epoch
+    start) and still yield exactly each epoch's batches; batches never span epochs."""
+    loader = build_dataloader(recipe(root, decoder_name, workers=2, persistent_workers=True,
+                                     batch_size=batch_size, prefetch_across_epochs=True), "train")
+    assert loader.continuous
+    refs = [epoch_batches(build_dataloader(recipe(root, decoder_name, batch_size=batch_size),
+                                           "train", epoch=e)) for e in range(3)]
+    iterators = []
+    for e in range(3):
+        loader.set_epoch(e)
+        got = epoch_batches(loader)
+        iterators.append(loader._it)
+        assert same(got, refs[e]), e
+    assert iterators[0] is iterators[1] is iterators[2]  # never restarted
+    loader.set_epoch(1, 1)  # resume mid-epoch: a new iterator from that batch
+    assert len(loader) == len(refs[1]) - 1 and same(epoch_batches(loader), refs[1][1:])
+    loader.set_epoch(2)
+    assert same(epoch_batches(loader), refs[2])
+    workers = loader._it._workers
+    loader.close()  # joins the workers; the loader still works afterwards
+    assert not any(w.is_alive() for w in workers)
+    loader.set_epoch(0)
+    assert same(epoch_batches(loader), refs[0])
+    plain = build_dataloader(recipe(root, decoder_name, workers=2, persistent_workers=True,
+                                    prefetch_across_epochs=False), "train")
+    assert not plain.continuous
+    auto = build_dataloader(recipe(root, decoder_name, workers=2, persistent_workers=True), "train")
+    assert auto.continuous == torch.cuda.is_available()
+
+
 def test_unshuffled_order_and_val_default(root, decoder_name):
     r = recipe(root, decoder_name)
     r["data"]["val"] = copy.deepcopy(r["data"]["train"])

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from ..errors import DataError
 from .build import _recipe_parts, build_dataset
-from .sampler import EpochSampler
+from .sampler import ContinuousBatchSampler, EpochSampler
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,13 +44,19 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 class Loader:
     """An iterable of batches over a torch DataLoader; ``set_epoch`` moves it on.
 
-    Reusing one Loader across epochs keeps persistent workers alive.
+    Reusing one Loader across epochs keeps persistent workers alive. A ``continuous``
+    Loader keeps one DataLoader iterator over all epochs (see ContinuousBatchSampler):
+    each ``iter()`` yields one epoch, and moving on to the next epoch in order does not
+    restart the workers' prefetching.
     """
 
     def __init__(self, dataloader: DataLoader, sampler: EpochSampler, batch_size: int,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, continuous: bool = False) -> None:
         self.dataloader, self.sampler = dataloader, sampler
         self.batch_size, self.drop_last = batch_size, drop_last
+        self.continuous = continuous
+        self._it: Iterator[Any] | None = None
+        self._pos = (sampler.epoch, sampler.start // batch_size)  # (epoch, next batch)
 
     @property
     def dataset(self) -> Any:
@@ -62,20 +68,57 @@ class Loader:
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Next iteration yields ``epoch``'s batches from ``start_batch`` on."""
+        if self.continuous and self._it is not None and self._pos == (epoch, start_batch):
+            return  # the running iterator is already there
+        self._it = None
+        self._pos = (epoch, start_batch)
         self.sampler.set_epoch(epoch, start_batch * self.batch_size)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
+    def close(self) -> None:
+        """Stop the workers now (persistent ones otherwise live as long as the Loader)."""
+        # torch keeps the persistent workers' iterator in a private attribute and offers no
+        # public way to stop them short of dropping every reference to it
+        it = getattr(self.dataloader, "_iterator", None)
+        it = self._it if it is None else it
+        if hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+        self._it = None
+        self.dataloader._iterator = None
+        self._pos = (self.sampler.epoch, self.sampler.start // self.batch_size)
+
+    def _full_len(self) -> int:
+        n = self.sampler.size
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
     def __len__(self) -> int:
+        if self.continuous:
+            return max(self._full_len() - self._pos[1], 0)
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def _checked(self, batch: dict[str, Any]) -> dict[str, Any]:
+        errors = batch.pop("errors", None)
+        if errors:
+            raise DataError("\n".join(errors) if len(errors) > 1 else errors[0])
+        return batch
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.dataloader:
-            errors = batch.pop("errors", None)
-            if errors:
-                raise DataError("\n".join(errors) if len(errors) > 1 else errors[0])
-            yield batch
+        if not self.continuous:
+            for batch in self.dataloader:
+                yield self._checked(batch)
+            return
+        if self._it is None:
+            self.sampler.set_epoch(self._pos[0], self._pos[1] * self.batch_size)
+            self._it = iter(self.dataloader)
+        epoch, start = self._pos
+        for b in range(start, self._full_len()):
+            batch = next(self._it)
+            self._pos = (epoch, b + 1)
+            yield self._checked(batch)
+        self._pos = (epoch + 1, 0)
+        self.sampler.epoch, self.sampler.start = epoch + 1, 0
 
 
 def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: int = 0,
@@ -113,6 +156,14 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
         kwargs["persistent_workers"] = bool(data.get("persistent_workers", False))
         if data.get("prefetch") is not None:
             kwargs["prefetch_factor"] = int(data["prefetch"])
-    dataloader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                            collate_fn=collate, pin_memory=pin, drop_last=drop_last, **kwargs)
-    return Loader(dataloader, sampler, batch_size, drop_last)
+    across = data.get("prefetch_across_epochs", "auto")
+    across = torch.cuda.is_available() if across == "auto" else bool(across)
+    continuous = (split == "train" and workers > 0 and kwargs["persistent_workers"]
+                  and sampler.epoch_keys and across)
+    if continuous:
+        dataloader = DataLoader(dataset, batch_sampler=ContinuousBatchSampler(sampler, batch_size, drop_last),
+                                num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
+    else:
+        dataloader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                collate_fn=collate, pin_memory=pin, drop_last=drop_last, **kwargs)
+    return Loader(dataloader, sampler, batch_size, drop_last, continuous)

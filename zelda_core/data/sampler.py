@@ -1,4 +1,4 @@
-"""The per-epoch shuffling sampler that can start at a batch offset."""
+"""The per-epoch shuffling sampler that can start at a batch offset, and its batches."""
 
 from __future__ import annotations
 
@@ -29,20 +29,51 @@ class EpochSampler(Sampler):
         """Move to ``epoch``, starting at position ``start`` of its order."""
         self.epoch, self.start = int(epoch), int(start)
 
-    def order(self) -> np.ndarray:
-        """The full index order of the current epoch."""
+    def order(self, epoch: int | None = None) -> np.ndarray:
+        """The full index order of ``epoch`` (default: the current one)."""
+        epoch = self.epoch if epoch is None else epoch
         if self.shuffle:
-            return shuffle_order(self.size, self.seed, self.epoch)
+            return shuffle_order(self.size, self.seed, epoch)
         return np.arange(self.size)
 
+    def keys(self, epoch: int, start: int = 0) -> list[tuple[int, int] | int]:
+        """The keys of ``epoch`` from position ``start`` on."""
+        order = self.order(epoch)[start:].tolist()
+        return [(i, epoch) for i in order] if self.epoch_keys else order
+
     def __iter__(self) -> Iterator[tuple[int, int] | int]:
-        epoch = self.epoch
-        order = self.order()[self.start:].tolist()
-        if not self.epoch_keys:
-            yield from order
-            return
-        for i in order:
-            yield (i, epoch)
+        yield from self.keys(self.epoch, self.start)
 
     def __len__(self) -> int:
         return max(self.size - self.start, 0)
+
+
+class ContinuousBatchSampler(Sampler):
+    """Batches of ``sampler``'s keys, epoch after epoch without end, from its current
+    (epoch, start). No batch spans two epochs.
+
+    One DataLoader iterator over it never ends an epoch, so its workers prefetch the next
+    epoch's first batches while the last ones train and validation runs: no stall while
+    the workers refill at each epoch start. Needs epoch keys (the epoch reaches the
+    workers inside each key).
+    """
+
+    def __init__(self, sampler: EpochSampler, batch_size: int, drop_last: bool = False) -> None:
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+
+    def batches_per_epoch(self) -> int:
+        n, b = self.sampler.size, self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int] | int]]:
+        epoch, start = self.sampler.epoch, self.sampler.start
+        while True:
+            keys = self.sampler.keys(epoch, start)
+            for i in range(0, len(keys), self.batch_size):
+                batch = keys[i:i + self.batch_size]
+                if len(batch) == self.batch_size or not self.drop_last:
+                    yield batch
+            epoch, start = epoch + 1, 0
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch()  # per epoch; the iterator itself does not end

@@ -166,6 +166,7 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
         if init_from:
             trainer.init_from(init_from)
         result: FitResult = trainer.fit(resume=resume)
+        train_loader.close()  # its workers would otherwise idle on prefetched batches
         summary: dict[str, Any] = {
             "work_dir": str(work_dir), "epochs": result.epochs, "seconds": round(result.seconds, 1),
             "best_metric": result.best_metric, "best_value": result.best_value,
