@@ -8,15 +8,18 @@ set -u
 D=${1:?data root}; O=${2:?out dir}; P=${3:-6}
 R=recipes/kinetics_tiny_tuned.toml
 mkdir -p "$O"
+# each variant spells out epochs, batch and lr, so the list reproduces the 2026-11-26 sweep
+# whatever the recipe's own values (the recipe now holds e25_b8_lr4's)
+B4="--set data.batch_size=4"
 variants=(
-  "base15|"
-  "e25|--set train.epochs=25"
-  "e25_lr4|--set train.epochs=25 --set train.optimizer.lr=0.004"
+  "base15|--set train.epochs=15 $B4 --set train.optimizer.lr=0.002"
+  "e25|--set train.epochs=25 $B4 --set train.optimizer.lr=0.002"
+  "e25_lr4|--set train.epochs=25 $B4 --set train.optimizer.lr=0.004"
   "e25_b8_lr4|--set train.epochs=25 --set data.batch_size=8 --set train.optimizer.lr=0.004"
-  "e25_wd05|--set train.epochs=25 --set train.optimizer.weight_decay=0.05 --set train.optimizer.lr=0.003"
-  "e25_c96|--set train.epochs=25 --set model.backbone.channels=[96,192] --set model.head.in_channels=192"
-  "e20_lr5|--set train.epochs=20 --set train.optimizer.lr=0.005"
-  "e30|--set train.epochs=30"
+  "e25_wd05|--set train.epochs=25 $B4 --set train.optimizer.weight_decay=0.05 --set train.optimizer.lr=0.003"
+  "e25_c96|--set train.epochs=25 $B4 --set train.optimizer.lr=0.002 --set model.backbone.channels=[96,192] --set model.head.in_channels=192"
+  "e20_lr5|--set train.epochs=20 $B4 --set train.optimizer.lr=0.005"
+  "e30|--set train.epochs=30 $B4 --set train.optimizer.lr=0.002"
 )
 jobs=()
 for v in "${variants[@]}"; do for s in 0 1 2; do jobs+=("${v%%|*}|$s|${v#*|}"); done; done
