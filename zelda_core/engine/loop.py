@@ -141,6 +141,7 @@ class Trainer:
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
+        self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
 
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -251,10 +252,12 @@ class Trainer:
         """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
         ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done), self.ckpt_dir / "last.pth")
         self.log.record("checkpoint", self.global_step, epoch=epoch + 1, iter=batches_done)
+        self._last_saved = f"epoch {epoch + 1}, after batch {batches_done}"
 
     def _save_epoch(self) -> Path:
         path = ckpt_io.save_checkpoint(self.state(), self.ckpt_dir / f"epoch_{self.epoch}.pth")
         ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
+        self._last_saved = f"after epoch {self.epoch}"
         ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
         return path
 
@@ -286,7 +289,7 @@ class Trainer:
 
     def _diverged(self, value: float, epoch: int, it: int) -> TrainingError:
         last = self.ckpt_dir / "last.pth"
-        kept = (f"the last good checkpoint is kept: {last} (after epoch {self.epoch})"
+        kept = (f"the last good checkpoint is kept: {last} ({self._last_saved})"
                 if last.exists() else "no checkpoint had been written yet")
         return TrainingError(
             f"the training loss became {value} at epoch {epoch + 1}, iteration {it + 1} "
