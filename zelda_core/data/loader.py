@@ -7,7 +7,6 @@ the batch and are raised in the main process as one clean DataError.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from ..errors import DataError
 from .build import _recipe_parts, build_dataset
-from .sampler import ContinuousBatchSampler, EpochSampler
+from .sampler import ContinuousBatchSampler, EpochSampler, num_batches
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,8 +54,7 @@ class Loader:
         self.dataloader, self.sampler = dataloader, sampler
         self.batch_size, self.drop_last = batch_size, drop_last
         self.continuous = continuous
-        self._it: Iterator[Any] | None = None
-        self._pos = (sampler.epoch, sampler.start // batch_size)  # (epoch, next batch)
+        self._it: Iterator[Any] | None = None  # the running iterator (continuous only)
 
     @property
     def dataset(self) -> Any:
@@ -68,11 +66,11 @@ class Loader:
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Next iteration yields ``epoch``'s batches from ``start_batch`` on."""
-        if self.continuous and self._it is not None and self._pos == (epoch, start_batch):
+        start = start_batch * self.batch_size
+        if self._it is not None and (self.sampler.epoch, self.sampler.start) == (epoch, start):
             return  # the running iterator is already there
         self._it = None
-        self._pos = (epoch, start_batch)
-        self.sampler.set_epoch(epoch, start_batch * self.batch_size)
+        self.sampler.set_epoch(epoch, start)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
@@ -86,17 +84,9 @@ class Loader:
             it._shutdown_workers()
         self._it = None
         self.dataloader._iterator = None
-        self._pos = (self.sampler.epoch, self.sampler.start // self.batch_size)
-
-    def _full_len(self) -> int:
-        n = self.sampler.size
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __len__(self) -> int:
-        if self.continuous:
-            return max(self._full_len() - self._pos[1], 0)
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return num_batches(len(self.sampler), self.batch_size, self.drop_last)
 
     def _checked(self, batch: dict[str, Any]) -> dict[str, Any]:
         errors = batch.pop("errors", None)
@@ -110,15 +100,12 @@ class Loader:
                 yield self._checked(batch)
             return
         if self._it is None:
-            self.sampler.set_epoch(self._pos[0], self._pos[1] * self.batch_size)
-            self._it = iter(self.dataloader)
-        epoch, start = self._pos
-        for b in range(start, self._full_len()):
+            self._it = iter(self.dataloader)  # starts at the sampler's (epoch, start)
+        for _ in range(len(self)):
             batch = next(self._it)
-            self._pos = (epoch, b + 1)
+            self.sampler.start += self.batch_size  # the sampler tracks the position
             yield self._checked(batch)
-        self._pos = (epoch + 1, 0)
-        self.sampler.epoch, self.sampler.start = epoch + 1, 0
+        self.sampler.set_epoch(self.sampler.epoch + 1, 0)
 
 
 def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: int = 0,

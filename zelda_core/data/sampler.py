@@ -10,6 +10,11 @@ from torch.utils.data import Sampler
 from .rng import shuffle_order
 
 
+def num_batches(samples: int, batch_size: int, drop_last: bool) -> int:
+    """Batches that ``samples`` keys make (a short last batch counts unless dropped)."""
+    return samples // batch_size if drop_last else -(-samples // batch_size)
+
+
 class EpochSampler(Sampler):
     """Yields ``(index, epoch)`` keys: a fresh permutation per epoch, from (seed, epoch).
 
@@ -61,10 +66,6 @@ class ContinuousBatchSampler(Sampler):
     def __init__(self, sampler: EpochSampler, batch_size: int, drop_last: bool = False) -> None:
         self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
 
-    def batches_per_epoch(self) -> int:
-        n, b = self.sampler.size, self.batch_size
-        return n // b if self.drop_last else -(-n // b)
-
     def __iter__(self) -> Iterator[list[tuple[int, int] | int]]:
         epoch, start = self.sampler.epoch, self.sampler.start
         while True:
@@ -76,4 +77,4 @@ class ContinuousBatchSampler(Sampler):
             epoch, start = epoch + 1, 0
 
     def __len__(self) -> int:
-        return self.batches_per_epoch()  # per epoch; the iterator itself does not end
+        return num_batches(self.sampler.size, self.batch_size, self.drop_last)  # per epoch
