@@ -20,9 +20,9 @@ SPLITS = ("train", "val", "test")
 DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
 DATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "root": str, "decoder": str, "decoder_options": dict, "batch_size": int, "workers": int,
-    "pin_memory": bool, "persistent_workers": bool, "prefetch": int, "on_error": str,
-    "drop_last": bool, "prefetch_across_epochs": bool,
+    "persistent_workers": bool, "prefetch": int, "on_error": str, "drop_last": bool,
 }
+DATA_AUTO_FLAGS = ("pin_memory", "prefetch_across_epochs")  # true, false or "auto"
 
 
 @dataclass
@@ -74,14 +74,12 @@ def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
         return errors + [RecipeError("'data' must be a table", file=file, key="data")]
     for key, expected in DATA_TYPES.items():
         value = d.get(key)
-        if key in ("pin_memory", "prefetch_across_epochs"):
-            continue  # true, false or "auto": checked below
         if value is not None and (not isinstance(value, expected) or
                                   (expected is int and isinstance(value, bool))):
             errors.append(RecipeError(
                 f"expects {getattr(expected, '__name__', expected)}, got {value!r}",
                 file=file, key=f"data.{key}"))
-    for key in ("pin_memory", "prefetch_across_epochs"):
+    for key in DATA_AUTO_FLAGS:
         if key in d and not isinstance(d[key], bool) and d[key] != "auto":
             errors.append(RecipeError(f"expects true, false or \"auto\", got {d[key]!r}",
                                       file=file, key=f"data.{key}"))
