@@ -175,13 +175,14 @@ def bench_decode(
         for path in warm:  # imports and codec initialisation
             with open_video(path, decoder=name, **opts) as r:
                 r.get_frames([0], size=size)
-        decoded = 0
+        decoded: int | None = 0  # None: a reader could not say
         rss0 = rss_mb()
         c0, t0 = cpu_seconds(), time.perf_counter()
         for path, ind in plan:
             with open_video(path, decoder=name, **opts) as r:
                 r.get_frames(ind, size=size)
-                decoded += getattr(r, "frames_decoded", 0)
+                n = getattr(r, "frames_decoded", None)
+                decoded = None if decoded is None or n is None else decoded + n
         cpu = cpu_seconds() - c0
         wall = time.perf_counter() - t0
         res: dict[str, Any] = {
@@ -197,7 +198,7 @@ def bench_decode(
             "floor_cpu_s_per_clip": None if floor_cpu is None else round(floor_cpu, 5),
             "cpu_vs_floor": None if not floor_cpu else round(cpu / len(plan) / floor_cpu, 3),
             "frames_decoded_per_frame_returned": (
-                round(decoded / returned, 3) if name != "decord" else None
+                None if decoded is None else round(decoded / returned, 3)
             ),
             "floor_frames_decoded_per_frame_returned": (
                 None if floor_frames is None else round(floor_frames, 3)

@@ -2,23 +2,25 @@
 
 decord can hang or crash in native code on broken files, and trusts its own frame
 count. So every file is first validated by ``zelda_core.video_index`` (a PyAV demux of
-its packets, cached): unreadable files raise DecodeError before decord sees them, and a
-decord frame count that disagrees with the packet index is refused rather than
+its packets, cached): unreadable files raise DecodeError before decord sees them.
+
+Files whose packets carry presentation times (and H.264 in AVI, ordered by its POC)
+are decoded from in-memory streams holding only the packets a request needs
+(``feed.py``): decord reads each in one forward pass, so it neither seeks (it seeks to
+wrong frames in AVI and open-GOP files) nor decodes the non-reference pictures nobody
+asked for. Other files are read by decord itself: ``get_batch`` on sorted, de-duplicated
+indices, or consecutive batches from the first frame where its seeking is wrong; there
+a decord frame count that disagrees with the packet index is refused rather than
 returning wrong frames.
 
-decord also seeks to wrong frames in AVI (and other pts-less) files that have several
-keyframes, and in files with open GOPs; those are read in consecutive batches from the
-first frame instead (exact, but every frame up to the last one asked is converted).
-
-decord resizes inside its FFmpeg filter graph, so one decord VideoReader is opened per
-output size (lazily) and asked for frames with ``get_batch`` on sorted, de-duplicated
-indices. Some output sizes come back wrong from decord (a 48x64 video asked for 24x24
-returns 24x32 and fails); for those the frames are decoded at native size and scaled
-with swscale.
+decord resizes inside its FFmpeg filter graph. Some output sizes come back wrong from
+decord (a 48x64 video asked for 24x24 returns 24x32 and fails); for those the frames
+are decoded at native size and scaled with swscale.
 """
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +30,8 @@ import numpy as np
 from zelda_core.errors import DecodeError
 from zelda_core.video import Size, VideoReader, resolve_size
 from zelda_core.video_index import PTS_FORMATS, get_index
+
+from .feed import Feeder
 
 SEQ_CHUNK = 16
 
@@ -59,9 +63,14 @@ class DecordReader(VideoReader):
         self._readers: dict[tuple[int, int], Any] = {}
         self._bad_sizes: set[tuple[int, int]] = set()
         self._closed = False
-        self.frames_decoded = 0
-        """Frames returned by decord (decord does not report what it decoded)."""
-        self._reader(self.height, self.width)  # fail early, at open
+        self._feeder: Feeder | None = None
+        self.fed = idx.by_pts
+        """Decode from in-memory streams of just the needed packets (``feed.py``)."""
+        self.frames_decoded: int | None = 0
+        """Frames decord decoded: the packets handed to it; None once it read the file
+        itself (it does not report what it decoded then)."""
+        if not self.fed:
+            self._reader(self.height, self.width)  # fail early, at open
 
     def _reader(self, h: int, w: int) -> Any:
         vr = self._readers.get((h, w))
@@ -122,10 +131,16 @@ class DecordReader(VideoReader):
             frames = self._decode(uniq, *native)
             if (h, w) != native:
                 frames = np.stack([_resize(f, h, w) for f in frames])
-        self.frames_decoded += len(uniq)
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
 
     def _decode(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
+        if self.fed:
+            try:
+                return self._decode_fed(uniq, h, w)
+            except LookupError:
+                # the demuxer disagrees with the packet index: let decord read the file
+                self.fed = False
+        self.frames_decoded = None
         vr = self._reader(h, w)
         try:
             if self.sequential:
@@ -138,6 +153,45 @@ class DecordReader(VideoReader):
             raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
         return frames
 
+    def _decode_fed(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
+        """Frames ``uniq`` from in-memory streams of just the packets they need."""
+        if self._feeder is None:
+            self._feeder = Feeder(self.path, self._index)
+        native = (h, w) == (self.height, self.width)
+        out = np.empty((len(uniq), h, w, 3), dtype=np.uint8)
+        row = {int(i): n for n, i in enumerate(uniq)}
+        for run in self._feeder.runs([int(i) for i in uniq]):
+            try:
+                vr = decord.VideoReader(
+                    io.BytesIO(run.data),
+                    ctx=decord.cpu(0),
+                    width=-1 if native else w,
+                    height=-1 if native else h,
+                    num_threads=max(1, self.threads),
+                )
+            except Exception as e:
+                raise DecodeError(self.path, f"decord cannot open it ({_short(e)})") from e
+            try:
+                if len(vr) != run.packets:
+                    raise DecodeError(
+                        self.path,
+                        f"decord counts {len(vr)} frames in a stream of {run.packets} packets",
+                    )
+                frames = vr.get_batch(run.ranks).asnumpy()
+            except DecodeError:
+                raise
+            except Exception as e:
+                raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
+            finally:
+                del vr
+            if frames.shape[1:3] != (h, w):
+                raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
+            for i, frame in zip(run.frames, frames):
+                out[row[i]] = frame
+            if self.frames_decoded is not None:
+                self.frames_decoded += run.packets
+        return out
+
     def _read_sequential(self, vr: Any, uniq: np.ndarray) -> np.ndarray:
         """Frames ``uniq`` (sorted) by reading from frame 0 in consecutive batches."""
         vr.seek(0)
@@ -148,7 +202,6 @@ class DecordReader(VideoReader):
             sel = uniq[(uniq >= start) & (uniq < stop)] - start
             if sel.size:
                 keep.append(batch[sel])
-        self.frames_decoded += int(uniq[-1]) + 1 - len(uniq)
         return np.concatenate(keep)
 
     def info(self) -> dict[str, Any]:
@@ -163,6 +216,9 @@ class DecordReader(VideoReader):
         if not self._closed:
             self._closed = True
             self._readers.clear()
+            if self._feeder is not None:
+                self._feeder.close()
+                self._feeder = None
 
 
 _LOCAL = threading.local()
