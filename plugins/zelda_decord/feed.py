@@ -171,8 +171,10 @@ class Feeder:
             self._seek(key)
         out = []
         while True:
-            pkt = self._pushback or self._demux()
-            self._pushback = None
+            if self._pushback is not None:
+                pkt, self._pushback = self._pushback, None
+            else:
+                pkt = self._demux()
             if pkt is None:
                 break
             p = idx.pos_of_pts(_ts(pkt))
