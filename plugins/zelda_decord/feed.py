@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import av
+
 from zelda_core.video_index import PacketIndex, open_container, video_stream
 
 READ_AHEAD = 48
@@ -223,7 +225,7 @@ class Feeder:
         delay = max(0, max(k - r for k, r in enumerate(rank)))
         buf = io.BytesIO()
         tb = Fraction(1, 1000)
-        with _open_output(buf) as out:
+        with av.open(buf, "w", format="mp4") as out:
             ost = out.add_stream_from_template(self._stream)
             ost.time_base = tb
             for k, (_, pkt) in enumerate(fed):
@@ -241,12 +243,6 @@ class Feeder:
             frames=[i for _, i in chosen],
             ranks=[r for r, _ in chosen],
         )
-
-
-def _open_output(buf: io.BytesIO) -> Any:
-    import av
-
-    return av.open(buf, "w", format="mp4")
 
 
 def _ts(pkt: Any) -> int | None:
