@@ -25,6 +25,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import av
 import numpy as np
 
 from zelda_core.errors import DecodeError
@@ -160,7 +161,11 @@ class DecordReader(VideoReader):
         native = (h, w) == (self.height, self.width)
         out = np.empty((len(uniq), h, w, 3), dtype=np.uint8)
         row = {int(i): n for n, i in enumerate(uniq)}
-        for run in self._feeder.runs([int(i) for i in uniq]):
+        try:
+            runs = self._feeder.runs([int(i) for i in uniq])
+        except av.FFmpegError as e:  # a damaged stretch of the file
+            raise DecodeError(self.path, f"reading its packets failed ({_short(e)})") from e
+        for run in runs:
             try:
                 vr = decord.VideoReader(
                     io.BytesIO(run.data),
@@ -226,7 +231,6 @@ _LOCAL = threading.local()
 
 def _resize(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
     """Bilinear RGB resize with swscale (one cached context per thread)."""
-    import av
     from av.video.reformatter import Interpolation, VideoReformatter
 
     r = getattr(_LOCAL, "reformatter", None)
