@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from .errors import DecodeError, ZeldaError
-from .video_index import PacketIndex, build_index, get_index, open_container, video_stream
+from .video_index import (
+    PacketIndex,
+    build_index,
+    get_index,
+    open_container,
+    packet_time,
+    video_stream,
+)
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".ts")
 
@@ -103,7 +110,7 @@ def floor_decode(path: str, index: PacketIndex, indices: Sequence[int]) -> int:
             for pkt in container.demux(stream):
                 if pkt.size == 0:
                     break
-                pos = index.pos_of_pts(pkt.pts if pkt.pts is not None else pkt.dts)
+                pos = index.pos_of_pts(packet_time(pkt))
                 if pos is None:
                     continue
                 if not started:

@@ -11,7 +11,8 @@ to counting.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
@@ -90,25 +91,36 @@ def _parse_pps(rbsp: bytes) -> tuple[int, dict]:
     return pps_id, {"sps_id": sps_id, "bottom_poc_present": b.u(1)}
 
 
-def _nal_units(data: bytes, length_size: int) -> list[bytes]:
-    """NAL units of one packet: length-prefixed (avcC) or Annex B start codes."""
-    out = []
+def nal_spans(data: Any, length_size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each NAL unit of one packet: length-prefixed (avcC/hvcC, with
+    ``length_size``-byte lengths) or, for ``length_size`` 0, Annex B start codes (then
+    ``data`` must be bytes)."""
+    n = len(data)
     if length_size:
         i = 0
-        while i + length_size <= len(data):
-            n = int.from_bytes(data[i : i + length_size], "big")
-            out.append(data[i + length_size : i + length_size + n])
-            i += length_size + n
-        return out
+        while i + length_size <= n:
+            size = int.from_bytes(data[i : i + length_size], "big")
+            yield i + length_size, min(i + length_size + size, n)
+            i += length_size + size
+        return
     starts = []
     i = data.find(b"\x00\x00\x01")
     while i >= 0:
         starts.append(i + 3)
         i = data.find(b"\x00\x00\x01", i + 3)
     for k, s in enumerate(starts):
-        end = starts[k + 1] - 3 if k + 1 < len(starts) else len(data)
-        out.append(data[s:end].rstrip(b"\x00") if k + 1 < len(starts) else data[s:end])
-    return out
+        if k + 1 == len(starts):
+            yield s, n
+            return
+        end = starts[k + 1] - 3
+        while end > s and data[end - 1] == 0:  # the next 4-byte start code's leading zero
+            end -= 1
+        yield s, end
+
+
+def _nal_units(data: bytes, length_size: int) -> list[bytes]:
+    """NAL units of one packet: length-prefixed (avcC) or Annex B start codes."""
+    return [data[s:e] for s, e in nal_spans(data, length_size)]
 
 
 class H264Order:

@@ -32,6 +32,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,29 @@ class PacketIndex:
         )
 
 
+def packet_time(pkt: Any) -> int | None:
+    """A demuxed packet's timestamp as the index keys it: pts, or dts where pts is missing."""
+    if pkt is None:
+        return None
+    return pkt.pts if pkt.pts is not None else pkt.dts
+
+
+def seek_packets(container: Any, stream: Any, index: PacketIndex, pos: int) -> tuple[Iterator[Any], Any]:
+    """Seek ``stream`` so that demuxing resumes at or before packet ``pos``.
+
+    Returns the packet iterator and its first non-empty packet. A seek that lands beyond
+    ``pos`` is retried from the start of the file; LookupError when that fails too.
+    """
+    for target in (pos, 0):
+        container.seek(index.seek_timestamp(target), stream=stream, backward=True, any_frame=False)
+        packets = container.demux(stream)
+        first = next((pkt for pkt in packets if pkt.size), None)
+        p = index.pos_of_pts(packet_time(first))
+        if first is not None and p is not None and p <= pos:
+            return packets, first
+    raise LookupError(f"cannot seek to packet {pos}")
+
+
 def open_container(path: str) -> Any:
     """``av.open`` for reading, turning every failure into DecodeError."""
     import av
@@ -275,7 +299,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             for pkt in container.demux(stream):
                 if pkt.size == 0:  # the flush packet at the end
                     continue
-                t = pkt.pts if pkt.pts is not None else pkt.dts
+                t = packet_time(pkt)
                 pts.append(t if t is not None else len(pts))
                 dts.append(pkt.dts)
                 key.append(bool(pkt.is_keyframe))

@@ -29,7 +29,14 @@ from typing import Any
 
 import av
 
-from zelda_core.video_index import PacketIndex, open_container, video_stream
+from zelda_core.h264_order import nal_spans
+from zelda_core.video_index import (
+    PacketIndex,
+    open_container,
+    packet_time,
+    seek_packets,
+    video_stream,
+)
 
 READ_AHEAD = 48
 """Gaps of at most this many packets between segments are read through, not seeked."""
@@ -50,18 +57,10 @@ class Run:
 
 def nal_headers(data: Any, length_size: int) -> Iterator[int]:
     """First byte of each NAL unit of a packet: length-prefixed (avcC/hvcC) or Annex B."""
-    if length_size:
-        view = memoryview(data)
-        i, n = 0, len(view)
-        while i + length_size < n:
-            yield view[i + length_size]
-            i += length_size + int.from_bytes(view[i : i + length_size], "big")
-        return
-    raw = bytes(data)
-    i = raw.find(b"\x00\x00\x01")
-    while 0 <= i < len(raw) - 3:
-        yield raw[i + 3]
-        i = raw.find(b"\x00\x00\x01", i + 3)
+    buf = memoryview(data) if length_size else bytes(data)
+    for start, end in nal_spans(buf, length_size):
+        if start < end:
+            yield buf[start]
 
 
 def h264_kind(data: Any, length_size: int) -> tuple[bool, bool]:
@@ -179,7 +178,7 @@ class Feeder:
                 pkt = self._demux()
             if pkt is None:
                 break
-            p = idx.pos_of_pts(_ts(pkt))
+            p = idx.pos_of_pts(packet_time(pkt))
             if p is None:
                 continue
             self._next = p + 1
@@ -203,16 +202,8 @@ class Feeder:
         return None
 
     def _seek(self, key: int) -> None:
-        c, s, idx = self._container, self._stream, self.index
-        for target in (key, 0):
-            c.seek(idx.seek_timestamp(target), stream=s, backward=True, any_frame=False)
-            self._packets = c.demux(s)
-            first = self._demux()
-            p = idx.pos_of_pts(_ts(first))
-            if first is not None and p is not None and p <= key:
-                self._pushback, self._next = first, p
-                return
-        raise LookupError(f"cannot seek to packet {key}")
+        self._packets, self._pushback = seek_packets(self._container, self._stream, self.index, key)
+        self._next = self.index.pos_of_pts(packet_time(self._pushback))
 
     # -- muxing -----------------------------------------------------------------------
 
@@ -243,9 +234,3 @@ class Feeder:
             frames=[i for _, i in chosen],
             ranks=[r for r, _ in chosen],
         )
-
-
-def _ts(pkt: Any) -> int | None:
-    if pkt is None:
-        return None
-    return pkt.pts if pkt.pts is not None else pkt.dts

@@ -31,7 +31,13 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from zelda_core.errors import DecodeError
 from zelda_core.video import Size, VideoReader, resolve_size
-from zelda_core.video_index import get_index, open_container, video_stream
+from zelda_core.video_index import (
+    get_index,
+    open_container,
+    packet_time,
+    seek_packets,
+    video_stream,
+)
 
 READ_AHEAD = 48
 """Gaps of at most this many packets are crossed by reading, not seeking."""
@@ -213,27 +219,14 @@ class PyAVReader(VideoReader):
         """Position the demuxer so the next packet is the one at decode position ``pos``."""
         idx = self._index
         if not (self._demux_next is not None and self._demux_next <= pos <= self._demux_next + READ_AHEAD):
-            self._container.seek(
-                idx.seek_timestamp(pos), stream=self._stream, backward=True, any_frame=False
-            )
-            self._packets = self._container.demux(self._stream)
-            self._pushback = None
-            first = self._next_packet()
-            p = idx.pos_of_pts(_ts(first))
-            if first is None or p is None or p > pos:  # landed beyond: start over
-                self._container.seek(
-                    idx.seek_timestamp(0), stream=self._stream, backward=True, any_frame=False
-                )
-                self._packets = self._container.demux(self._stream)
-                first = self._next_packet()
-                p = idx.pos_of_pts(_ts(first))
-                if first is None or p is None or p > pos:
-                    raise DecodeError(self.path, f"cannot seek to packet {pos}")
-            self._pushback = first
+            try:
+                self._packets, self._pushback = seek_packets(self._container, self._stream, idx, pos)
+            except LookupError:
+                raise DecodeError(self.path, f"cannot seek to packet {pos}") from None
         # read forward without decoding
         while True:
             pkt = self._next_packet()
-            p = idx.pos_of_pts(_ts(pkt))
+            p = idx.pos_of_pts(packet_time(pkt))
             if pkt is None:
                 raise DecodeError(self.path, f"packet {pos} not found after seeking")
             if p is not None and p >= pos:
@@ -280,7 +273,7 @@ class PyAVReader(VideoReader):
                 if pkt is None:  # the file ended early: the caller falls back
                     self._demux_next = None
                     break
-                p = idx.pos_of_pts(_ts(pkt))
+                p = idx.pos_of_pts(packet_time(pkt))
                 if p is None:
                     continue
                 if self.skip_nonref:
@@ -343,9 +336,3 @@ def _reformatter() -> VideoReformatter:
     if r is None:
         r = _LOCAL.reformatter = VideoReformatter()
     return r
-
-
-def _ts(pkt: Any) -> int | None:
-    if pkt is None:
-        return None
-    return pkt.pts if pkt.pts is not None else pkt.dts
