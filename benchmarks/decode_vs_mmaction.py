@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args()
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-    from zelda_core.bench_decode import bench_decode
+    from zelda_pyav.bench_decode import bench_decode
 
     decoders = a.decoder or ["pyav", "decord"]
     for root in a.roots:

@@ -20,10 +20,10 @@ import av
 import decord
 import numpy as np
 from zelda_decord.feed import Feeder
+from zelda_pyav.bench_decode import cpu_seconds, find_videos, tutorial_indices
+from zelda_pyav.index import get_index
 
-from zelda_core.bench_decode import cpu_seconds, find_videos, tutorial_indices
-from zelda_core.video import resolve_size
-from zelda_core.video_index import get_index
+from zelda_core._video import resolve_size
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from zelda_core.engine.config import parse_train_config
-    from zelda_core.engine.log import RunLogger
-    from zelda_core.engine.loop import Trainer
-    from zelda_core.engine.runner import build_model, model_table
-    from zelda_core.recipe import load_recipe
+    from zelda_core._engine.config import parse_train_config
+    from zelda_core._engine.log import RunLogger
+    from zelda_core._engine.loop import Trainer
+    from zelda_core._engine.runner import build_model, model_table
+    from zelda_core._recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
     t, s = (int(v) for v in args.clip.split("x"))

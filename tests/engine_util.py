@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from zelda_conv3d.model import ClsHead, Conv3dTiny, Normalize, recognizer
 
-from zelda_core.engine.config import TrainConfig
+from zelda_core._engine.config import TrainConfig
 
 
 def toy_model(num_classes: int = 2, dropout: float = 0.5) -> torch.nn.Module:

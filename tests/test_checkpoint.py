@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 
 from engine_util import make_dataset, make_video, quick_config, small_recipe, toy_batches, toy_model  # noqa: E402
 
-from zelda_core.engine import checkpoint as ckpt_io  # noqa: E402
-from zelda_core.engine.errors import CheckpointError  # noqa: E402
-from zelda_core.engine.loop import Trainer  # noqa: E402
+from zelda_core._engine import checkpoint as ckpt_io  # noqa: E402
+from zelda_core._engine.errors import CheckpointError  # noqa: E402
+from zelda_core._engine.loop import Trainer  # noqa: E402
 
 
 def test_atomic_save_survives_a_crash_mid_write(tmp_path, monkeypatch):
@@ -95,8 +95,8 @@ def test_init_from_reports_missing_unexpected_and_mismatched(tmp_path):
 
 
 def test_round_trip_and_predict(tmp_path):
-    from zelda_core.engine.runner import model_from_checkpoint, predict_videos, run_training
-    from zelda_core.recipe import load_recipe
+    from zelda_core._engine.runner import model_from_checkpoint, predict_videos, run_training
+    from zelda_core._recipe import load_recipe
 
     root = make_dataset(tmp_path / "data")
     recipe = load_recipe(small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=2))

@@ -48,7 +48,7 @@ def test_version_and_help():
 @pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["plugins", "--json"]])
 def test_light_commands_import_no_heavy_module(argv):
     code = (
-        "import sys\nfrom zelda_core.cli.main import main\n"
+        "import sys\nfrom zelda_core._cli.main import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "print('HEAVY', [m for m in ('torch', 'av', 'decord') if m in sys.modules])"
     )

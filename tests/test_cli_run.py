@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from engine_util import make_dataset, make_video, small_recipe  # noqa: E402
 
-from zelda_core.cli.main import main  # noqa: E402
+from zelda_core._cli.main import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def _zip_tree(src: Path, dest: Path, arc_root: str) -> None:
 
 
 def test_download_extracts_kinetics_tiny(tmp_path, http_server):
-    from zelda_core.engine.download import ensure_dataset
+    from zelda_core._engine.download import ensure_dataset
 
     www, url = http_server
     src = tmp_path / "src"
@@ -140,8 +140,8 @@ def test_download_extracts_kinetics_tiny(tmp_path, http_server):
 
 
 def test_download_failures_say_how_to_get_the_data(tmp_path, http_server):
-    from zelda_core.engine.download import ensure_dataset
-    from zelda_core.errors import DataError
+    from zelda_core._engine.download import ensure_dataset
+    from zelda_core._errors import DataError
 
     www, url = http_server
     (www / "notzip.zip").write_bytes(b"<html>proxy login</html>")

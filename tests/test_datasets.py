@@ -10,8 +10,8 @@ from pipeline_helpers import make_corrupt, make_dataset, make_video
 from zelda_datasets.video_folder import VideoFolder
 from zelda_datasets.video_list import VideoList
 
-from zelda_core.data import build_dataset
-from zelda_core.errors import DataError, RecipeError
+from zelda_core._data import build_dataset
+from zelda_core._errors import DataError, RecipeError
 
 PIPE = [{"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
         {"type": "resize", "size": [32, 32]}, {"type": "format_shape"}, {"type": "pack"}]
@@ -181,7 +181,7 @@ pipeline = [{{ type = "sample_frames", clip_len = {clip_len}, frame_interval = 2
 def test_data_check_ok_and_histogram(tmp_path, decoder_name, capsys):
     import json
 
-    from zelda_core.cli.main import main
+    from zelda_core._cli.main import main
 
     make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 1, "c.mp4": 1}, frames=10)
     recipe = write_recipe(tmp_path / "r.toml", tmp_path, decoder=decoder_name)
@@ -196,7 +196,7 @@ def test_data_check_ok_and_histogram(tmp_path, decoder_name, capsys):
 def test_data_check_reports_unreadable_and_short(tmp_path, decoder_name, capsys):
     import json
 
-    from zelda_core.cli.main import main
+    from zelda_core._cli.main import main
 
     make_dataset(tmp_path, {"a.mp4": 0}, frames=10)
     make_video(tmp_path / "videos" / "short.mp4", frames=3)
@@ -214,7 +214,7 @@ def test_data_check_reports_unreadable_and_short(tmp_path, decoder_name, capsys)
 
 
 def test_data_check_annotation_errors(tmp_path, capsys):
-    from zelda_core.cli.main import main
+    from zelda_core._cli.main import main
 
     (tmp_path / "videos").mkdir()
     (tmp_path / "ann.txt").write_text("missing.mp4 0\n")

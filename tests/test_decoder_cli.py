@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from decoder_fixtures import make_video
 
-from zelda_core.cli.main import main
+from zelda_core._cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from decoder_fixtures import make_video, manifest
 
-from zelda_core.errors import DecodeError, ZeldaError
-from zelda_core.video import open_video
+from zelda_core._errors import DecodeError, ZeldaError
+from zelda_core._video import open_video
 
 BAD = sorted(k for k, v in manifest().items() if "error" in v) or ["(no shared corpus)"]
 

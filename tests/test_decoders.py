@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from decoder_fixtures import full_decode, make_edit_list_video, make_video, manifest, thumb16
 
-from zelda_core.errors import DecodeError
-from zelda_core.video import open_video, resolve_size
+from zelda_core._errors import DecodeError
+from zelda_core._video import open_video, resolve_size
 
 MANIFEST = manifest()
 READABLE = sorted(k for k, v in MANIFEST.items() if "error" not in v) or ["(no shared corpus)"]
@@ -108,7 +108,7 @@ def test_random_access_is_exact(small: Path, small_ref: list[np.ndarray], decode
 @pytest.mark.parametrize("x264", ["bframes=2:b-pyramid=0", "bframes=3:b-pyramid=2"])
 def test_h264_in_avi_uses_poc_order(tmp_path: Path, decoder_name: str, x264: str) -> None:
     """AVI has no pts: display order comes from the slice headers, so frames can be skipped."""
-    from zelda_core.video_index import build_index
+    from zelda_pyav.index import build_index
 
     path = make_video(tmp_path / "clip.avi", frames=50, fmt="avi",
                       x264=f"keyint=15:min-keyint=15:scenecut=0:{x264}")
@@ -299,7 +299,7 @@ def test_decord_decodes_what_pyav_decodes(small: Path, small_ref: list[np.ndarra
 
 
 def test_bad_interpolation_is_rejected(small: Path) -> None:
-    from zelda_core.errors import ZeldaError
+    from zelda_core._errors import ZeldaError
 
     with pytest.raises((ValueError, ZeldaError)):
         open_video(str(small), decoder="pyav", interpolation="nearest-ish")
@@ -308,7 +308,7 @@ def test_bad_interpolation_is_rejected(small: Path) -> None:
 def test_index_cache_survives_processes_and_notices_changes(tmp_path: Path) -> None:
     """The on-disk index is reused when the in-process cache is empty, and a file
     changed in place (new mtime/size) is indexed again."""
-    from zelda_core import video_index
+    from zelda_pyav import index as video_index
 
     path = make_video(tmp_path / "c.mp4", frames=20)
     first = video_index.get_index(str(path))

@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 from engine_util import quick_config, toy_batches, toy_model  # noqa: E402
 from zelda_metrics.classification import TopKAccuracy  # noqa: E402
 
-from zelda_core.engine.config import parse_train_config, train_errors  # noqa: E402
-from zelda_core.engine.device import amp_dtype, make_scaler, select_device  # noqa: E402
-from zelda_core.engine.errors import TrainingError  # noqa: E402
-from zelda_core.engine.loop import Trainer  # noqa: E402
-from zelda_core.errors import RecipeError, ZeldaError  # noqa: E402
+from zelda_core._engine.config import parse_train_config, train_errors  # noqa: E402
+from zelda_core._engine.device import amp_dtype, make_scaler, select_device  # noqa: E402
+from zelda_core._engine.errors import TrainingError  # noqa: E402
+from zelda_core._engine.loop import Trainer  # noqa: E402
+from zelda_core._errors import RecipeError, ZeldaError  # noqa: E402
 
 
 def make_trainer(tmp_path, cfg, *, seed=0, dropout=0.5, n_batches=4, val=True, name="run"):
@@ -207,7 +207,7 @@ def test_tensorboard_used_when_installed(tmp_path, monkeypatch):
             calls.append(("close",))
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
-    from zelda_core.engine.log import RunLogger
+    from zelda_core._engine.log import RunLogger
 
     with RunLogger(tmp_path) as log:
         assert log.tensorboard

@@ -8,8 +8,8 @@ import pytest
 import torch
 from pipeline_helpers import make_corrupt, make_dataset
 
-from zelda_core.data import EpochSampler, build_dataloader, build_dataset, summarize_skipped
-from zelda_core.errors import DataError
+from zelda_core._data import EpochSampler, build_dataloader, build_dataset, summarize_skipped
+from zelda_core._errors import DataError
 
 PIPE = [{"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
         {"type": "resize", "size": [32, 32]}, {"type": "random_resized_crop"},
@@ -198,7 +198,7 @@ def test_shared_kinetics_tiny_batch(shared_dir, decoder_name):
 def test_bench_pipeline_json(root, decoder_name, tmp_path, capsys):
     import json
 
-    from zelda_core.cli.main import main
+    from zelda_core._cli.main import main
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(f"""

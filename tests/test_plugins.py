@@ -6,8 +6,8 @@ import pytest
 from plugin_factory import make_dist
 
 from zelda_core import PluginError, RecipeError
-from zelda_core.plugins import get_plugin_manager, reset_plugin_manager
-from zelda_core.registry import build, get_component
+from zelda_core._plugins import get_plugin_manager, reset_plugin_manager
+from zelda_core._registry import build, get_component
 
 GOOD = """
     from zelda_core import hookimpl

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from zelda_core import RecipeError
-from zelda_core.recipe import load_recipe, write_resolved
+from zelda_core._recipe import load_recipe, write_resolved
 
 if sys.version_info >= (3, 11):
     import tomllib

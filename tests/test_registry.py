@@ -6,10 +6,10 @@ import pytest
 from plugin_factory import make_dist
 
 from zelda_core import RecipeError
-from zelda_core.plugins import reset_plugin_manager
-from zelda_core.recipe import load_recipe
-from zelda_core.registry import build, check
-from zelda_core.schema import validate_recipe
+from zelda_core._plugins import reset_plugin_manager
+from zelda_core._recipe import load_recipe
+from zelda_core._registry import build, check
+from zelda_core._schema import validate_recipe
 
 PLUGIN = """
     from typing import Literal, Optional, Sequence

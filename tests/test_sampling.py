@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from zelda_transforms.sampling import SampleFrames, SegmentSample, UniformSample
 
-from zelda_core.data.rng import sample_rng
+from zelda_core._data.rng import sample_rng
 
 
 def inds(transform, total, rng=None, **extra):

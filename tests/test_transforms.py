@@ -18,9 +18,9 @@ from zelda_transforms.geometry import (
     ThreeCrop,
 )
 
-from zelda_core.data.rng import sample_rng
-from zelda_core.errors import DataError, DecodeError
-from zelda_core.pipeline import Pipeline
+from zelda_core._data.rng import sample_rng
+from zelda_core._errors import DataError, DecodeError
+from zelda_core._pipeline import Pipeline
 
 
 def coords(n: int, h: int, w: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """``python -m zelda_core`` runs the CLI."""
 
-from .cli.main import main
+from ._cli.main import main
 
 raise SystemExit(main())

@@ -11,7 +11,7 @@ Components (kind ``models``):
 Registration is lazy ("module:attr" strings): importing this package imports no torch.
 """
 
-from zelda_core.hookspecs import hookimpl
+from zelda_core.api import hookimpl
 
 
 @hookimpl

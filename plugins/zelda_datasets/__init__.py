@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from zelda_core.hookspecs import hookimpl
+from zelda_core.api import hookimpl
 
 
 @hookimpl

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from zelda_core.data.dataset import VideoDataset
-from zelda_core.errors import DataError
+from zelda_core.api import DataError, VideoDataset
 
 VIDEO_EXTENSIONS = [".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"]
 

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from zelda_core.data.dataset import VideoDataset, check_files, raise_problems, read_label_map
-from zelda_core.errors import DataError
+from zelda_core.api import DataError, VideoDataset, check_files, raise_problems, read_label_map
 
 
 def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]], list[str], list[str]]:

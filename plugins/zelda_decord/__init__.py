@@ -6,7 +6,7 @@ reader module (and with it decord and numpy) is imported only when a reader is b
 
 from __future__ import annotations
 
-from zelda_core.hookspecs import hookimpl
+from zelda_core.api import hookimpl
 
 
 @hookimpl

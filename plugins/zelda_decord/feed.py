@@ -28,9 +28,8 @@ from fractions import Fraction
 from typing import Any
 
 import av
-
-from zelda_core.h264_order import nal_spans
-from zelda_core.video_index import (
+from zelda_pyav.h264_order import nal_spans
+from zelda_pyav.index import (
     PacketIndex,
     open_container,
     packet_time,

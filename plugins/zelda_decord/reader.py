@@ -1,7 +1,7 @@
 """decord reader, guarded by the PyAV packet index.
 
 decord can hang or crash in native code on broken files, and trusts its own frame
-count. So every file is first validated by ``zelda_core.video_index`` (a PyAV demux of
+count. So every file is first validated by ``zelda_pyav.index`` (a PyAV demux of
 its packets, cached): unreadable files raise DecodeError before decord sees them.
 
 Files whose packets carry presentation times (and H.264 in AVI, ordered by its POC)
@@ -27,10 +27,9 @@ from typing import Any
 
 import av
 import numpy as np
+from zelda_pyav.index import PTS_FORMATS, get_index
 
-from zelda_core.errors import DecodeError
-from zelda_core.video import Size, VideoReader, resolve_size
-from zelda_core.video_index import PTS_FORMATS, get_index
+from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 
 from .feed import Feeder
 

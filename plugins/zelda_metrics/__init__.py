@@ -5,7 +5,7 @@ Components (kind ``metrics``): ``top_k_accuracy``, ``mean_class_accuracy``,
 ``confusion_matrix``. Registration is lazy: importing this package imports no torch.
 """
 
-from zelda_core.hookspecs import hookimpl
+from zelda_core.api import hookimpl
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """PyAV (FFmpeg) reader: frame-accurate, seeks only forward, skips unneeded frames.
 
 How a ``get_frames`` call decodes, on files whose packets carry presentation times
-(MP4/MOV, MKV/WebM, FLV, MPEG-TS; see ``zelda_core.video_index``):
+(MP4/MOV, MKV/WebM, FLV, MPEG-TS; see ``zelda_pyav.index``):
 
 1. the requested indices are de-duplicated and sorted by decode position;
 2. for the next needed frame, the decoder starts at the keyframe its GOP needs, but
@@ -29,9 +29,8 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from zelda_core.errors import DecodeError
-from zelda_core.video import Size, VideoReader, resolve_size
-from zelda_core.video_index import (
+from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
+from zelda_pyav.index import (
     get_index,
     open_container,
     packet_time,

@@ -6,7 +6,7 @@ See docs/pipeline.md for every transform and its parameters.
 
 from __future__ import annotations
 
-from zelda_core.hookspecs import hookimpl
+from zelda_core.api import hookimpl
 
 TRANSFORMS = {
     "init": ("loading:Init", "open the video with the recipe's decoder (optional)"),

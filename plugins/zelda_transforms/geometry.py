@@ -3,7 +3,7 @@
 Crops are slices (views, no copy); only ``resize``, ``three_crop`` and ``ten_crop`` copy.
 Sizes follow MMAction2: ``crop_size``/``input_size`` are an int or ``[w, h]``, and
 ``resize`` accepts MMAction2's ``scale`` as well as zelda's ``size`` (int short side or
-``[h, w]``, as ``zelda_core.video.resolve_size``). Random choices use ``sample["rng"]``.
+``[h, w]``, as ``zelda_core._video.resolve_size``). Random choices use ``sample["rng"]``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from zelda_core.errors import DataError
-from zelda_core.video import resolve_size
+from zelda_core.api import DataError, resolve_size
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "area"]
 

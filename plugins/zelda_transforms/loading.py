@@ -4,7 +4,7 @@
 ``frame_inds`` with one ``get_frames`` call for all clips (the decoder sorts and
 de-duplicates, so overlapping clips cost one decode) and closes the reader. When a
 ``resize`` directly follows ``decode`` the pipeline fuses them: the decoder scales while
-converting to RGB and the resize step disappears (see ``zelda_core.pipeline``).
+converting to RGB and the resize step disappears (see ``zelda_core._pipeline``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zelda_core.errors import DecodeError
+from zelda_core.api import DecodeError
 
 
 def _decoder_spec(sample: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _decoder_spec(sample: dict[str, Any]) -> dict[str, Any]:
 
 def open_reader(sample: dict[str, Any]) -> Any:
     """Open ``sample["filename"]`` with ``sample["decoder"]`` and record its metadata."""
-    from zelda_core.video import open_video
+    from zelda_core.api import open_video
 
     spec = _decoder_spec(sample)
     name = spec.pop("type", "pyav")

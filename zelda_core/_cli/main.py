@@ -1,0 +1,113 @@
+"""Entry point of the ``zelda`` command: parse, dispatch, turn user errors into messages.
+
+Exit codes: 0 ok, 1 user error (one paragraph, no traceback unless --debug), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from .._errors import ZeldaError
+
+COMMANDS = (
+    "zelda_core._cli.plugins_cmd",
+    "zelda_core._cli.recipe_cmd",
+    "zelda_core._cli.run_cmd",
+    "zelda_core._cli.test_cmd",
+    "zelda_core._cli.predict_cmd",
+    "zelda_core._cli.probe_cmd",
+)
+GROUP_COMMANDS = {
+    "bench": ("zelda_core._cli.bench_pipeline_cmd",),
+    "data": ("zelda_core._cli.data_cmd",),
+}
+GROUP_HELP = {
+    "bench": "measure decoding, pipeline or training speed",
+    "data": "check or prepare a recipe's datasets",
+}
+
+
+def _add_commands(subparsers: argparse._SubParsersAction, modules: Sequence[str]) -> None:
+    for name in modules:
+        importlib.import_module(name).add_parser(subparsers)
+
+
+def _plugin_commands() -> dict[str | None, list[str]]:
+    """Command modules plugins registered, by group; a plugin whose command module fails
+    to import is reported by ``zelda plugins``, never breaks the CLI."""
+    from .._plugins import get_plugin_manager
+
+    try:
+        pm = get_plugin_manager()
+    except ZeldaError as exc:  # strict mode and a broken plugin: the commands still parse
+        print(f"zelda: warning: {exc}", file=sys.stderr)
+        return {}
+    found: dict[str | None, list[str]] = {}
+    for cmd in pm.commands:
+        found.setdefault(cmd.group, []).append(cmd.module)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (cheap: command modules import heavy code only when run)."""
+    parser = argparse.ArgumentParser(
+        prog="zelda",
+        description="Train, evaluate and run video action recognition models from TOML recipes.",
+    )
+    parser.add_argument("--version", action="version", version=f"zelda {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    plugin_commands = _plugin_commands()
+    _add_commands(sub, COMMANDS)
+    _add_plugin_commands(sub, plugin_commands.get(None, []))
+    for group, modules in GROUP_COMMANDS.items():
+        group_parser = sub.add_parser(group, help=GROUP_HELP[group])
+        group_sub = group_parser.add_subparsers(dest=f"{group}_command", metavar="WHAT",
+                                                required=True)
+        _add_commands(group_sub, modules)
+        _add_plugin_commands(group_sub, plugin_commands.get(group, []))
+    return parser
+
+
+def _add_plugin_commands(subparsers: argparse._SubParsersAction, modules: Sequence[str]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name).add_parser(subparsers)
+        except Exception as exc:  # noqa: BLE001 - a plugin's broken command is its own
+            print(f"zelda: warning: plugin command {name!r} could not be added: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    parser = build_parser()
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ZeldaError as exc:
+        if debug:
+            raise
+        print(f"zelda: error: {_paragraph(str(exc))}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `zelda plugins --json | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("zelda: interrupted", file=sys.stderr)
+        return 130
+
+
+def _paragraph(message: str) -> str:
+    return message + ("\n(run with --debug for the traceback)" if "\n" in message else "")

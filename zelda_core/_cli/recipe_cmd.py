@@ -1,0 +1,37 @@
+"""``zelda recipe check|show``: validate a recipe, or print it fully resolved."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_set_argument
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("recipe", help="check or show a TOML recipe")
+    sub = p.add_subparsers(dest="recipe_command", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="validate every component table against its plugin")
+    check.add_argument("recipe", help="path to a .toml recipe")
+    add_set_argument(check)
+    check.set_defaults(func=run_check)
+    show = sub.add_parser("show", help="print the resolved recipe (extends and --set applied)")
+    show.add_argument("recipe", help="path to a .toml recipe")
+    add_set_argument(show)
+    show.set_defaults(func=run_show)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from .._recipe import load_recipe
+    from .._schema import validate_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    validate_recipe(recipe)
+    print(f"{args.recipe}: ok")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from .._recipe import dumps, load_recipe
+
+    print(dumps(load_recipe(args.recipe, args.overrides).data), end="")
+    return 0

@@ -1,0 +1,44 @@
+"""``zelda test RECIPE --checkpoint CKPT``: metrics of a checkpoint on a split."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_set_argument
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "test", help="evaluate a checkpoint on the recipe's test (or another) split",
+        description="Evaluate CKPT with the recipe's [data.<split>] pipeline (its clips and crops "
+                    "are averaged per video as the model head says) and the recipe's metrics. "
+                    "Prints the metrics and writes them as JSON.")
+    p.add_argument("recipe", help="path to a .toml recipe")
+    p.add_argument("--checkpoint", "-c", required=True, metavar="CKPT", help="checkpoint file (.pth)")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--out", metavar="FILE",
+                   help="metrics JSON (default: <run dir>/<split>_metrics.json beside checkpoints/)")
+    p.add_argument("--device", help="override train.device (auto, cpu, cuda:N)")
+    add_set_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._engine.runner import test_checkpoint
+    from .._recipe import load_recipe
+    from .._schema import validate_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    validate_recipe(recipe)
+    report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
+    m = report["metrics"]
+    print(f"{args.split}: {int(m.get('samples', 0))} videos, checkpoint {args.checkpoint}")
+    for k, v in m.items():
+        if k != "samples":
+            print(f"  {k:<24} {v:.4f}")
+    for f in report["files"]:
+        print(f"  wrote {f}")
+    if report["skipped"]:
+        print(f"  {len(report['skipped'])} video(s) skipped as unreadable (listed in {report['out']})")
+    print(f"metrics written to {report['out']}")
+    return 0

@@ -1,0 +1,62 @@
+"""Build a split's dataset from a recipe dict."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .._errors import RecipeError
+from ..api import DEFAULT_DECODER
+
+
+def _recipe_parts(recipe: Any, recipe_file: str | None) -> tuple[dict[str, Any], str | None]:
+    if hasattr(recipe, "data") and hasattr(recipe, "file"):  # a zelda_core._recipe.Recipe
+        return recipe.data, recipe_file or recipe.file
+    return recipe, recipe_file
+
+
+def resolve_root(root: str | None, recipe_file: str | None) -> str:
+    """``data.root``: absolute, else relative to the working directory, else to the recipe."""
+    if not root:
+        root = "."
+    root = os.path.expanduser(str(root))
+    if os.path.isabs(root) or os.path.isdir(root) or not recipe_file:
+        return root
+    beside = os.path.join(os.path.dirname(os.path.abspath(recipe_file)), root)
+    return beside if os.path.isdir(beside) else root
+
+
+def decoder_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """``{type, **options}`` from ``data.decoder`` and ``data.decoder_options``."""
+    options = data.get("decoder_options") or {}
+    return {"type": data.get("decoder", DEFAULT_DECODER), **options}
+
+
+def build_dataset(recipe: dict, split: str, *, recipe_file: str | None = None) -> Any:
+    """The dataset of ``[data.<split>]``: pipeline, decoder, root and on_error injected.
+
+    The result has ``classes``, ``len()``, ``set_epoch()`` and the recipe's seed.
+    """
+    from .._pipeline import Pipeline
+    from .._registry import build
+
+    data_all, file = _recipe_parts(recipe, recipe_file)
+    data = data_all.get("data")
+    if not isinstance(data, dict):
+        raise RecipeError("the recipe has no [data] table", file=file, key="data")
+    table = data.get(split)
+    if not isinstance(table, dict):
+        splits = [k for k, v in data.items() if isinstance(v, dict) and "type" in v]
+        raise RecipeError(f"no [data.{split}] table; this recipe defines: "
+                          f"{', '.join(splits) or '(none)'}", file=file, key=f"data.{split}")
+    pipeline = Pipeline.from_config(table.get("pipeline", []), key=f"data.{split}.pipeline", file=file)
+    params = {k: v for k, v in table.items() if k != "pipeline"}
+    dataset = build("datasets", params, key=f"data.{split}", file=file,
+                    root=resolve_root(data.get("root"), file), pipeline=pipeline,
+                    decoder=decoder_spec(data), on_error=data.get("on_error", "raise"))
+    if hasattr(dataset, "set_seed"):
+        dataset.set_seed(int(data_all.get("seed", 0)))
+    for attr, value in (("split", split), ("test_mode", split != "train")):
+        if hasattr(dataset, attr):
+            setattr(dataset, attr, value)
+    return dataset

@@ -1,0 +1,182 @@
+"""The base class of video datasets: records, per-sample rng, the skip policy.
+
+A dataset plugin subclasses :class:`VideoDataset` and fills ``records`` (``(filename,
+label)`` pairs, validated at construction) and ``classes``. Indexing runs the pipeline on
+one record with the rng of (seed, epoch, index). With ``on_error = "skip"`` a sample that
+fails is replaced by another (chosen from (seed, epoch, index, attempt)) and reported in
+the returned sample's ``skipped`` list, which the loader gathers into each batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .._errors import DataError, ZeldaError
+from ..api import DEFAULT_DECODER
+from .rng import replacement_index, sample_rng
+
+MAX_LISTED = 20
+"""How many bad annotation lines an error lists before summarizing the rest."""
+MAX_CONSECUTIVE_FAILURES = 10
+"""on_error = "skip" gives up (DataError) after this many failures for one sample."""
+
+
+def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
+    """Raise one DataError listing ``problems`` ("file:line: what"), up to MAX_LISTED."""
+    if not problems:
+        return
+    shown = list(problems[:MAX_LISTED])
+    if len(problems) > MAX_LISTED:
+        shown.append(f"... and {len(problems) - MAX_LISTED} more")
+    n = len(problems)
+    msg = f"{what}: {n} problem{'s' if n != 1 else ''}:\n" + "\n".join(f"  {p}" for p in shown)
+    raise DataError(msg + (f"\n{hint}" if hint else ""))
+
+
+def read_label_map(path: str) -> list[str]:
+    """Class names, one per line (line i = label i); trailing blank lines ignored."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.rstrip("\r\n").strip() for line in f]
+    except FileNotFoundError:
+        raise DataError(f"label map not found: {path} (one class name per line, line i = "
+                        f"label i)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read label map {path}: {exc}") from None
+    while lines and not lines[-1]:
+        lines.pop()
+    blanks = [f"{path}:{i + 1}: blank line (line i names label i-1; remove it)"
+              for i, name in enumerate(lines) if not name]
+    raise_problems(blanks, f"label map {path}")
+    if not lines:
+        raise DataError(f"label map {path} is empty; it needs one class name per line")
+    return lines
+
+
+class VideoDataset:
+    """Map-style dataset of videos; subclasses set ``records`` and ``classes``.
+
+    ``pipeline``: a ``zelda_core._pipeline.Pipeline`` (or a list of transform tables,
+    built here). ``decoder``: ``{type, **options}``. ``on_error``: "raise" or "skip".
+    Indexing takes an int (epoch from ``set_epoch``) or an ``(index, epoch)`` key.
+    """
+
+    epoch_keys = True
+    """The loader may pass ``(index, epoch)`` keys (the epoch reaches persistent workers)."""
+
+    def __init__(self, *, pipeline: Callable[[dict], dict] | Iterable[dict] | None,
+                 decoder: dict[str, Any] | str | None = None, on_error: str = "raise",
+                 root: str = ".") -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if pipeline is None:
+            pipeline = []
+        if not callable(pipeline):
+            from .._pipeline import Pipeline
+
+            pipeline = Pipeline.from_config(list(pipeline))
+        self.pipeline = pipeline
+        self.decoder = {"type": decoder} if isinstance(decoder, str) else dict(decoder or {"type": DEFAULT_DECODER})
+        self.on_error = on_error
+        self.root = str(root)
+        self.records: list[tuple[str, int]] = []
+        self.sources: list[str] = []  # "file:line" of each record, for messages
+        self.classes: list[str] = []
+        self.seed = 0
+        self.epoch = 0
+        self.test_mode = False
+        self.split = ""
+        self.defer_errors = False  # the loader sets it: errors travel in the batch
+
+    # -- epoch and seed ---------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used by ``dataset[index]`` (loader keys carry their own epoch)."""
+        self.epoch = int(epoch)
+
+    def set_seed(self, seed: int) -> None:
+        """The run's seed (``recipe["seed"]``)."""
+        self.seed = int(seed)
+
+    # -- access -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def labels(self) -> list[int]:
+        """Every record's label, in order."""
+        return [label for _, label in self.records]
+
+    def raw_sample(self, index: int, epoch: int | None = None) -> dict[str, Any]:
+        """The sample dict the pipeline starts from."""
+        filename, label = self.records[index]
+        epoch = self.epoch if epoch is None else epoch
+        return {
+            "filename": filename, "label": label, "index": int(index), "epoch": int(epoch),
+            "rng": sample_rng(self.seed, epoch, index), "test_mode": self.test_mode,
+            "decoder": self.decoder, "start_index": 0, "modality": "RGB",
+        }
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), self.epoch)
+        if not 0 <= index < len(self.records):
+            raise IndexError(f"index {index} out of range for {len(self.records)} samples")
+        skipped: list[tuple[str, str]] = []
+        current = index
+        for attempt in range(MAX_CONSECUTIVE_FAILURES):
+            try:
+                out = self.pipeline(self.raw_sample(current, epoch))
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, never hidden
+                filename = self.records[current][0]
+                reason = _reason(exc, filename)
+                if self.on_error == "raise":
+                    if not isinstance(exc, ZeldaError):
+                        raise  # a bug, not bad data: keep the traceback
+                    message = (f"{filename} ({self._where(current)}): {reason}. Set "
+                               f"data.on_error = \"skip\" to replace unreadable videos and "
+                               f"list them at the end")
+                    if self.defer_errors:
+                        return {"error": message}
+                    raise DataError(message) from exc
+                skipped.append((filename, reason))
+                current = replacement_index(len(self.records), self.seed, epoch, index, attempt)
+                continue
+            out["skipped"] = skipped
+            if skipped:
+                out.setdefault("meta", {})["replaces"] = index
+            return out
+        listing = "; ".join(f"{f}: {r}" for f, r in skipped)
+        message = (f"{MAX_CONSECUTIVE_FAILURES} samples in a row failed while replacing sample "
+                   f"{index} ({listing}). Check the decoder and the pipeline with 'zelda data "
+                   f"check' and 'zelda bench pipeline'")
+        if self.defer_errors:
+            return {"error": message}
+        raise DataError(message)
+
+    def _where(self, index: int) -> str:
+        where = self.sources[index] if index < len(self.sources) else ""
+        return f"{where}, sample {index}" if where else f"sample {index}"
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({len(self)} videos, {len(self.classes)} classes, "
+                f"root={self.root!r}, on_error={self.on_error!r})")
+
+
+def _reason(exc: BaseException, filename: str) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str):
+        return reason
+    text = str(exc) or type(exc).__name__
+    prefix = f"cannot decode {filename}: "
+    text = text[len(prefix):] if text.startswith(prefix) else text
+    return text if isinstance(exc, ZeldaError) else f"{type(exc).__name__}: {text}"
+
+
+def check_files(records: Sequence[tuple[str, int]], sources: Sequence[str]) -> list[str]:
+    """"file:line: video not found: path" for every record whose file is missing."""
+    return [f"{src}: video not found: {path}" for (path, _), src in zip(records, sources)
+            if not os.path.isfile(path)]

@@ -1,0 +1,156 @@
+"""Batches from torch's DataLoader: per-epoch shuffle, resume at a batch, skip reporting.
+
+A batch is ``{"inputs": uint8 (B, V, C, T, H, W), "label": int64 (B,), "meta": [dict],
+"skipped": [(filename, reason)]}``. Errors in workers (on_error = "raise") travel inside
+the batch and are raised in the main process as one clean DataError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from .._errors import DataError
+from .build import _recipe_parts, build_dataset
+from .sampler import ContinuousBatchSampler, EpochSampler, num_batches
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack packed samples into the batch format; errors are passed on, not raised."""
+    errors = [s["error"] for s in samples if "error" in s]
+    good = [s for s in samples if "error" not in s]
+    skipped = [tuple(t) for s in good for t in s.get("skipped", ())]
+    batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped}
+    if good:
+        shapes = {tuple(s["inputs"].shape) for s in good}
+        if len(shapes) > 1:
+            listing = "; ".join(f"{s.get('meta', {}).get('filename', '?')}: {tuple(s['inputs'].shape)}"
+                                for s in good)
+            errors.append(f"samples of one batch have different shapes ({listing}); end the "
+                          f"pipeline with a fixed size (a crop or resize to [h, w]) or use "
+                          f"batch_size = 1")
+        else:
+            batch["inputs"] = default_collate([s["inputs"] for s in good])
+            batch["label"] = torch.tensor([int(s["label"]) for s in good], dtype=torch.int64)
+    if errors:
+        batch["errors"] = errors
+    return batch
+
+
+class Loader:
+    """An iterable of batches over a torch DataLoader; ``set_epoch`` moves it on.
+
+    Reusing one Loader across epochs keeps persistent workers alive. A ``continuous``
+    Loader keeps one DataLoader iterator over all epochs (see ContinuousBatchSampler):
+    each ``iter()`` yields one epoch, and moving on to the next epoch in order does not
+    restart the workers' prefetching.
+    """
+
+    def __init__(self, dataloader: DataLoader, sampler: EpochSampler, batch_size: int,
+                 drop_last: bool = False, continuous: bool = False) -> None:
+        self.dataloader, self.sampler = dataloader, sampler
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.continuous = continuous
+        self._it: Iterator[Any] | None = None  # the running iterator (continuous only)
+
+    @property
+    def dataset(self) -> Any:
+        return self.dataloader.dataset
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Next iteration yields ``epoch``'s batches from ``start_batch`` on."""
+        start = start_batch * self.batch_size
+        if self._it is not None and (self.sampler.epoch, self.sampler.start) == (epoch, start):
+            return  # the running iterator is already there
+        self._it = None
+        self.sampler.set_epoch(epoch, start)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def close(self) -> None:
+        """Stop the workers now (persistent ones otherwise live as long as the Loader)."""
+        # torch keeps the persistent workers' iterator in a private attribute and offers no
+        # public way to stop them short of dropping every reference to it
+        it = getattr(self.dataloader, "_iterator", None)
+        it = self._it if it is None else it
+        if hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+        self._it = None
+        self.dataloader._iterator = None
+
+    def __len__(self) -> int:
+        return num_batches(len(self.sampler), self.batch_size, self.drop_last)
+
+    def _checked(self, batch: dict[str, Any]) -> dict[str, Any]:
+        errors = batch.pop("errors", None)
+        if errors:
+            raise DataError("\n".join(errors) if len(errors) > 1 else errors[0])
+        return batch
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self.continuous:
+            for batch in self.dataloader:
+                yield self._checked(batch)
+            return
+        if self._it is None:
+            self._it = iter(self.dataloader)  # starts at the sampler's (epoch, start)
+        for _ in range(len(self)):
+            batch = next(self._it)
+            self.sampler.start += self.batch_size  # the sampler tracks the position
+            yield self._checked(batch)
+        self.sampler.set_epoch(self.sampler.epoch + 1, 0)
+
+
+def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: int = 0,
+                     start_batch: int = 0, shuffle: bool | None = None) -> Loader:
+    """Batches of ``split``: settings from ``recipe["data"]``, seed from ``recipe["seed"]``.
+
+    ``shuffle`` defaults to True for "train". ``start_batch`` resumes mid-epoch: the
+    batches are exactly those an uninterrupted epoch yields from that batch on.
+    """
+    data_all, file = _recipe_parts(recipe, None)
+    data = data_all.get("data", {})
+    if dataset is None:
+        dataset = build_dataset(recipe, split, recipe_file=file)
+    seed = int(data_all.get("seed", 0))
+    if hasattr(dataset, "set_seed"):
+        dataset.set_seed(seed)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    if hasattr(dataset, "defer_errors"):
+        dataset.defer_errors = True
+    shuffle = (split == "train") if shuffle is None else bool(shuffle)
+    batch_size = int(data.get("batch_size", 1))
+    workers = int(data.get("workers", 0))
+    if batch_size < 1 or workers < 0:
+        raise DataError(f"data.batch_size must be >= 1 and data.workers >= 0, got "
+                        f"{batch_size} and {workers}")
+    drop_last = bool(data.get("drop_last", False)) and shuffle
+    sampler = EpochSampler(len(dataset), seed=seed, epoch=epoch, shuffle=shuffle,
+                           start=start_batch * batch_size,
+                           epoch_keys=bool(getattr(dataset, "epoch_keys", False)))
+    pin = data.get("pin_memory", "auto")
+    pin = torch.cuda.is_available() if pin == "auto" else bool(pin)
+    kwargs: dict[str, Any] = {}
+    if workers > 0:
+        kwargs["persistent_workers"] = bool(data.get("persistent_workers", False))
+        if data.get("prefetch") is not None:
+            kwargs["prefetch_factor"] = int(data["prefetch"])
+    across = data.get("prefetch_across_epochs", "auto")
+    across = torch.cuda.is_available() if across == "auto" else bool(across)
+    continuous = (split == "train" and workers > 0 and kwargs["persistent_workers"]
+                  and sampler.epoch_keys and across)
+    if continuous:
+        dataloader = DataLoader(dataset, batch_sampler=ContinuousBatchSampler(sampler, batch_size, drop_last),
+                                num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
+    else:
+        dataloader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                collate_fn=collate, pin_memory=pin, drop_last=drop_last, **kwargs)
+    return Loader(dataloader, sampler, batch_size, drop_last, continuous)

@@ -1,0 +1,181 @@
+"""The ``[train]`` table of a recipe: parsed, defaulted and validated in one place.
+
+``train_errors`` (used by ``zelda recipe check`` through ``zelda_core._schema``) reports
+every problem at once; ``parse_train_config`` raises the first as a RecipeError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .._errors import RecipeError
+
+AMP_CHOICES = ("auto", "bf16", "fp16", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Every ``[train]`` key with its default (see docs/training.md)."""
+
+    epochs: int = 10
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: bool | str = "auto"
+    compile: bool = False
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"type": "Adam", "lr": 1e-3})
+    scheduler: dict[str, Any] | None = None
+    warmup: dict[str, Any] | None = None
+    clip_grad_norm: float | None = None
+    accumulate: int = 1
+    val_interval: int = 1
+    best_metric: str | None = None
+    best_mode: str = "max"
+    keep_checkpoints: int = 2
+    checkpoint_iters: int | None = None
+    data_time_warning: float = 0.2
+    threads: int | None = None
+    deterministic: bool = False
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "epochs": (int,),
+    "device": (str,),
+    "amp": (str,),
+    "channels_last": (bool, str),
+    "compile": (bool,),
+    "optimizer": (dict,),
+    "scheduler": (dict,),
+    "warmup": (dict,),
+    "clip_grad_norm": (int, float),
+    "accumulate": (int,),
+    "val_interval": (int,),
+    "best_metric": (str,),
+    "best_mode": (str,),
+    "keep_checkpoints": (int,),
+    "checkpoint_iters": (int,),
+    "data_time_warning": (int, float),
+    "threads": (int,),
+    "deterministic": (bool,),
+}
+
+
+def _errors(table: Any, file: str | None) -> list[RecipeError]:
+    import difflib
+
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        return [RecipeError("'train' must be a table", file=file, key="train")]
+    errs: list[RecipeError] = []
+    known = [f.name for f in fields(TrainConfig)]
+
+    def err(key: str, msg: str) -> None:
+        errs.append(RecipeError(msg, file=file, key=f"train.{key}"))
+
+    good = {}
+    for key, value in table.items():
+        if key not in _TYPES:
+            hint = difflib.get_close_matches(key, known, n=1)
+            err(key, "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
+                + f" Keys of [train]: {', '.join(known)}.")
+            continue
+        types = _TYPES[key]
+        if isinstance(value, bool) and bool not in types:
+            err(key, f"expects {' or '.join(t.__name__ for t in types)}, got {value!r}")
+        elif not isinstance(value, types):
+            err(key, f"expects {' or '.join(t.__name__ for t in types)}, got {value!r}")
+        else:
+            good[key] = value
+    table = good
+    for key in ("epochs", "accumulate", "val_interval"):
+        if key in table and table[key] < 1:
+            err(key, f"must be >= 1, got {table[key]}")
+    if table.get("keep_checkpoints", 1) < 0:
+        err("keep_checkpoints", "must be >= 0 (0 keeps every epoch checkpoint)")
+    if table.get("checkpoint_iters") is not None and table["checkpoint_iters"] < 1:
+        err("checkpoint_iters", "must be >= 1 (leave it out to checkpoint only at epoch ends)")
+    if table.get("threads") is not None and table["threads"] < 1:
+        err("threads", "must be >= 1")
+    if "clip_grad_norm" in table and table["clip_grad_norm"] <= 0:
+        err("clip_grad_norm", "must be > 0 (leave it out to disable clipping)")
+    if table.get("amp", "auto") not in AMP_CHOICES:
+        err("amp", f"expects one of {', '.join(map(repr, AMP_CHOICES))}, got {table['amp']!r}")
+    if table.get("best_mode", "max") not in ("max", "min"):
+        err("best_mode", f"expects 'max' or 'min', got {table['best_mode']!r}")
+    cl = table.get("channels_last", "auto")
+    if isinstance(cl, str) and cl != "auto":
+        err("channels_last", f"expects true, false or 'auto', got {cl!r}")
+    device = table.get("device", "auto")
+    if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
+        err("device", f"expects 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    for key in ("optimizer", "scheduler"):
+        sub = table.get(key)
+        if sub is not None and not isinstance(sub.get("type"), str):
+            err(key, f"needs a 'type', e.g. {key} = {{ type = "
+                + ('"Adam", lr = 0.01 }' if key == "optimizer" else '"CosineAnnealingLR" }'))
+        elif sub is not None and key == "scheduler" and sub.get("interval", "epoch") not in ("epoch", "iter"):
+            err("scheduler.interval", f"expects 'epoch' or 'iter', got {sub['interval']!r}")
+    warm = table.get("warmup")
+    if warm is not None:
+        unknown = set(warm) - {"iters", "epochs", "start_factor"}
+        if unknown:
+            err("warmup", f"unknown key(s) {sorted(unknown)}; use iters or epochs, and start_factor")
+        elif ("iters" in warm) == ("epochs" in warm):
+            err("warmup", "set exactly one of iters (optimizer steps) or epochs")
+        else:
+            n = warm.get("iters", warm.get("epochs"))
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or n <= 0:
+                err("warmup", f"the warmup length must be a positive number, got {n!r}")
+            sf = warm.get("start_factor", 0.001)
+            if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0 < sf <= 1:
+                err("warmup.start_factor", f"must be in (0, 1], got {sf!r}")
+    errs += _class_errors(table, file)
+    return errs
+
+
+def _class_errors(table: dict[str, Any], file: str | None) -> list[RecipeError]:
+    """Optimizer and scheduler class names exist in torch (imports torch only if named)."""
+    errs = []
+    for key, module_name in (("optimizer", "torch.optim"), ("scheduler", "torch.optim.lr_scheduler")):
+        sub = table.get(key)
+        if not sub or not isinstance(sub.get("type"), str):
+            continue
+        import importlib
+        import inspect
+
+        module = importlib.import_module(module_name)
+        cls = getattr(module, sub["type"], None)
+        if not (inspect.isclass(cls)):
+            import difflib
+
+            names = sorted(n for n, v in vars(module).items()
+                           if inspect.isclass(v) and not n.startswith("_") and n[0].isupper()
+                           and n not in ("Optimizer", "LRScheduler", "Tensor", "Counter"))
+            hint = difflib.get_close_matches(sub["type"], names, n=1)
+            errs.append(RecipeError(
+                f"unknown {key} type {sub['type']!r}"
+                + (f"; did you mean '{hint[0]}'?" if hint else "")
+                + f" Any class of {module_name} works: {', '.join(names)}.",
+                file=file, key=f"train.{key}.type"))
+    return errs
+
+
+def train_errors(recipe: Any) -> list[RecipeError]:
+    """Every problem in ``recipe``'s ``[train]`` table (recipe: a Recipe or a dict)."""
+    data = recipe.data if hasattr(recipe, "data") else recipe
+    file = getattr(recipe, "file", None)
+    return _errors(data.get("train"), file)
+
+
+def parse_train_config(table: dict[str, Any] | None, *, file: str | None = None) -> TrainConfig:
+    """A TrainConfig from a recipe's ``[train]`` table; RecipeError on the first problem."""
+    errs = _errors(table, file)
+    if errs:
+        if len(errs) == 1:
+            raise errs[0]
+        raise RecipeError(f"{len(errs)} problems:\n" + "\n".join(f"- {e}" for e in errs))
+    cfg = TrainConfig(**(table or {}))
+    if cfg.clip_grad_norm is not None:
+        cfg.clip_grad_norm = float(cfg.clip_grad_norm)
+    return cfg

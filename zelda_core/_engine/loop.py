@@ -1,0 +1,459 @@
+"""The train/validate loop: epochs, AMP, accumulation, clipping, checkpoints, resume.
+
+The loop is independent of how batches are made: it takes callables that return
+iterables of batches (``{"inputs", "label", "meta", "skipped"}``), so tests feed it
+synthetic clips and the runner feeds it ``zelda_core._data`` loaders.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint as ckpt_io
+from .config import TrainConfig
+from .device import (
+    amp_dtype,
+    apply_channels_last,
+    autocast,
+    describe,
+    make_scaler,
+    select_device,
+    use_channels_last,
+)
+from .errors import CheckpointError, TrainingError
+from .log import RunLogger
+from .optim import Scheduler, Warmup, build_optimizer
+
+Batches = Iterable[Mapping[str, Any]]
+
+
+@dataclass
+class FitResult:
+    """What a finished run leaves behind."""
+
+    epochs: int
+    best_metric: str | None
+    best_value: float | None
+    best_epoch: int | None
+    last_metrics: dict[str, float]
+    checkpoint_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _merge_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, metric in metrics.items():
+        for key, value in metric.compute().items():
+            out[f"{name}/{key}" if key in out else key] = float(value)
+    return out
+
+
+def evaluate(
+    model: torch.nn.Module,
+    batches: Batches,
+    metrics: Mapping[str, Any],
+    *,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    total: int | None = None,
+    desc: str = "val",
+    skipped: list[tuple[str, str]] | None = None,
+) -> dict[str, float]:
+    """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``."""
+    from tqdm import tqdm
+
+    for m in metrics.values():
+        m.reset()
+    was_training = model.training
+    model.eval()
+    count = 0
+    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None, leave=False,
+                                      file=sys.stderr, dynamic_ncols=True) as bar:
+        for batch in batches:
+            if skipped is not None:
+                skipped.extend(batch.get("skipped") or [])
+            labels = batch.get("label")
+            if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
+                bar.update(1)
+                continue
+            with autocast(device, dtype):
+                scores = model.predict(batch["inputs"])
+            scores = scores.float().cpu()
+            for m in metrics.values():
+                m.update(scores, labels)
+            count += labels.numel()
+            bar.update(1)
+    model.train(was_training)
+    result = _merge_metrics(metrics)
+    result["samples"] = float(count)
+    return result
+
+
+class Trainer:
+    """Trains ``model`` (a recognizer with ``loss(inputs, labels)`` and ``predict(inputs)``).
+
+    ``train_batches(epoch, start_batch)`` returns the epoch's batches (the same epoch gives
+    the same batches: sampling is seeded by (seed, epoch)); ``steps_per_epoch`` is their
+    count. ``val_batches()`` (optional) returns the validation batches.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        config: TrainConfig,
+        train_batches: Callable[[int, int], Batches],
+        steps_per_epoch: int,
+        val_batches: Callable[[], Batches] | None = None,
+        val_steps: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        work_dir: str | Path,
+        classes: list[str] | None = None,
+        recipe: dict[str, Any] | None = None,
+        recipe_toml: str | None = None,
+        versions: dict[str, Any] | None = None,
+        logger: RunLogger | None = None,
+    ):
+        if steps_per_epoch < 1:
+            raise TrainingError("the training split has no batches: check its annotation file and data.batch_size")
+        self.cfg = config
+        self.model = model
+        self.train_batches, self.steps_per_epoch = train_batches, steps_per_epoch
+        self.val_batches, self.val_steps = val_batches, val_steps
+        self.metrics = dict(metrics or {})
+        self.work_dir = Path(work_dir)
+        self.ckpt_dir = self.work_dir / "checkpoints"
+        self.classes = list(classes or [])
+        self.recipe, self.recipe_toml = recipe or {}, recipe_toml
+        self.versions = versions or {"torch": torch.__version__}
+        self.log = logger or RunLogger(self.work_dir)
+        self.skipped: list[tuple[str, str]] = []
+        self._workers_started = False  # the run's very first batch waits for worker start-up
+        self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
+        self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
+
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.device = select_device(config.device)
+        if self.device.type == "cuda":
+            # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
+            torch.backends.cudnn.benchmark = not config.deterministic
+        self.dtype = amp_dtype(config.amp, self.device)
+        self.channels_last = use_channels_last(config.channels_last, self.device)
+        model.to(self.device)
+        if self.channels_last:
+            apply_channels_last(model)
+        self.optimizer = build_optimizer(model, config.optimizer)
+        self.opt_steps_per_epoch = math.ceil(steps_per_epoch / config.accumulate)
+        self.scheduler = (
+            Scheduler(self.optimizer, config.scheduler, epochs=config.epochs,
+                      steps_per_epoch=self.opt_steps_per_epoch)
+            if config.scheduler else None
+        )
+        self.warmup = Warmup(config.warmup, self.opt_steps_per_epoch)
+        self.scaler = make_scaler(self.device, self.dtype)
+        if config.compile:
+            model.compile()  # in place: state_dict keys stay the same
+        # progress
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimizer steps done
+        self.best: dict[str, Any] = {"metric": config.best_metric, "value": None, "epoch": None}
+        self.last_metrics: dict[str, float] = {}
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    def state(self, iter_in_epoch: int = 0) -> dict[str, Any]:
+        """Everything a resumed run needs, as weights_only-safe plain data.
+
+        ``iter_in_epoch`` > 0 marks a mid-epoch checkpoint: ``epoch`` epochs are complete
+        and that many batches of the next one are trained."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.epoch,
+            "iter_in_epoch": iter_in_epoch,
+            "global_step": self.global_step,
+            "best": dict(self.best),
+            "rng": ckpt_io.rng_state(),
+            "recipe": self.recipe,
+            "recipe_toml": self.recipe_toml,
+            "classes": self.classes,
+            "versions": self.versions,
+            "metrics": dict(self.last_metrics),
+        }
+
+    def resume(self, path: str | Path) -> None:
+        """Restore model, optimizer, scheduler, scaler, counters and RNG from ``path``."""
+        ck = ckpt_io.load_checkpoint(path, map_location=self.device)
+        missing = [k for k in ("model", "optimizer", "epoch", "rng") if k not in ck]
+        if missing:
+            raise CheckpointError(
+                f"{path} cannot be resumed from: it has no {', '.join(missing)} "
+                "(use --init-from to load only its weights)"
+            )
+        try:
+            self.model.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{path} does not fit this recipe's model: {str(exc).splitlines()[0]} ... "
+                "(resume with the recipe the run was started with, or use --init-from)"
+            ) from None
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.scheduler and ck.get("scheduler"):
+            self.scheduler.load_state_dict(ck["scheduler"])
+        if self.scaler.is_enabled() and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.epoch, self.global_step = int(ck["epoch"]), int(ck.get("global_step", 0))
+        self.resume_batch = int(ck.get("iter_in_epoch") or 0)
+        self.best = dict(ck.get("best") or self.best)
+        if self.cfg.best_metric and self.best.get("metric") != self.cfg.best_metric:
+            self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
+        self.last_metrics = dict(ck.get("metrics") or {})
+        ckpt_io.set_rng_state(ck["rng"])
+        if self.channels_last:  # load_state_dict copies values but keep the format explicit
+            apply_channels_last(self.model)
+        within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
+        self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
+
+    def init_from(self, path: str | Path) -> dict[str, list[str]]:
+        """Load weights only (shape-mismatched tensors are left out); report the rest."""
+        ck = ckpt_io.load_checkpoint(path)
+        weights = ckpt_io.model_state(ck)
+        own = self.model.state_dict()
+        mismatched = [k for k, v in weights.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
+        usable = {k: v for k, v in weights.items() if k not in mismatched}
+        result = self.model.load_state_dict(usable, strict=False)
+        report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
+                  "shape_mismatch": mismatched}
+        loaded = len(usable) - len(report["unexpected"])
+        self.log.info(f"init-from {path}: loaded {loaded} of {len(own)} tensors")
+        for what, keys in report.items():
+            if keys:
+                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                self.log.warning(f"init-from: {what.replace('_', ' ')} keys: {shown}")
+        return report
+
+    def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
+        """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
+        ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done), self.ckpt_dir / "last.pth")
+        self.log.record("checkpoint", self.global_step, epoch=epoch + 1, iter=batches_done)
+        self._last_saved = f"epoch {epoch + 1}, after batch {batches_done}"
+
+    def _save_epoch(self) -> Path:
+        path = ckpt_io.save_checkpoint(self.state(), self.ckpt_dir / f"epoch_{self.epoch}.pth")
+        ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
+        self._last_saved = f"after epoch {self.epoch}"
+        ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
+        return path
+
+    # --- training -----------------------------------------------------------------------
+
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _optimizer_step(self) -> float:
+        cfg = self.cfg
+        if cfg.clip_grad_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm)
+        factor = self.warmup.factor(self.global_step)
+        base = [g["lr"] for g in self.optimizer.param_groups]
+        if factor != 1.0:
+            for g in self.optimizer.param_groups:
+                g["lr"] = g["lr"] * factor
+        lr = self._lr()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        for g, b in zip(self.optimizer.param_groups, base):
+            g["lr"] = b
+        self.optimizer.zero_grad(set_to_none=True)
+        self.global_step += 1
+        if self.scheduler:
+            self.scheduler.step_iter()
+        return lr
+
+    def _diverged(self, value: float, epoch: int, it: int) -> TrainingError:
+        last = self.ckpt_dir / "last.pth"
+        kept = (f"the last good checkpoint is kept: {last} ({self._last_saved})"
+                if last.exists() else "no checkpoint had been written yet")
+        return TrainingError(
+            f"the training loss became {value} at epoch {epoch + 1}, iteration {it + 1} "
+            f"(optimizer step {self.global_step}, lr {self._lr():.3g}); training stopped and "
+            f"{kept}. Lower train.optimizer.lr, add train.warmup or train.clip_grad_norm, "
+            "or set train.amp = 'none'; then --resume or start again."
+        )
+
+    def train_epoch(self, epoch: int, start_batch: int = 0) -> dict[str, float]:
+        """One epoch of training; returns mean loss, time and data-time share."""
+        from tqdm import tqdm
+
+        cfg, model = self.cfg, self.model
+        model.train()
+        losses: list[float] = []
+        data_t = step_t = 0.0
+        t_epoch = time.perf_counter()
+        bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
+                   unit="it")
+        pending = 0
+        clips = 0
+        last_save = start_batch
+        it = start_batch - 1
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        end = time.perf_counter()
+        try:
+            for it, batch in enumerate(self.train_batches(epoch, start_batch), start=start_batch):
+                t_data = time.perf_counter() - end
+                for item in batch.get("skipped") or []:
+                    self.skipped.append(tuple(item))
+                    self.log.warning(f"skipped {item[0]}: {item[1]}")
+                labels = batch.get("label")
+                if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
+                    bar.update(1)
+                    end = time.perf_counter()
+                    continue
+                with autocast(self.device, self.dtype):
+                    loss = model.loss(batch["inputs"], labels)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise self._diverged(value, epoch, it)
+                self.scaler.scale(loss / cfg.accumulate).backward()
+                pending += 1
+                lr = self._lr()
+                if pending == cfg.accumulate or it + 1 == self.steps_per_epoch:
+                    lr = self._optimizer_step()
+                    pending = 0
+                    if cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters \
+                            and it + 1 < self.steps_per_epoch:  # the epoch's end saves anyway
+                        self._save_mid_epoch(epoch, it + 1)
+                        last_save = it + 1
+                t_step = time.perf_counter() - end
+                end = time.perf_counter()
+                losses.append(value)
+                clips += labels.numel()
+                # later epochs count their first batch: refilling the workers' queues at
+                # each epoch start is a real stall, most visible on a fast GPU
+                if it > start_batch or self._workers_started:
+                    data_t += t_data
+                    step_t += t_step
+                self.log.record("train", self.global_step, epoch=epoch + 1, iter=it + 1, loss=value,
+                                lr=lr, data_time=round(t_data, 5), step_time=round(t_step, 5))
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+        self._workers_started = True
+        if pending:  # an iterator shorter than steps_per_epoch: flush the accumulated grads
+            self._optimizer_step()
+        seconds = time.perf_counter() - t_epoch
+        stats = {
+            "loss": sum(losses) / max(1, len(losses)),
+            "seconds": seconds,
+            "data_share": data_t / step_t if step_t > 0 else 0.0,
+            "iters": float(it + 1 - start_batch),
+            "clips_per_s": clips / seconds if seconds > 0 else 0.0,
+        }
+        if self.device.type == "cuda":
+            stats["gpu_mem_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        return stats
+
+    def validate(self, desc: str = "val") -> dict[str, float]:
+        """Metrics on the validation batches (views averaged as the head says)."""
+        assert self.val_batches is not None
+        return evaluate(self.model, self.val_batches(), self.metrics, device=self.device,
+                        dtype=self.dtype, total=self.val_steps, desc=desc, skipped=self.skipped)
+
+    def _is_better(self, value: float) -> bool:
+        best = self.best.get("value")
+        if best is None or math.isnan(best):
+            return not math.isnan(value)
+        return value > best if self.cfg.best_mode == "max" else value < best
+
+    def fit(self, resume: str | Path | None = None) -> FitResult:
+        """Train for ``config.epochs`` epochs (from the checkpoint's epoch when resuming)."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        if resume:
+            self.resume(resume)
+        self.log.info(f"device: {describe(self.device, self.dtype, self.channels_last)}")
+        if self.epoch >= cfg.epochs:
+            self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
+                          "(raise train.epochs to train further)")
+        for epoch in range(self.epoch, cfg.epochs):
+            stats = self.train_epoch(epoch, self.resume_batch)
+            self.resume_batch = 0
+            self.epoch = epoch + 1
+            line = (f"epoch {self.epoch}/{cfg.epochs}  loss {stats['loss']:.4f}  "
+                    f"lr {self._lr():.3g}  {stats['seconds']:.1f} s  {stats['clips_per_s']:.1f} clips/s  "
+                    f"data {stats['data_share']:.0%}")
+            if "gpu_mem_mib" in stats:
+                line += f"  mem {stats['gpu_mem_mib']:.0f} MiB"
+            self.log.record("epoch", self.global_step, epoch=self.epoch, lr=self._lr(),
+                            **{k: v for k, v in stats.items() if k != "iters"})
+            if stats["data_share"] > cfg.data_time_warning and stats["iters"] > 2:
+                self.log.warning(
+                    f"epoch {self.epoch}: waiting for data took {stats['data_share']:.0%} of the "
+                    f"step time (over {cfg.data_time_warning:.0%}): training is loader-bound; "
+                    "raise data.workers, use a faster decoder or cheaper transforms"
+                )
+            metric_value = None
+            is_best = False
+            if self.val_batches is not None and self.metrics and (
+                self.epoch % cfg.val_interval == 0 or self.epoch == cfg.epochs
+            ):
+                tv = time.perf_counter()
+                self.last_metrics = self.validate()
+                tv = time.perf_counter() - tv
+                if self.best["metric"] is None:
+                    self.best["metric"] = next((k for k in self.last_metrics if k != "samples"), None)
+                name = self.best["metric"]
+                if name not in self.last_metrics:
+                    raise TrainingError(
+                        f"train.best_metric = {name!r} is not computed by the recipe's metrics; "
+                        f"they give: {', '.join(k for k in self.last_metrics if k != 'samples')}"
+                    )
+                metric_value = self.last_metrics[name]
+                is_best = self._is_better(metric_value)
+                if is_best:
+                    self.best.update(value=metric_value, epoch=self.epoch)
+                self.log.record("val", self.global_step, epoch=self.epoch, seconds=tv, **self.last_metrics)
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in self.last_metrics.items() if k != "samples")
+                line += f"  | val {shown} ({tv:.1f} s)"
+                line += f"  [best {name} {self.best['value']:.4f} @ {self.best['epoch']}]"
+            if self.scheduler:
+                self.scheduler.step_epoch(metric_value)
+            self.log.info(line)
+            path = self._save_epoch()
+            if is_best:
+                ckpt_io.atomic_copy(path, self.ckpt_dir / "best.pth")
+        best_path = self.ckpt_dir / "best.pth"
+        last_path = self.ckpt_dir / "last.pth"
+        result = FitResult(
+            epochs=self.epoch,
+            best_metric=self.best.get("metric"),
+            best_value=self.best.get("value"),
+            best_epoch=self.best.get("epoch"),
+            last_metrics=dict(self.last_metrics),
+            checkpoint_dir=self.ckpt_dir,
+            best_checkpoint=best_path if best_path.exists() else None,
+            last_checkpoint=last_path if last_path.exists() else None,
+            skipped=list(self.skipped),
+            seconds=time.perf_counter() - t0,
+        )
+        return result

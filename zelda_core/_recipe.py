@@ -1,0 +1,206 @@
+"""TOML recipes: load, ``extends``, ``--set`` overrides, ``resolved.toml``.
+
+Recipes are data, never code: nothing in them is executed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import RecipeError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+META_KEY = "meta"
+"""Top-level table written into resolved.toml (versions, seed); ignored when loading."""
+
+
+@dataclass
+class Recipe:
+    """A fully resolved recipe: ``data`` is the merged dict, ``path`` the file it came from."""
+
+    data: dict[str, Any]
+    path: Path | None = None
+    sources: list[Path] = field(default_factory=list)
+
+    @property
+    def file(self) -> str | None:
+        return str(self.path) if self.path else None
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """Value at a dotted key path, or ``default``."""
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}") from None
+    except IsADirectoryError:
+        raise RecipeError(f"recipe path is a directory, not a TOML file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"cannot read recipe file {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+            reason = msg[: m.start()].strip()
+            lines = text.splitlines()
+            shown = lines[line - 1] if 0 < line <= len(lines) else ""
+            raise RecipeError(
+                f"{path}:{line}:{col}: TOML syntax error: {reason}\n    {shown}\n    {' ' * (col - 1)}^"
+            ) from None
+        raise RecipeError(f"{path}: TOML syntax error: {msg}") from None
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: tables merge, everything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path]) -> dict[str, Any]:
+    path = path.resolve()
+    if path in stack:
+        chain = " -> ".join(str(p) for p in (*stack, path))
+        raise RecipeError(f"'extends' cycle: {chain}. Remove one of these 'extends'.", file=str(path))
+    data = _read_toml(path)
+    sources.append(path)
+    parents = data.pop("extends", None)
+    data.pop(META_KEY, None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise RecipeError("'extends' must be a file name or a list of file names", file=str(path), key="extends")
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        parent_path = path.parent / parent
+        if not parent_path.exists():
+            raise RecipeError(
+                f"extends {parent!r}, but {parent_path} does not exist (paths are relative to the recipe)",
+                file=str(path), key="extends",
+            )
+        merged = deep_merge(merged, _load_with_extends(parent_path, (*stack, path), sources))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=VALUE`` -> (["a","b","c"], value); VALUE is TOML, else a plain string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set expects KEY=VALUE with a dotted KEY such as data.root=path, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_override(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    """Set ``value`` at ``keys`` (digits index into lists), creating tables as needed."""
+    node: Any = data
+    for i, part in enumerate(keys[:-1]):
+        where = ".".join(keys[: i + 1])
+        if isinstance(node, list):
+            node = node[_index(node, part, where)]
+        else:
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, (dict, list)):
+                raise RecipeError(f"cannot set '{'.'.join(keys)}': '{where}' is {nxt!r}, not a table", key=where)
+            node = nxt
+    last = keys[-1]
+    if isinstance(node, list):
+        node[_index(node, last, ".".join(keys))] = value
+    else:
+        node[last] = value
+
+
+def _index(items: list[Any], part: str, where: str) -> int:
+    if not part.lstrip("-").isdigit() or not -len(items) <= int(part) < len(items):
+        raise RecipeError(f"'{where}': {part!r} is not an index of a list of {len(items)} items", key=where)
+    return int(part)
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
+    """Read a recipe, follow ``extends`` and apply ``--set`` overrides."""
+    path = Path(path)
+    sources: list[Path] = []
+    data = _load_with_extends(path, (), sources)
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(data, keys, value)
+    return Recipe(data=data, path=path, sources=sources)
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """TOML text of a plain recipe dict."""
+    import tomli_w
+
+    return tomli_w.dumps(data)
+
+
+def versions() -> dict[str, Any]:
+    """zelda, torch and plugin versions, for resolved.toml and checkpoints."""
+    from importlib import metadata
+
+    from ._plugins import get_plugin_manager
+
+    out: dict[str, Any] = {}
+    for dist in ("zelda", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    out["plugins"] = {
+        p.name: f"{p.dist} {p.version}".strip()
+        for p in get_plugin_manager().plugins.values()
+        if p.status == "active"
+    }
+    return out
+
+
+def write_resolved(recipe: Recipe, work_dir: str | Path, *, seed: int | None = None) -> Path:
+    """Write ``work_dir/resolved.toml``: the merged recipe plus a ``[meta]`` table.
+
+    Loading that file again gives back ``recipe.data`` (the ``meta`` table is ignored).
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    data = copy.deepcopy(recipe.data)
+    if seed is not None:
+        data["seed"] = seed
+    data[META_KEY] = {"source": recipe.file or "", **({"seed": seed} if seed is not None else {}),
+                      "versions": versions()}
+    target = work_dir / "resolved.toml"
+    tmp = target.with_suffix(".toml.tmp")
+    tmp.write_text(dumps(data), encoding="utf-8")
+    tmp.replace(target)
+    return target

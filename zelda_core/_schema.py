@@ -1,0 +1,116 @@
+"""Where each kind of component lives in a recipe, and whole-recipe validation.
+
+``validate_recipe`` checks every component table against its factory's signature and
+reports every problem at once, before anything heavy (decoding, training) runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import RecipeError
+from ._recipe import META_KEY, Recipe
+
+TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
+SPLITS = ("train", "val", "test")
+DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
+DATA_TYPES: dict[str, type | tuple[type, ...]] = {
+    "root": str, "decoder": str, "decoder_options": dict, "batch_size": int, "workers": int,
+    "persistent_workers": bool, "prefetch": int, "on_error": str, "drop_last": bool,
+}
+DATA_AUTO_FLAGS = ("pin_memory", "prefetch_across_epochs")  # true, false or "auto"
+
+
+@dataclass
+class TableRef:
+    """One component table of a recipe: its key path, kind, table and engine-given params."""
+
+    key: str
+    kind: str
+    table: Any
+    injected: tuple[str, ...] = ()
+
+
+def component_tables(data: dict[str, Any]) -> Iterator[TableRef]:
+    """Every component table in a recipe dict, by key path."""
+    d = data.get("data")
+    if isinstance(d, dict):
+        if "decoder" in d:
+            options = d.get("decoder_options") or {}
+            table = {"type": d["decoder"], **(options if isinstance(options, dict) else {})}
+            yield TableRef("data.decoder", "decoders", table, ("path",))
+        for split, table in d.items():
+            if not (isinstance(table, dict) and "type" in table):
+                continue
+            yield TableRef(f"data.{split}", "datasets",
+                           {k: v for k, v in table.items() if k != "pipeline"}, DATASET_INJECTED)
+            pipeline = table.get("pipeline", [])
+            if isinstance(pipeline, list):
+                for i, step in enumerate(pipeline):
+                    yield TableRef(f"data.{split}.pipeline[{i}]", "transforms", step)
+    if "model" in data:
+        yield TableRef("model", "models", data["model"])
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):
+        for name, table in metrics.items():
+            yield TableRef(f"metrics.{name}", "metrics", table)
+
+
+def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
+    errors = []
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            hint = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            errors.append(RecipeError(
+                f"unknown top-level key '{key}'"
+                + (f"; did you mean '{hint[0]}'?" if hint else "")
+                + f" Top-level keys are: {', '.join(TOP_LEVEL_KEYS)}.", file=file, key=key))
+    d = data.get("data", {})
+    if not isinstance(d, dict):
+        return errors + [RecipeError("'data' must be a table", file=file, key="data")]
+    for key, expected in DATA_TYPES.items():
+        value = d.get(key)
+        if value is not None and (not isinstance(value, expected) or
+                                  (expected is int and isinstance(value, bool))):
+            errors.append(RecipeError(
+                f"expects {getattr(expected, '__name__', expected)}, got {value!r}",
+                file=file, key=f"data.{key}"))
+    for key in DATA_AUTO_FLAGS:
+        if key in d and not isinstance(d[key], bool) and d[key] != "auto":
+            errors.append(RecipeError(f"expects true, false or \"auto\", got {d[key]!r}",
+                                      file=file, key=f"data.{key}"))
+    if d.get("on_error", "raise") not in ("raise", "skip"):
+        errors.append(RecipeError("expects \"raise\" or \"skip\"", file=file, key="data.on_error"))
+    metrics = data.get("metrics")
+    if metrics is not None and not (isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())):
+        errors.append(RecipeError(
+            "expects tables like [metrics.accuracy] with type = \"top_k_accuracy\"",
+            file=file, key="metrics"))
+    return errors
+
+
+def recipe_errors(recipe: Recipe) -> list[RecipeError]:
+    """Every problem found in ``recipe``; empty when it is valid."""
+    from ._registry import check
+
+    errors = _structure_errors(recipe.data, recipe.file)
+    for ref in component_tables(recipe.data):
+        errors += check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
+    if importlib.util.find_spec("zelda_core._engine.validate") is not None:
+        from ._engine.validate import train_errors  # the engine checks [train] itself
+
+        errors += train_errors(recipe)
+    return errors
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    """Raise one RecipeError listing every problem of ``recipe``."""
+    errors = recipe_errors(recipe)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise RecipeError(f"{len(errors)} problems:\n" + "\n".join(f"- {e}" for e in errors))

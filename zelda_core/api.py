@@ -1,0 +1,188 @@
+"""The plugin API: everything a plugin author may import from zelda, and nothing else.
+
+Bundled plugins import only from here (or the same names from ``zelda_core``); a test
+enforces it. Every other module of ``zelda_core`` is private (its name starts with ``_``)
+and may change without notice.
+
+The ``Protocol`` classes state each kind's full contract: what a registered factory must
+return, its required and optional members, shapes and dtypes. ``zelda_core.testing``
+checks a component against them.
+
+Importing this module imports neither torch nor numpy (names that need them load lazily).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from ._errors import DataError, DecodeError, PluginError, RecipeError, ZeldaError
+from ._lazy import lazy_getattr
+from ._video import Size, resolve_size
+from .hookspecs import Register, hookimpl, hookspec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+DEFAULT_DECODER = "pyav"
+"""The decoder a recipe uses when ``data.decoder`` is not set."""
+
+Sample = dict[str, Any]
+"""The dict that flows through a pipeline (keys follow MMAction2; see docs/plugins.md)."""
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """What a decoder factory ``factory(path: str, **options)`` returns: a reader.
+
+    Subclass :class:`VideoReader`, which implements this protocol around one method.
+    Index ``i`` is the i-th frame of a full sequential decode, whatever the container
+    header claims; ``num_frames`` is the count of frames that really decode.
+    Unreadable or truncated data raises :class:`DecodeError` (never another exception);
+    an index outside ``[0, num_frames)`` raises ``IndexError``.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    codec: str
+
+    @property
+    def duration(self) -> float: ...
+
+    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
+        """uint8 RGB frames ``(N, H, W, 3)`` in the order asked, duplicates allowed.
+
+        ``size``: None (native), an int short side (MMAction2 rounding, see
+        :func:`resolve_size`) or ``(h, w)``."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Transform(Protocol):
+    """What a transform factory ``factory(**params)`` returns: ``sample -> sample``.
+
+    It returns the sample dict (the same or a new one; never None). Randomness comes from
+    ``sample["rng"]`` (a ``numpy.random.Generator`` seeded from (seed, epoch, index)),
+    never from global RNG, so every sample is reproducible.
+
+    Optional capability: a transform that can resize while decoding (decode+resize fusion)
+    sets ``fusable_resize = True`` and implements ``fuse_resize(sample) -> Size | None``,
+    which returns the size to decode at for that sample (None: cannot fuse it) and marks the
+    sample so the transform then leaves it alone. The pipeline asks the decode step to use
+    that size.
+    """
+
+    def __call__(self, sample: Sample) -> Sample: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """What a dataset factory ``factory(**params, root, pipeline, decoder, on_error)`` returns.
+
+    Subclass :class:`VideoDataset`. The engine injects ``root`` (``data.root``),
+    ``pipeline`` (the split's transforms), ``decoder`` (``{type, **options}``) and
+    ``on_error`` ("raise" or "skip"). Map-style: ``__len__``, ``__getitem__(index)``
+    returning a packed sample ``{"inputs": uint8 tensor (V, C, T, H, W), "label": int,
+    "meta": dict}``. ``classes`` names the labels (label i is ``classes[i]``).
+    ``records`` lists ``(filename, label)`` pairs, the files a split uses (data tools such
+    as ``zelda data check`` and ``zelda data prepare`` read it).
+    """
+
+    classes: list[str]
+    records: list[tuple[str, int]]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: Any) -> Sample: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What the top-level model factory (``[model]``) returns: a ``torch.nn.Module`` with
+
+    - ``num_classes: int``, the number of classes it scores;
+    - ``average_clips: "prob" | "score"``, how ``predict`` averages views: the mean of
+      each view's softmax (then ``predict`` returns probabilities) or of raw scores;
+    - ``loss(inputs, labels) -> scalar tensor``: ``inputs`` uint8 (B, V, C, T, H, W) on
+      any device (the model moves it), ``labels`` int64 (B,);
+    - ``predict(inputs) -> (B, K)`` float scores, views averaged;
+    - optional ``enable_channels_last()``: switch to channels_last_3d memory format.
+      Models without it are never converted.
+
+    Any model-tree table whose factory takes a ``num_classes`` parameter and leaves it out
+    gets the dataset's class count from the engine.
+    """
+
+    num_classes: int
+    average_clips: Literal["prob", "score"]
+
+    def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A model part: float (N, C, T, H, W) -> features (N, out_channels, T', H', W').
+
+    Declaring ``out_channels: int`` lets the engine fill a head's ``in_channels``."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """What a metric factory ``factory(**params)`` returns.
+
+    - ``reset()``: forget everything seen;
+    - ``update(scores, labels)``: scores float (B, K) (probabilities when the model's
+      ``average_clips`` is "prob"), labels int64 (B,); each video is passed exactly once;
+    - ``compute() -> dict[str, float]``;
+    - optional ``save(directory: pathlib.Path, classes: list[str]) -> Path``: write
+      artefacts (the directory exists).
+    """
+
+    def reset(self) -> None: ...
+
+    def update(self, scores: torch.Tensor, labels: torch.Tensor) -> None: ...
+
+    def compute(self) -> dict[str, float]: ...
+
+
+Command = Callable[[Any], int]
+"""``register_commands`` gives ``add(name, "module:attr", help=...)``: the module has
+``add_parser(subparsers)`` and ``run(args) -> int``, imported only when that command runs."""
+
+_LAZY = {
+    "VideoReader": "zelda_core._video",
+    "open_video": "zelda_core._video",
+    "VideoDataset": "zelda_core._data.dataset",
+    "read_label_map": "zelda_core._data.dataset",
+    "check_files": "zelda_core._data.dataset",
+    "raise_problems": "zelda_core._data.dataset",
+}
+
+__all__ = [
+    "hookimpl", "hookspec", "Register", "Command", "DEFAULT_DECODER", "Sample", "Size",
+    "resolve_size",
+    "ZeldaError", "RecipeError", "PluginError", "DecodeError", "DataError",
+    "Decoder", "Transform", "Dataset", "Model", "Backbone", "Metric",
+    *_LAZY,
+]
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
+
+def iter_protocols() -> Iterator[tuple[str, type]]:
+    """(kind, Protocol) pairs, for documentation and the conformance kit."""
+    yield from (("decoders", Decoder), ("transforms", Transform), ("datasets", Dataset),
+                ("models", Model), ("metrics", Metric))
