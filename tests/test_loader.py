@@ -8,7 +8,7 @@ import pytest
 import torch
 from pipeline_helpers import make_corrupt, make_dataset
 
-from zelda_core._data import EpochSampler, build_dataloader, build_dataset, summarize_skipped
+from zelda_core._data import EpochSampler, build_dataloader, build_dataset
 from zelda_core._errors import DataError
 
 PIPE = [{"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
@@ -146,8 +146,6 @@ def test_skip_replaces_and_reports_corrupt_file(bad_root, decoder_name, workers)
     assert filename.endswith("broken.mp4") and reason
     replaced = [m for b in batches for m in b["meta"] if "replaces" in m]
     assert len(replaced) == 1 and replaced[0]["replaces"] == 6
-    summary = summarize_skipped(skipped)
-    assert "skipped 1 sample" in summary and "broken.mp4" in summary
 
 
 @pytest.mark.parametrize("workers", [0, 2])
