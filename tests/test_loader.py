@@ -6,7 +6,8 @@ import copy
 
 import pytest
 import torch
-from pipeline_helpers import make_corrupt, make_dataset
+from media import make_corrupt, make_video
+from pipeline_helpers import make_dataset
 
 from zelda_core._data import EpochSampler, build_dataloader, build_dataset
 from zelda_core._errors import DataError
@@ -169,9 +170,7 @@ def test_skip_gives_up_when_everything_fails(tmp_path, decoder_name):
 
 def test_mixed_shapes_in_a_batch_are_explained(tmp_path, decoder_name):
     make_dataset(tmp_path, {"a.mp4": 0}, frames=12)
-    from pipeline_helpers import make_video
-
-    make_video(tmp_path / "videos" / "wide.mp4", frames=12, width=96, height=48)
+    make_video(tmp_path / "videos" / "wide.mp4", frames=12, size=(48, 96), pattern="index")
     (tmp_path / "ann.txt").write_text("a.mp4 0\nwide.mp4 0\n")
     r = recipe(tmp_path, decoder_name)
     r["data"]["train"]["pipeline"] = [{"type": "segment_sample", "clip_len": 2},

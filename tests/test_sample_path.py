@@ -7,7 +7,8 @@ import pickle
 import typing
 
 import pytest
-from pipeline_helpers import make_dataset, make_video
+from media import make_video
+from pipeline_helpers import make_dataset
 
 import zelda_core._registry as registry
 from zelda_core._data import build_dataloader

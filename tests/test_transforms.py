@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pipeline_helpers import frame_ids, make_video
+from media import frame_ids, make_video
 from zelda_transforms.formatting import FormatShape, Pack
 from zelda_transforms.geometry import (
     CenterCrop,
@@ -207,7 +207,7 @@ VAL = [{"type": "sample_frames", "clip_len": 4, "frame_interval": 2, "num_clips"
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    return str(make_video(tmp_path_factory.mktemp("v") / "a.mp4", frames=30))
+    return str(make_video(tmp_path_factory.mktemp("v") / "a.mp4", frames=30, pattern="index"))
 
 
 def sample_for(path, decoder_name, index=0):
