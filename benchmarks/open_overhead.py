@@ -49,6 +49,12 @@ def per_video(fn, items) -> float:
     return (time.process_time() - c0) / len(items)
 
 
+def paired(times: dict[str, list[float]], what: str) -> float:
+    """Median over rounds of after/before within the round."""
+    return round(statistics.median(
+        a / b for a, b in zip(times[f"{what}_after"], times[f"{what}_before"])), 4)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipe", default=str(REPO / "benchmarks/pipeline/kinetics2_tiny.toml"))
@@ -80,17 +86,12 @@ def main() -> None:
         ds.opener = new
         med = {k: statistics.median(v) for k, v in times.items()}
         best = {k: min(v) for k, v in times.items()}
-
-        def paired(what: str) -> float:  # median over rounds of after/before in that round
-            return round(statistics.median(
-                a / b for a, b in zip(times[f"{what}_after"], times[f"{what}_before"])), 4)
-
         out[name] = {
             "videos": len(paths), "rounds": args.rounds,
             **{f"{k}_us": round(v * 1e6, 1) for k, v in med.items()},
             **{f"{k}_min_us": round(v * 1e6, 1) for k, v in best.items()},
-            "open_after_over_before": paired("open"),
-            "sample_after_over_before": paired("sample"),
+            "open_after_over_before": paired(times, "open"),
+            "sample_after_over_before": paired(times, "sample"),
         }
     print(json.dumps(out))
 

@@ -13,7 +13,7 @@ from pipeline_helpers import make_dataset
 import zelda_core._registry as registry
 from zelda_core._data import build_dataloader
 from zelda_core._data.rng import sample_rng
-from zelda_core._errors import DataError
+from zelda_core._errors import DataError, RecipeError
 from zelda_core._pipeline import Pipeline
 from zelda_core.api import VideoOpener
 
@@ -66,10 +66,12 @@ def test_a_pickled_opener_opens_without_checking(tmp_path, decoder_name, checks)
 
 
 def test_a_bad_decoder_table_fails_when_the_opener_is_built(checks):
-    with pytest.raises(Exception, match="unknown decoder type 'pyavv'"):
+    with pytest.raises(RecipeError, match="unknown decoder type 'pyavv'") as info:
         VideoOpener("pyavv", key="data.decoder")
-    with pytest.raises(Exception, match="no_such_option"):
+    assert info.value.key == "data.decoder"
+    with pytest.raises(RecipeError, match="no_such_option"):
         VideoOpener({"type": "pyav", "no_such_option": 1}, key="data.decoder")
+    assert checks["check_params"] == 1  # the known decoder's table was checked, once
 
 
 class CountingOpener:
