@@ -105,7 +105,7 @@ class VideoOpener:
     def __init__(self, decoder: dict[str, Any] | str | None = None, *, key: str | None = None,
                  file: str | None = None) -> None:
         from ._errors import RecipeError
-        from ._registry import check
+        from ._registry import check, get_component, resolve_factory
         from .api import DEFAULT_DECODER
 
         spec = {"type": decoder} if isinstance(decoder, str) else dict(decoder or {})
@@ -117,7 +117,7 @@ class VideoOpener:
         self.spec = spec
         self.key, self.file = key, file
         self._options = {k: v for k, v in spec.items() if k != "type"}
-        self._factory: Any = None
+        self._factory: Any = resolve_factory(get_component("decoders", spec["type"]))
 
     @property
     def name(self) -> str:
