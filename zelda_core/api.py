@@ -85,6 +85,9 @@ class Transform(Protocol):
     must not change ``self``), else None. The pair then runs as one step named
     ``first+second``. The bundled ``decode`` absorbs a bilinear ``resize`` this way: the
     decoder scales while converting to RGB (same output shape; the decoder's interpolation).
+
+    Optional, for samplers: ``min_frames() -> int``, the frames a video needs for this
+    step to sample without repeating frames; ``zelda data check`` lists shorter videos.
     """
 
     def __call__(self, sample: Sample) -> Sample: ...
