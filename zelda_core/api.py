@@ -86,8 +86,9 @@ class Transform(Protocol):
     ``first+second``. The bundled ``decode`` absorbs a bilinear ``resize`` this way: the
     decoder scales while converting to RGB (same output shape; the decoder's interpolation).
 
-    Optional, for samplers: ``min_frames() -> int``, the frames a video needs for this
-    step to sample without repeating frames; ``zelda data check`` lists shorter videos.
+    Optional, for samplers: ``min_frames() -> int``, the frames a video needs for one
+    clip without an out-of-bound rule (loop or repeat_last); ``zelda data check`` lists
+    shorter videos.
     """
 
     def __call__(self, sample: Sample) -> Sample: ...
