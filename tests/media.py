@@ -26,10 +26,13 @@ reordering are exercised even in a 40-frame file."""
 Pattern = Literal["waves", "index", "dark", "bright"]
 
 
-def _frame(pattern: Pattern, i: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+def draw_frame(pattern: Pattern, i: int, h: int, w: int,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """Frame ``i`` (h, w, 3) uint8 RGB of ``pattern`` (noise patterns draw from ``rng``)."""
     if pattern == "index":
         return np.full((h, w, 3), (i * STEP) % 256, np.uint8)
     if pattern in ("dark", "bright"):
+        rng = rng if rng is not None else np.random.default_rng(i)
         return rng.integers(0, 90, (h, w, 3), dtype=np.uint8) + (160 if pattern == "bright" else 0)
     if pattern != "waves":
         raise ValueError(f"unknown pattern {pattern!r}")
@@ -69,7 +72,7 @@ def make_video(
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.options = {"x264-params": x264, "preset": "ultrafast", "crf": "10"}
         for i in range(frames):
-            img = _frame(pattern, i, h, w, rng)
+            img = draw_frame(pattern, i, h, w, rng)
             for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(pkt)
         for pkt in s.encode():

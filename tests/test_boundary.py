@@ -3,9 +3,10 @@
 - ``zelda_core`` imports neither a decoder library (av, decord) nor a bundled or example
   plugin, by ``import``, by ``importlib.import_module``/``__import__`` or by a lazy
   ``"module:attr"`` string.
-- A bundled plugin (every package under ``plugins/``) and everything under ``examples/``
-  import from ``zelda_core`` only its public API: ``zelda_core``, ``zelda_core.api`` and
-  ``zelda_core.testing``, and no underscore name through them.
+- A bundled plugin (every package under ``plugins/``), everything under ``examples/`` and
+  the conformance kit ``zelda_testing`` import from ``zelda_core`` only its public API:
+  ``zelda_core``, ``zelda_core.api`` and ``zelda_core.testing``, and no underscore name
+  through them. The core imports no ``zelda_testing`` either.
 
 The checker is shown to catch each kind of violation on generated modules.
 """
@@ -24,6 +25,9 @@ DECODER_LIBRARIES = {"av", "decord"}
 BUNDLED_PLUGINS = {"zelda_pyav", "zelda_decord", "zelda_transforms", "zelda_datasets",
                    "zelda_conv3d", "zelda_metrics"}
 PUBLIC_CORE = {"zelda_core", "zelda_core.api", "zelda_core.testing"}
+CLIENTS = ("plugins", "examples", "zelda_testing")
+"""Folders whose modules use the core through its public API only."""
+KIT = "zelda_testing"
 IMPORT_CALLS = {"import_module", "__import__", "find_spec"}
 MODULE_STRING = re.compile(r"^[A-Za-z_]\w*(\.\w+)*(:[\w.]+)?$")
 
@@ -82,13 +86,13 @@ def _top(module: str) -> str:
 
 def violations(root: Path) -> list[str]:
     """Every boundary violation under ``root`` (a checkout), as "path:line: what"."""
-    forbidden = DECODER_LIBRARIES | plugin_packages(root)
+    forbidden = DECODER_LIBRARIES | plugin_packages(root) | {KIT}
     problems = []
     for path in sorted((root / "zelda_core").rglob("*.py")):
         for line, module, _ in imported(path):
             if _top(module) in forbidden:
                 problems.append(f"{path.relative_to(root)}:{line}: the core imports {module}")
-    for base in (root / "plugins", root / "examples"):
+    for base in (root / c for c in CLIENTS):
         for path in sorted(base.rglob("*.py")):
             for line, module, name in imported(path):
                 if _top(module) != "zelda_core":
@@ -130,6 +134,7 @@ def test_the_checker_catches_violations_on_generated_modules(tmp_path):
         "zelda_core/_sub/bad_plugin.py": "from zelda_pyav.index import get_index\n",
         "zelda_core/_sub/bad_lazy.py": 'TARGETS = {"init": "zelda_transforms.loading:Init"}\n',
         "zelda_core/_sub/bad_call.py": 'import importlib\nimportlib.import_module("zelda_newplugin.x")\n',
+        "zelda_core/_sub/bad_kit.py": "from zelda_testing import check_decoder\n",
         "zelda_core/_sub/fine_prose.py": '"""The pyav plugin (see zelda_pyav) decodes. av is used there."""\n',
         "plugins/zelda_newplugin/__init__.py": "from zelda_core.api import hookimpl\nfrom zelda_core import VideoReader\n",
         "plugins/zelda_newplugin/ok.py": "from . import helpers\nfrom zelda_core.testing import check_decoder\n",
@@ -141,13 +146,16 @@ def test_the_checker_catches_violations_on_generated_modules(tmp_path):
         "examples/my-plugin/my_plugin/__init__.py": "from zelda_core.api import hookimpl\n",
         "examples/my-plugin/my_plugin/bad.py": "from zelda_core._engine import runner\n",
         "examples/my-plugin/smoke.py": "from zelda_core import build\nfrom zelda_core._params import check_params\n",
+        "zelda_testing/__init__.py": "from zelda_core.api import DecodeError\nfrom .media import make_video\n",
+        "zelda_testing/media.py": "",
+        "zelda_testing/bad.py": "from zelda_core._registry import build\n",
     })
     found = violations(tmp_path)
     flagged = {line.split(":", 1)[0] for line in found}
     assert flagged == {
         "zelda_core/_sub/bad_import.py", "zelda_core/_sub/bad_from.py",
         "zelda_core/_sub/bad_plugin.py", "zelda_core/_sub/bad_lazy.py",
-        "zelda_core/_sub/bad_call.py",
+        "zelda_core/_sub/bad_call.py", "zelda_core/_sub/bad_kit.py", "zelda_testing/bad.py",
         "plugins/zelda_newplugin/bad_private.py", "plugins/zelda_newplugin/bad_hookspecs.py",
         "plugins/zelda_newplugin/bad_name.py", "plugins/zelda_newplugin/bad_lazy.py",
         "examples/my-plugin/my_plugin/bad.py", "examples/my-plugin/smoke.py",
