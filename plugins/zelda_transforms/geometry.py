@@ -3,7 +3,7 @@
 Crops are slices (views, no copy); only ``resize``, ``three_crop`` and ``ten_crop`` copy.
 Sizes follow MMAction2: ``crop_size``/``input_size`` are an int or ``[w, h]``, and
 ``resize`` accepts MMAction2's ``scale`` as well as zelda's ``size`` (int short side or
-``[h, w]``, as ``zelda_core._video.resolve_size``). Random choices use ``sample["rng"]``.
+``[h, w]``, as ``zelda_core.api.resolve_size``). Random choices use ``sample["rng"]``.
 """
 
 from __future__ import annotations
