@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from media import full_decode  # noqa: F401 - old import path (tests on other branches); use media
 
 REPO = Path(__file__).resolve().parents[1]
 
