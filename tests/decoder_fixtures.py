@@ -1,4 +1,4 @@
-"""Helpers for the decoder tests: small real H.264 files made with PyAV, thumbnails."""
+"""Helpers for the decoder tests: the shared video corpus and its thumbnails (media: media.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from media import full_decode  # noqa: F401 - old import path (tests on other branches); use media
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,62 +34,3 @@ def thumb16(rgb: np.ndarray) -> np.ndarray:
     return np.array(
         [[cell.mean() for cell in np.array_split(row, 16, axis=1)] for row in np.array_split(y, 16, axis=0)]
     ).ravel()
-
-
-def make_video(
-    path: Path,
-    frames: int = 40,
-    *,
-    size: tuple[int, int] = (48, 64),
-    x264: str = "keyint=12:min-keyint=12:scenecut=0:bframes=2:b-pyramid=0",
-    fmt: str | None = None,
-    faststart: bool = False,
-) -> Path:
-    """Encode an H.264 file whose every frame differs clearly from its neighbours."""
-    import av
-
-    h, w = size
-    opts = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), "w", format=fmt, options=opts) as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"x264-params": x264, "preset": "ultrafast", "crf": "10"}
-        yy, xx = np.mgrid[0:h, 0:w]
-        for i in range(frames):
-            img = np.empty((h, w, 3), np.uint8)  # smooth, so every scaler agrees
-            img[..., 0] = 128 + 100 * np.sin(2 * np.pi * (xx / w + i / 40))
-            img[..., 1] = 128 + 100 * np.sin(2 * np.pi * (yy / h + i / 17))
-            img[..., 2] = (i * 37) % 256
-            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
-
-
-def full_decode(path: Path) -> list[np.ndarray]:
-    """Every frame of a plain sequential PyAV decode, as RGB arrays (the reference)."""
-    import av
-
-    with av.open(str(path)) as c:
-        c.streams.video[0].codec_context.thread_count = 1
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-
-def make_edit_list_video(path: Path, src: Path, cut: int = 3) -> Path:
-    """Remux ``src`` with its first ``cut`` frames before an MP4 edit list's start:
-    the demuxer marks their packets discard and a full decode never shows them."""
-    import av
-
-    with av.open(str(src)) as i, av.open(str(path), "w", options={"use_editlist": "1"}) as o:
-        s = i.streams.video[0]
-        out = o.add_stream_from_template(s)
-        shift = cut * int(round(1 / (s.time_base * s.average_rate)))
-        for pkt in i.demux(s):
-            if pkt.dts is None:
-                continue
-            pkt.pts -= shift
-            pkt.dts -= shift
-            pkt.stream = out
-            o.mux(pkt)
-    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from media import make_video
 from zelda_conv3d.model import ClsHead, Conv3dTiny, Normalize, recognizer
 
 from zelda_core._engine.config import TrainConfig
@@ -34,25 +35,6 @@ def quick_config(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def make_video(path: Path, frames: int = 24, size: tuple[int, int] = (48, 64), bright: bool = False) -> Path:
-    """A small MPEG-4 video: dark or bright noise frames."""
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=25)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for _ in range(frames):
-            img = rng.integers(0, 90, (*size, 3), dtype=np.uint8) + (160 if bright else 0)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img.astype(np.uint8), format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 def make_dataset(root: Path, n_train: int = 4, n_val: int = 2) -> Path:
     """root/{train,val}/*.mp4 + kinetics_tiny_{train,val}_video.txt (+ label_map.txt)."""
     for split, n in (("train", n_train), ("val", n_val)):
@@ -61,7 +43,7 @@ def make_dataset(root: Path, n_train: int = 4, n_val: int = 2) -> Path:
         for i in range(n):
             label = i % 2
             name = f"{split}{i}.mp4"
-            make_video(root / split / name, bright=bool(label))
+            make_video(root / split / name, frames=24, pattern="bright" if label else "dark")
             lines.append(f"{name} {label}")
         (root / f"kinetics_tiny_{split}_video.txt").write_text("\n".join(lines) + "\n")
     (root / "label_map.txt").write_text("dark\nbright\n")

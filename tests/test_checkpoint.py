@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine_util import make_dataset, make_video, quick_config, small_recipe, toy_batches, toy_model  # noqa: E402
+from engine_util import make_dataset, quick_config, small_recipe, toy_batches, toy_model  # noqa: E402
+from media import make_video  # noqa: E402
 
 from zelda_core._engine import checkpoint as ckpt_io  # noqa: E402
 from zelda_core._engine.errors import CheckpointError  # noqa: E402
@@ -108,7 +109,7 @@ def test_round_trip_and_predict(tmp_path):
     model, ck = model_from_checkpoint(best, device="cpu")
     assert ck["classes"] == ["dark", "bright"] and ck["recipe"]["model"]["head"]["num_classes"] == 2
     assert "[model.head]" in ck["recipe_toml"]
-    video = make_video(tmp_path / "clip.mp4", bright=True)
+    video = make_video(tmp_path / "clip.mp4", frames=24, pattern="bright")
     out = predict_videos(best, [str(video), str(tmp_path / "missing.mp4")], top_k=5, device="cpu")
     preds = out[0]["predictions"]
     assert [p["label"] for p in preds] in (["bright", "dark"], ["dark", "bright"])  # top-5 capped at 2

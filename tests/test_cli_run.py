@@ -13,7 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine_util import make_dataset, make_video, small_recipe  # noqa: E402
+from engine_util import make_dataset, small_recipe  # noqa: E402
+from media import make_video  # noqa: E402
 
 from zelda_core._cli.main import main  # noqa: E402
 
@@ -66,7 +67,7 @@ def test_test_command(trained, capsys, tmp_path):
 
 def test_predict_command(trained, capsys, tmp_path):
     tmp, _ = trained
-    video = make_video(tmp_path / "v.mp4")
+    video = make_video(tmp_path / "v.mp4", frames=24, pattern="dark")
     ckpt = str(tmp / "work/checkpoints/best.pth")
     assert main(["predict", ckpt, str(video), "--json", "--top-k", "1"]) == 0
     res = json.loads(capsys.readouterr().out)

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 import torch
-from pipeline_helpers import make_corrupt, make_dataset, make_video
+from media import make_corrupt, make_video
+from pipeline_helpers import make_dataset
 from zelda_datasets.video_folder import VideoFolder
 from zelda_datasets.video_list import VideoList
 
@@ -22,8 +23,8 @@ def vlist(root, ann="ann.txt", **kw):
 
 
 def test_video_list_parses_spaces_comments_blanks(tmp_path):
-    make_video(tmp_path / "videos" / "a b c.mp4", frames=10)
-    make_video(tmp_path / "videos" / "d.mp4", frames=10)
+    make_video(tmp_path / "videos" / "a b c.mp4", frames=10, pattern="index")
+    make_video(tmp_path / "videos" / "d.mp4", frames=10, pattern="index")
     (tmp_path / "ann.txt").write_text(
         "# a comment\n\na b c.mp4 1\n   \nd.mp4\t0\n  # indented comment\n")
     ds = vlist(tmp_path, prefix="videos")
@@ -35,7 +36,7 @@ def test_video_list_parses_spaces_comments_blanks(tmp_path):
 
 
 def test_video_list_lists_every_bad_line(tmp_path):
-    make_video(tmp_path / "v" / "ok.mp4", frames=10)
+    make_video(tmp_path / "v" / "ok.mp4", frames=10, pattern="index")
     (tmp_path / "labels.txt").write_text("walk\nrun\n")
     (tmp_path / "ann.txt").write_text(
         "ok.mp4 0\n"
@@ -106,7 +107,7 @@ def test_video_list_raise_names_file_and_line(tmp_path, decoder_name):
 def test_video_folder(tmp_path, decoder_name):
     for cls, n in (("walk", 2), ("run", 1)):
         for i in range(n):
-            make_video(tmp_path / "train" / cls / f"{cls}{i}.mp4", frames=8)
+            make_video(tmp_path / "train" / cls / f"{cls}{i}.mp4", frames=8, pattern="index")
     (tmp_path / "train" / "run" / "notes.txt").write_text("not a video")
     (tmp_path / "train" / ".hidden").mkdir()
     ds = VideoFolder(root=str(tmp_path), prefix="train", pipeline=PIPE,
@@ -199,7 +200,7 @@ def test_data_check_reports_unreadable_and_short(tmp_path, decoder_name, capsys)
     from zelda_core._cli.main import main
 
     make_dataset(tmp_path, {"a.mp4": 0}, frames=10)
-    make_video(tmp_path / "videos" / "short.mp4", frames=3)
+    make_video(tmp_path / "videos" / "short.mp4", frames=3, pattern="index")
     make_corrupt(tmp_path / "videos" / "bad.mp4")
     (tmp_path / "ann.txt").write_text("a.mp4 0\nshort.mp4 0\nbad.mp4 0\n")
     recipe = write_recipe(tmp_path / "r.toml", tmp_path, decoder=decoder_name)

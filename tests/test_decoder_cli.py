@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from decoder_fixtures import make_video
+from media import make_video
 
 from zelda_core._cli.main import main
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decoder_fixtures import make_video, manifest
+from decoder_fixtures import manifest
+from media import make_video
 
 from zelda_core._errors import DecodeError, ZeldaError
 from zelda_core._video import open_video

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decoder_fixtures import full_decode, make_edit_list_video, make_video, manifest, thumb16
+from decoder_fixtures import manifest, thumb16
+from media import full_decode, make_edit_list_video, make_video
 
 from zelda_core._errors import DecodeError
 from zelda_core._video import open_video, resolve_size

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decoder_fixtures import full_decode, make_edit_list_video, make_video
+from media import full_decode, make_edit_list_video, make_video
 from zelda_decord.feed import Feeder, Run
 from zelda_pyav.index import get_index
 

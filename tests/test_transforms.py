@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pipeline_helpers import frame_ids, make_video
+from media import frame_ids, make_video
 from zelda_transforms.formatting import FormatShape, Pack
 from zelda_transforms.geometry import (
     CenterCrop,
@@ -21,6 +21,7 @@ from zelda_transforms.geometry import (
 from zelda_core._data.rng import sample_rng
 from zelda_core._errors import DataError, DecodeError
 from zelda_core._pipeline import Pipeline
+from zelda_core.api import VideoOpener
 
 
 def coords(n: int, h: int, w: int) -> np.ndarray:
@@ -206,12 +207,12 @@ VAL = [{"type": "sample_frames", "clip_len": 4, "frame_interval": 2, "num_clips"
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    return str(make_video(tmp_path_factory.mktemp("v") / "a.mp4", frames=30))
+    return str(make_video(tmp_path_factory.mktemp("v") / "a.mp4", frames=30, pattern="index"))
 
 
 def sample_for(path, decoder_name, index=0):
     return {"filename": path, "label": 1, "rng": sample_rng(0, 0, index),
-            "decoder": {"type": decoder_name}}
+            "opener": VideoOpener(decoder_name)}
 
 
 def test_pipeline_train_shapes(video, decoder_name):
@@ -268,8 +269,8 @@ def test_fusion_does_not_change_the_original_transforms():
     from zelda_transforms.loading import Decode
 
     d, r = Decode(), Resize(size=8)
-    Pipeline([d, r])
-    assert d.resize is None
+    p = Pipeline([d, r])
+    assert d.resize is None and p.transforms[0].resize is r and p.names == ["Decode+Resize"]
 
 
 def test_unreadable_video_raises_decode_error(tmp_path, decoder_name):

@@ -1,16 +1,18 @@
-"""Pipeline: a list of transforms applied to one sample dict, with decode+resize fusion.
+"""Pipeline: a list of transforms applied to one sample dict; fusion; the reader's closing.
 
-Fusion: when a transform that can scale while decoding (it has ``fuse_resize``) is
-directly followed by a resize (it has ``target_size(h, w)`` and ``fusable`` is not False:
-a resize asking for a non-default interpolation stays separate), the pair becomes one step
-named ``decode+resize``: the decoder converts straight to the target size, and the
-separate resize pass over full-size frames disappears. Output is the same shape; only
-speed (and the interpolation, which is the decoder's) differs.
+Fusion: a transform may declare that it can absorb the step that follows it (the
+optional ``fuse(next)`` of the ``Transform`` protocol in ``zelda_core.api``). The
+pipeline offers each transform its successor once, when it is built; a transform that
+accepts returns one new transform doing both (e.g. ``decode`` absorbing a bilinear
+``resize`` scales while decoding), named ``first+second``. Output is the same shape;
+only speed (and the interpolation, which is the decoder's) differs.
+
+Closing: a step that opens the video leaves the reader in ``sample["reader"]``; the
+pipeline closes it when the sample is done, on success or error. No transform closes it.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -32,12 +34,9 @@ class Pipeline:
         i = 0
         while i < len(transforms):
             t, name = transforms[i], names[i]
-            nxt = transforms[i + 1] if i + 1 < len(transforms) else None
-            if (fuse and nxt is not None and hasattr(t, "fuse_resize") and hasattr(nxt, "target_size")
-                    and getattr(nxt, "fusable", True)):
-                t = copy.copy(t)  # never change a transform another pipeline may hold
-                t.fuse_resize(nxt)
-                name = f"{name}+{names[i + 1]}"
+            fused = _fuse(t, transforms[i + 1]) if fuse and i + 1 < len(transforms) else None
+            if fused is not None:
+                t, name = fused, f"{name}+{names[i + 1]}"
                 i += 1
             self.transforms.append(t)
             self.names.append(name)
@@ -66,28 +65,44 @@ class Pipeline:
 
     def __call__(self, sample: dict[str, Any],
                  timings: dict[str, float] | None = None) -> dict[str, Any]:
-        """Run every transform; with ``timings``, add each one's CPU seconds to it."""
+        """Run every transform; with ``timings``, add each one's CPU seconds to it.
+
+        The only place that closes the sample's reader: after the last step, or when a
+        step fails (an error between open and decode must not leak the file).
+        """
         try:
-            if timings is None:
-                for t in self.transforms:
-                    sample = t(sample)
-                return sample
             for t, name in zip(self.transforms, self.names):
-                c0 = time.process_time()
-                sample = t(sample)
-                timings[name] = timings.get(name, 0.0) + time.process_time() - c0
+                c0 = time.process_time() if timings is not None else 0.0
+                out = t(sample)
+                if out is not sample:  # a new dict: the old one's reader is ours to close
+                    _close_reader(sample, keep=out)
+                sample = out
+                if timings is not None:
+                    timings[name] = timings.get(name, 0.0) + time.process_time() - c0
             return sample
         finally:
-            reader = sample.get("reader") if isinstance(sample, dict) else None
-            if reader is not None:  # an error between open and decode: release the file
-                reader.close()
-                sample["reader"] = None
+            _close_reader(sample)
 
     def __len__(self) -> int:
         return len(self.transforms)
 
     def __repr__(self) -> str:
         return f"Pipeline({' -> '.join(self.names)})"
+
+
+def _fuse(t: Any, nxt: Any) -> Any:
+    """``t.fuse(nxt)``: the transform doing both steps, or None (the optional capability)."""
+    fuse = getattr(t, "fuse", None)
+    return fuse(nxt) if callable(fuse) else None
+
+
+def _close_reader(sample: Any, keep: Any = None) -> None:
+    """Close ``sample["reader"]`` unless ``keep`` (the next sample) still holds it."""
+    reader = sample.get("reader") if isinstance(sample, dict) else None
+    if reader is None or (isinstance(keep, dict) and keep.get("reader") is reader):
+        return
+    reader.close()
+    sample["reader"] = None
 
 
 def _name(t: Any) -> str:

@@ -1,4 +1,4 @@
-"""The reader interface every decoder plugin implements, and ``open_video``.
+"""The reader interface every decoder plugin implements; ``VideoOpener`` and ``open_video``.
 
 A reader gives frame-accurate random access: index i is the i-th frame of a full
 sequential decode, whatever the container header claims.
@@ -85,9 +85,60 @@ class VideoReader:
 def open_video(path: str, decoder: str | None = None, **options: Any) -> VideoReader:
     """Open ``path`` with the decoder plugin named ``decoder``.
 
+    Checks the decoder table on every call: fine for one file (``zelda probe``, tests);
+    to open many files, build one :class:`VideoOpener` and call it.
     Raises DecodeError for an unreadable file.
     """
-    from ._registry import build
-    from .api import DEFAULT_DECODER
+    return VideoOpener({"type": decoder, **options} if decoder else options)(path)
 
-    return build("decoders", {"type": decoder or DEFAULT_DECODER, **options}, path=str(path))
+
+class VideoOpener:
+    """``opener(path) -> reader`` for one decoder table ``{type, **options}``.
+
+    The table is checked (known decoder, option names and types) once, here; a call only
+    calls the decoder's factory. A dataset builds one and puts it in every sample as
+    ``sample["opener"]``. Pickled (to a DataLoader worker) it travels as its table and
+    looks the factory up again on its first call there, without checking again.
+    ``key``/``file`` locate the table in a recipe for error messages.
+    """
+
+    def __init__(self, decoder: dict[str, Any] | str | None = None, *, key: str | None = None,
+                 file: str | None = None) -> None:
+        from ._errors import RecipeError
+        from ._registry import check, get_component, resolve_factory
+        from .api import DEFAULT_DECODER
+
+        spec = {"type": decoder} if isinstance(decoder, str) else dict(decoder or {})
+        spec.setdefault("type", DEFAULT_DECODER)
+        errors = check("decoders", spec, key=key, file=file, injected=("path",))
+        if errors:
+            raise errors[0] if len(errors) == 1 else RecipeError(
+                "\n".join(f"- {e}" for e in errors), file=file, key=key)
+        self.spec = spec
+        self.key, self.file = key, file
+        self._options = {k: v for k, v in spec.items() if k != "type"}
+        self._factory: Any = resolve_factory(get_component("decoders", spec["type"]))
+
+    @property
+    def name(self) -> str:
+        """The decoder's registered name."""
+        return self.spec["type"]
+
+    def __call__(self, path: str) -> VideoReader:
+        factory = self._factory
+        if factory is None:
+            from ._registry import get_component, resolve_factory
+
+            factory = self._factory = resolve_factory(get_component("decoders", self.name))
+        try:
+            return factory(str(path), **self._options)
+        except ValueError as exc:  # an option value the decoder rejects: the recipe's problem
+            from ._errors import RecipeError
+
+            raise RecipeError(f"{exc} (type '{self.name}')", file=self.file, key=self.key) from exc
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_factory": None}  # factories may not pickle; names do
+
+    def __repr__(self) -> str:
+        return f"VideoOpener({self.spec!r})"

@@ -74,11 +74,21 @@ class Transform(Protocol):
     ``sample["rng"]`` (a ``numpy.random.Generator`` seeded from (seed, epoch, index)),
     never from global RNG, so every sample is reproducible.
 
-    Optional capability: a transform that can resize while decoding (decode+resize fusion)
-    sets ``fusable_resize = True`` and implements ``fuse_resize(sample) -> Size | None``,
-    which returns the size to decode at for that sample (None: cannot fuse it) and marks the
-    sample so the transform then leaves it alone. The pipeline asks the decode step to use
-    that size.
+    A step that opens the video calls ``sample["opener"](sample["filename"])`` (the
+    dataset's :class:`VideoOpener`: the decoder table was checked once, when the dataset
+    was built) and leaves the reader in ``sample["reader"]``; the pipeline closes it when
+    the sample is done or a step fails. Transforms never close it.
+
+    Optional capability, fusion: ``fuse(next_step) -> Transform | None``. When the
+    pipeline is built it offers each transform the step that directly follows it; a
+    transform that can do that step's work too returns a new transform doing both (it
+    must not change ``self``), else None. The pair then runs as one step named
+    ``first+second``. The bundled ``decode`` absorbs a bilinear ``resize`` this way: the
+    decoder scales while converting to RGB (same output shape; the decoder's interpolation).
+
+    Optional, for samplers: ``min_frames() -> int``, the frames a video needs for one
+    clip without an out-of-bound rule (loop or repeat_last); ``zelda data check`` lists
+    shorter videos.
     """
 
     def __call__(self, sample: Sample) -> Sample: ...
@@ -89,8 +99,9 @@ class Dataset(Protocol):
     """What a dataset factory ``factory(**params, root, pipeline, decoder, on_error)`` returns.
 
     Subclass :class:`VideoDataset`. The engine injects ``root`` (``data.root``),
-    ``pipeline`` (the split's transforms), ``decoder`` (``{type, **options}``) and
-    ``on_error`` ("raise" or "skip"). Map-style: ``__len__``, ``__getitem__(index)``
+    ``pipeline`` (the split's transforms), ``decoder`` (a :class:`VideoOpener` for
+    ``{type, **options}``, already checked; ``VideoDataset`` also takes the table) and
+    ``on_error`` ("raise" or "skip"). Each sample carries the opener as ``opener``. Map-style: ``__len__``, ``__getitem__(index)``
     returning a packed sample ``{"inputs": uint8 tensor (V, C, T, H, W), "label": int,
     "meta": dict}``. ``classes`` names the labels (label i is ``classes[i]``).
     ``records`` lists ``(filename, label)`` pairs, the files a split uses (data tools such
@@ -165,6 +176,7 @@ Command = Callable[[Any], int]
 _LAZY = {
     "VideoReader": "zelda_core._video",
     "open_video": "zelda_core._video",
+    "VideoOpener": "zelda_core._video",
     "VideoDataset": "zelda_core._data.dataset",
     "read_label_map": "zelda_core._data.dataset",
     "check_files": "zelda_core._data.dataset",

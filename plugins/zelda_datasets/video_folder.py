@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from zelda_core.api import DataError, VideoDataset
+from zelda_core.api import DataError, VideoDataset, VideoOpener
 
 VIDEO_EXTENSIONS = [".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"]
 
@@ -20,7 +20,7 @@ class VideoFolder(VideoDataset):
     """
 
     def __init__(self, *, root: str, pipeline: Callable | list | None,
-                 decoder: dict[str, Any] | None = None, on_error: str = "raise",
+                 decoder: VideoOpener | dict[str, Any] | None = None, on_error: str = "raise",
                  prefix: str = "", extensions: list[str] = VIDEO_EXTENSIONS,
                  flat: bool = False) -> None:
         super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)

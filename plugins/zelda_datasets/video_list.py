@@ -6,7 +6,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from zelda_core.api import DataError, VideoDataset, check_files, raise_problems, read_label_map
+from zelda_core.api import (
+    DataError,
+    VideoDataset,
+    VideoOpener,
+    check_files,
+    raise_problems,
+    read_label_map,
+)
 
 
 def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]], list[str], list[str]]:
@@ -55,7 +62,7 @@ class VideoList(VideoDataset):
     """
 
     def __init__(self, ann_file: str, *, root: str, pipeline: Callable | list | None,
-                 decoder: dict[str, Any] | None = None, on_error: str = "raise",
+                 decoder: VideoOpener | dict[str, Any] | None = None, on_error: str = "raise",
                  prefix: str = "", label_map: str | None = None,
                  num_classes: int | None = None) -> None:
         super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)

@@ -13,7 +13,6 @@ cannot go below. A reader that skips non-reference frames can.
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from collections.abc import Iterable, Sequence
@@ -231,11 +230,3 @@ def default_decoders() -> list[str]:
         pass
     return names
 
-
-def env_summary() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import platform
-
-    import av
-
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "av": av.__version__}

@@ -5,13 +5,13 @@ decoded frame is frame i unless it counts every output frame, which forbids skip
 frames. For H.264 the display order is in the bitstream: the picture order count
 (POC) of each picture, reset at every IDR picture. This module parses just enough of
 the SPS, PPS and the first slice header of each packet to compute it (POC types 0 and
-2, frame pictures), and gives up (returns None) on anything else, so callers fall back
-to counting.
+2, frame pictures), and gives up (raises ValueError, IndexError or KeyError) on anything
+else, so callers fall back to counting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
@@ -222,15 +222,3 @@ class H264Order:
             rank[d] = r
         return rank, [p[2] for p in self.pics]
 
-
-def h264_display_order(
-    packets: Sequence[bytes], extradata: bytes | None
-) -> tuple[list[int], list[bool]] | None:
-    """(display rank, is IDR) per packet in decode order, or None when unsure."""
-    try:
-        o = H264Order(extradata)
-        for data in packets:
-            o.add(data)
-        return o.result()
-    except (ValueError, IndexError, KeyError):
-        return None

@@ -62,9 +62,6 @@ class Pack:
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        reader = sample.get("reader")
-        if reader is not None:  # a pipeline without decode: do not leak the file
-            reader.close()
         inputs = torch.from_numpy(np.ascontiguousarray(sample["imgs"]))
         meta = {k: _plain(sample[k]) for k in self.meta_keys if k in sample}
         return {"inputs": inputs, "label": int(sample.get("label", -1)), "meta": meta}

@@ -3,7 +3,7 @@
 Crops are slices (views, no copy); only ``resize``, ``three_crop`` and ``ten_crop`` copy.
 Sizes follow MMAction2: ``crop_size``/``input_size`` are an int or ``[w, h]``, and
 ``resize`` accepts MMAction2's ``scale`` as well as zelda's ``size`` (int short side or
-``[h, w]``, as ``zelda_core._video.resolve_size``). Random choices use ``sample["rng"]``.
+``[h, w]``, as ``zelda_core.api.resolve_size``). Random choices use ``sample["rng"]``.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ class Resize:
     ``size``: an int short side (aspect kept, MMAction2 rounding) or ``[h, w]`` exact
     (``-1`` on one side keeps the aspect). Or MMAction2's ``scale``: ``[-1, s]`` short
     side ``s``; ``[w, h]`` exact with ``keep_ratio = false``, or the largest size within
-    it with ``keep_ratio = true``; a float factor. Fused into ``decode`` when it directly
-    follows it.
+    it with ``keep_ratio = true``; a float factor. A bilinear resize directly after
+    ``decode`` is done by the decoder (``Decode.fuse``); ``target_size`` and ``record``
+    serve both ways.
     """
 
     def __init__(self, size: int | list[int] | None = None,
@@ -105,7 +106,6 @@ class Resize:
                 raise ValueError(f"scale must be a float or [w, h], got {scale!r}")
         self.size, self.scale, self.keep_ratio = size, scale, keep_ratio
         self.interpolation = interpolation
-        self.fusable = interpolation == "bilinear"  # the decoder's own scaler is bilinear
 
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of a ``height`` x ``width`` frame after this resize."""

@@ -1,40 +1,38 @@
 """Opening and decoding videos with the recipe's decoder.
 
-``init`` opens the video (``reader``, ``total_frames``, ``avg_fps``); ``decode`` reads
-``frame_inds`` with one ``get_frames`` call for all clips (the decoder sorts and
-de-duplicates, so overlapping clips cost one decode) and closes the reader. When a
-``resize`` directly follows ``decode`` the pipeline fuses them: the decoder scales while
-converting to RGB and the resize step disappears (see ``zelda_core._pipeline``).
+``init`` opens the video (``reader``, ``total_frames``, ``avg_fps``) with the sample's
+``opener`` (the dataset's ``VideoOpener``); ``decode`` reads ``frame_inds`` with one
+``get_frames`` call for all clips (the decoder sorts and de-duplicates, so overlapping
+clips cost one decode). The pipeline closes the reader. ``decode`` declares that it can
+absorb a bilinear ``resize`` that directly follows it (``Decode.fuse``): the decoder then
+scales while converting to RGB and the resize step disappears.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
 from zelda_core.api import DecodeError
 
-
-def _decoder_spec(sample: dict[str, Any]) -> dict[str, Any]:
-    spec = sample.get("decoder") or {"type": "pyav"}
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    return dict(spec)
+from .geometry import Resize
 
 
 def open_reader(sample: dict[str, Any]) -> Any:
-    """Open ``sample["filename"]`` with ``sample["decoder"]`` and record its metadata."""
-    from zelda_core.api import open_video
+    """Open ``sample["filename"]`` with ``sample["opener"]`` and record its metadata.
 
-    spec = _decoder_spec(sample)
-    name = spec.pop("type", "pyav")
-    reader = open_video(sample["filename"], name, **spec)
+    The reader stays in ``sample["reader"]``; the pipeline closes it when the sample is done.
+    """
+    opener = sample.get("opener")
+    if opener is None:
+        raise ValueError("the sample has no 'opener' (a VideoOpener: the dataset sets it; "
+                         "build one with zelda_core.api.VideoOpener(decoder_table))")
+    reader = sample["reader"] = opener(sample["filename"])
     total = int(reader.num_frames)
     if total <= 0:
-        reader.close()
         raise DecodeError(sample["filename"], "the video has no decodable frame")
-    sample["reader"] = reader
     sample["total_frames"] = total
     sample["avg_fps"] = float(reader.fps or 0.0)
     sample.setdefault("original_shape", (int(reader.height), int(reader.width)))
@@ -61,32 +59,36 @@ class Init:
 
 
 class Decode:
-    """Decode ``frame_inds`` into ``imgs`` (N, H, W, 3) uint8 RGB and close the reader.
+    """Decode ``frame_inds`` into ``imgs`` (N, H, W, 3) uint8 RGB.
 
-    ``size`` (int short side or ``[h, w]``) asks the decoder to scale while converting;
-    the pipeline sets it when it fuses a following ``resize``.
+    Fused with a following bilinear ``resize`` (see :meth:`fuse`), it asks the decoder
+    for frames at the resize's target size instead.
     """
 
     def __init__(self) -> None:
-        self.resize: Any = None  # a fused Resize (its target_size(h, w) gives the size)
+        self.resize: Resize | None = None  # the resize this step does while decoding
 
-    def fuse_resize(self, resize: Any) -> None:
-        """Let the decoder do ``resize``'s work (called by the Pipeline)."""
-        self.resize = resize
+    def fuse(self, step: Any) -> Decode | None:
+        """This step doing ``step``'s work too, if ``step`` is a bilinear ``resize``.
+
+        The decoders' own scalers are bilinear; a resize asking for another
+        interpolation stays a separate step. ``self`` is left unchanged.
+        """
+        if self.resize is not None or not isinstance(step, Resize) or step.interpolation != "bilinear":
+            return None
+        fused = copy.copy(self)
+        fused.resize = step
+        return fused
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         reader = sample.get("reader")
         if reader is None:
             reader = open_reader(sample)
-        try:
-            inds = np.asarray(sample["frame_inds"], dtype=np.int64)
-            size = None
-            if self.resize is not None:
-                size = self.resize.target_size(int(reader.height), int(reader.width))
-            imgs = reader.get_frames(inds, size=size)
-        finally:
-            reader.close()
-            sample["reader"] = None
+        inds = np.asarray(sample["frame_inds"], dtype=np.int64)
+        size = None
+        if self.resize is not None:
+            size = self.resize.target_size(int(reader.height), int(reader.width))
+        imgs = reader.get_frames(inds, size=size)
         if len(imgs) != len(inds):
             raise DecodeError(sample["filename"],
                               f"asked {len(inds)} frames, the decoder returned {len(imgs)}")

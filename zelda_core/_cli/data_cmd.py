@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .common import add_set_argument
@@ -24,16 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run)
 
 
-def _probe(job: tuple[str, dict[str, Any]]) -> tuple[str, int | None, str | None]:
-    """(path, frames, error): open the video and decode its first and last frame."""
-    from .._video import open_video
-    from ..api import DEFAULT_DECODER
-
-    path, spec = job
-    spec = dict(spec)
-    name = spec.pop("type", DEFAULT_DECODER)
+def _probe(job: tuple[str, Callable[[str], Any]]) -> tuple[str, int | None, str | None]:
+    """(path, frames, error): open the video with the dataset's opener and decode its
+    first and last frame."""
+    path, opener = job
     try:
-        with open_video(path, name, **spec) as reader:
+        with opener(path) as reader:
             n = int(reader.num_frames)
             if n <= 0:
                 return path, 0, "no decodable frame"
@@ -56,13 +53,14 @@ def check_split(recipe: Any, split: str, workers: int = 0) -> dict[str, Any]:
     """The report of one split: videos, classes histogram, unreadable and short videos."""
     from .._data import build_dataset
     from .._errors import ZeldaError
+    from .._video import VideoOpener
 
     try:
         ds = build_dataset(recipe, split)
     except ZeldaError as exc:
         return {"videos": 0, "error": str(exc), "unreadable": [], "too_short": [], "classes": {}}
-    spec = dict(ds.decoder)
-    jobs = [(path, spec) for path, _ in ds.records]
+    opener = getattr(ds, "opener", None) or VideoOpener(getattr(ds, "decoder", None))
+    jobs = [(path, opener) for path, _ in ds.records]
     if workers > 0:
         import multiprocessing as mp
 

@@ -20,7 +20,6 @@ _LAZY = {
     "read_label_map": "zelda_core._data.dataset",
     "sample_rng": "zelda_core._data.rng",
     "shuffle_order": "zelda_core._data.rng",
-    "summarize_skipped": "zelda_core._data.report",
 }
 
 __all__ = list(_LAZY)

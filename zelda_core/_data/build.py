@@ -35,10 +35,14 @@ def decoder_spec(data: dict[str, Any]) -> dict[str, Any]:
 def build_dataset(recipe: dict, split: str, *, recipe_file: str | None = None) -> Any:
     """The dataset of ``[data.<split>]``: pipeline, decoder, root and on_error injected.
 
+    The decoder table is checked here, once, into the ``VideoOpener`` the dataset hands
+    every sample; opening a video later does no checking.
+
     The result has ``classes``, ``len()``, ``set_epoch()`` and the recipe's seed.
     """
     from .._pipeline import Pipeline
     from .._registry import build
+    from .._video import VideoOpener
 
     data_all, file = _recipe_parts(recipe, recipe_file)
     data = data_all.get("data")
@@ -53,7 +57,7 @@ def build_dataset(recipe: dict, split: str, *, recipe_file: str | None = None) -
     params = {k: v for k, v in table.items() if k != "pipeline"}
     dataset = build("datasets", params, key=f"data.{split}", file=file,
                     root=resolve_root(data.get("root"), file), pipeline=pipeline,
-                    decoder=decoder_spec(data), on_error=data.get("on_error", "raise"))
+                    decoder=VideoOpener(decoder_spec(data), key="data.decoder", file=file), on_error=data.get("on_error", "raise"))
     if hasattr(dataset, "set_seed"):
         dataset.set_seed(int(data_all.get("seed", 0)))
     for attr, value in (("split", split), ("test_mode", split != "train")):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._errors import DataError, ZeldaError
-from ..api import DEFAULT_DECODER
+from .._video import VideoOpener
 from .rng import replacement_index, sample_rng
 
 MAX_LISTED = 20
@@ -59,7 +59,8 @@ class VideoDataset:
     """Map-style dataset of videos; subclasses set ``records`` and ``classes``.
 
     ``pipeline``: a ``zelda_core._pipeline.Pipeline`` (or a list of transform tables,
-    built here). ``decoder``: ``{type, **options}``. ``on_error``: "raise" or "skip".
+    built here). ``decoder``: ``{type, **options}`` (or a name), checked once here into
+    the :class:`VideoOpener` every sample carries as ``opener``. ``on_error``: "raise" or "skip".
     Indexing takes an int (epoch from ``set_epoch``) or an ``(index, epoch)`` key.
     """
 
@@ -67,7 +68,7 @@ class VideoDataset:
     """The loader may pass ``(index, epoch)`` keys (the epoch reaches persistent workers)."""
 
     def __init__(self, *, pipeline: Callable[[dict], dict] | Iterable[dict] | None,
-                 decoder: dict[str, Any] | str | None = None, on_error: str = "raise",
+                 decoder: dict[str, Any] | str | VideoOpener | None = None, on_error: str = "raise",
                  root: str = ".") -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -78,7 +79,8 @@ class VideoDataset:
 
             pipeline = Pipeline.from_config(list(pipeline))
         self.pipeline = pipeline
-        self.decoder = {"type": decoder} if isinstance(decoder, str) else dict(decoder or {"type": DEFAULT_DECODER})
+        self.opener = decoder if isinstance(decoder, VideoOpener) else VideoOpener(decoder, key="data.decoder")
+        self.decoder = self.opener.spec
         self.on_error = on_error
         self.root = str(root)
         self.records: list[tuple[str, int]] = []
@@ -118,7 +120,7 @@ class VideoDataset:
         return {
             "filename": filename, "label": label, "index": int(index), "epoch": int(epoch),
             "rng": sample_rng(self.seed, epoch, index), "test_mode": self.test_mode,
-            "decoder": self.decoder, "start_index": 0, "modality": "RGB",
+            "opener": self.opener, "start_index": 0, "modality": "RGB",
         }
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
