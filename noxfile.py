@@ -46,9 +46,9 @@ def example_plugin(session: nox.Session) -> None:
     session.install("--no-build-isolation", "./examples/zelda-plugin-example")
     listing = session.run("zelda", "plugins", "--json", silent=True)
     plugins = {p["name"]: p for p in json.loads(listing)}
-    example = plugins.get("example")
-    if not example or example["status"] != "active":
-        session.error(f"the example plugin is not listed as active: {listing}")
+    example = plugins.get("zelda_plugin_example")
+    if not example or example["status"] != "imported":
+        session.error(f"the example plugin is not listed as imported: {listing}")
     if example["components"]["transforms"] != ["temporal_reverse"] or \
             example["components"]["metrics"] != ["error_rate"]:
         session.error(f"unexpected components: {example['components']}")

@@ -35,8 +35,8 @@ def plugin_env(tmp_path, monkeypatch):
 def test_bundled_plugins_are_entry_points(plugin_env):
     pm = get_plugin_manager()
     for name in ("pyav", "decord", "transforms", "datasets", "conv3d", "metrics"):
-        assert pm.plugins[name].dist == "zelda"
-        assert pm.plugins[name].status == "active"
+        assert pm.plugins[f"zelda_{name}"].dist == "zelda-video"
+        assert pm.plugins[f"zelda_{name}"].status == "imported"
 
 
 def test_third_party_component_records_provenance(plugin_env):
@@ -61,7 +61,7 @@ def test_blocked_plugin_is_never_imported(plugin_env, monkeypatch):
     monkeypatch.setenv("ZELDA_DISABLE_PLUGINS", "boom, other")
     pm = get_plugin_manager()
     assert pm.plugins["boom"].status == "disabled"
-    assert pm.plugins["pyav"].status == "active"
+    assert pm.plugins["zelda_pyav"].status == "imported"
 
 
 def test_disabled_by_distribution_name(plugin_env, monkeypatch):
@@ -79,7 +79,7 @@ def test_failing_plugin_reported_others_keep_working(plugin_env, monkeypatch):
     info = pm.plugins["broken"]
     assert info.status == "failed" and info.version == "0.9"
     assert "not_a_module_zelda" in info.error
-    assert pm.plugins["pyav"].status == "active"
+    assert pm.plugins["zelda_pyav"].status == "imported"
     # an unknown name lists the plugins that failed, since they might have provided it
     with pytest.raises(RecipeError, match=r"failed to load.*broken 0\.9"):
         get_component("metrics", "nope")

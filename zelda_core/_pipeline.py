@@ -69,12 +69,12 @@ class Pipeline:
         """Run every transform; with ``timings``, add each one's CPU seconds to it."""
         try:
             if timings is None:
-                for t in self.transforms:
-                    sample = t(sample)
+                for t, name in zip(self.transforms, self.names):
+                    sample = _checked(t(sample), name)
                 return sample
             for t, name in zip(self.transforms, self.names):
                 c0 = time.process_time()
-                sample = t(sample)
+                sample = _checked(t(sample), name)
                 timings[name] = timings.get(name, 0.0) + time.process_time() - c0
             return sample
         finally:
@@ -88,6 +88,18 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({' -> '.join(self.names)})"
+
+
+def _checked(sample: Any, name: str) -> dict[str, Any]:
+    """A transform's result, or a PluginError naming the transform that broke the contract
+    (so the error is not a puzzle in the next transform)."""
+    if isinstance(sample, dict):
+        return sample
+    from ._errors import PluginError
+
+    raise PluginError(f"transform '{name}' returned {type(sample).__name__} {sample!r:.60} "
+                      "instead of the sample dict (a transform must return the sample; did "
+                      "it forget 'return sample'?)")
 
 
 def _name(t: Any) -> str:
