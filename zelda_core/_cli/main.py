@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
-    _disable_plugins(argv)
+    argv = _disable_plugins(argv)  # accepted anywhere too
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
@@ -114,23 +114,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _disable_plugins(argv: Sequence[str]) -> None:
+def _disable_plugins(argv: list[str]) -> list[str]:
     """Apply ``--disable-plugin NAME`` before any plugin loads (building the parser loads
-    them, for their commands); the environment carries it to worker processes too."""
+    them, for their commands); the environment carries it to worker processes too.
+    Returns ``argv`` without those options."""
     import os
 
-    names = []
-    for i, arg in enumerate(argv):
-        if arg == "--disable-plugin" and i + 1 < len(argv):
+    names, rest = [], []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--disable-plugin" and i + 1 < len(argv):
             names.append(argv[i + 1])
-        elif arg.startswith("--disable-plugin="):
-            names.append(arg.partition("=")[2])
+            i += 1
+        elif argv[i].startswith("--disable-plugin="):
+            names.append(argv[i].partition("=")[2])
+        else:
+            rest.append(argv[i])
+        i += 1
     if names:
         current = os.environ.get("ZELDA_DISABLE_PLUGINS", "")
         os.environ["ZELDA_DISABLE_PLUGINS"] = ",".join(filter(None, [current, *names]))
         from .._plugins import reset_plugin_manager
 
         reset_plugin_manager()
+    return rest
 
 
 def _paragraph(message: str) -> str:
