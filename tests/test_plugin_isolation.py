@@ -370,3 +370,22 @@ def test_missing_component_names_the_distribution_from_a_resolved_recipe(tmp_pat
     assert out.returncode == 1
     assert "pip install zelda-extras==0.1.0" in out.stderr
     assert load_recipe(written).data == {"metrics": {"one": {"type": "always_one"}}}
+
+
+def test_missing_component_names_the_distribution_from_a_checkpoint(tmp_path, site,
+                                                                     monkeypatch):
+    import torch
+
+    from zelda_core._engine.checkpoint import load_checkpoint
+    from zelda_core._recipe import versions
+
+    make_dist(site, "zelda-extras", "0.1.0", {"extras": METRIC})
+    build("metrics", {"type": "always_one"})
+    recorded = versions()  # what the engine stores in a checkpoint after building
+    assert recorded["components"]["metrics:always_one"] == "zelda-extras==0.1.0"
+    torch.save({"model": {}, "versions": recorded}, tmp_path / "best.pth")
+    reset_plugin_manager()
+    monkeypatch.setenv("ZELDA_DISABLE_PLUGINS", "zelda-extras")
+    load_checkpoint(tmp_path / "best.pth")
+    with pytest.raises(RecipeError, match=r"'pip install zelda-extras==0\.1\.0' installs it"):
+        get_component("metrics", "always_one")
