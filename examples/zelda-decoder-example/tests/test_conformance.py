@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from zelda_testing import check_decoder, frame_ids, make_video
-
 from zelda_core import build, get_plugin_manager
+from zelda_testing import check_decoder, frame_ids, make_video
 
 
 def test_registered_through_the_entry_point():
