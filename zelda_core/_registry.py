@@ -184,7 +184,7 @@ def check(kind: str, table: Any, *, key: str | None = None, file: str | None = N
         factory = resolve_factory(component)
     except RecipeError as exc:
         return [exc]
-    except PluginError as exc:
+    except ComponentImportError as exc:  # this component's problem, reported at its key
         return [RecipeError(str(exc), file=file, key=key)]
     if not callable(factory):
         return [RecipeError(
