@@ -55,7 +55,7 @@ def example_plugin(session: nox.Session) -> None:
     session.run("pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels,
                 ".", "./examples/zelda-plugin-example")
     session.install("--no-index", "--find-links", wheels, "zelda-plugin-example")
-    session.run("python", "-c", (
+    session.run("python", "-I", "-c", (  # -I: not the checkout's zelda_core
         "import importlib.metadata as m, pathlib, zelda_core, zelda_testing\n"
         "dist = m.distribution('zelda-video')\n"
         "assert pathlib.Path(zelda_core.__file__).is_relative_to(dist.locate_file('')), "
