@@ -1,4 +1,4 @@
-"""Sessions: tests (per decoder backend), lint, example_plugin.
+"""Sessions: tests (per decoder backend), lint, example_plugin, decoder_example.
 
 Each session installs the CPU build torch==2.13.0 first (set ZELDA_NOX_TORCH to change it),
 so a fresh virtualenv never pulls a multi-GB CUDA build.
@@ -11,7 +11,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "example_plugin"]
+nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
 
@@ -36,22 +36,51 @@ def tests(session: nox.Session, decoder: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the engine, plugins, tests and examples."""
     session.install("ruff")
-    session.run("ruff", "check", "zelda_core", "plugins", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "zelda_core", "zelda_testing", "plugins", "tests", "examples",
+                "benchmarks", "noxfile.py")
+
+
+RUNTIME = ["numpy>=1.24", "pluggy>=1.3", "av>=12", "tqdm>=4.60", "tomli-w>=1.0"]
+"""zelda-video's dependencies besides torch, installed from the index before the
+--no-index install that must resolve zelda-video to the locally built wheel."""
 
 
 @nox.session
 def example_plugin(session: nox.Session) -> None:
-    """Install the example third-party plugin and use it: discovery, recipe check, build."""
-    install_zelda(session)
-    session.install("--no-build-isolation", "./examples/zelda-plugin-example")
+    """Build zelda-video's wheel, install the example plugin from local wheels only
+    (--no-index: its dependency "zelda-video" must resolve to this project, never to an
+    unrelated PyPI package), then use it: discovery, recipe check, build."""
+    wheels = session.create_tmp()
+    session.install(TORCH, *RUNTIME, "setuptools>=69")
+    session.run("pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels,
+                ".", "./examples/zelda-plugin-example")
+    session.install("--no-index", "--find-links", wheels, "zelda-plugin-example")
+    session.run("python", "-I", "-c", (  # -I: not the checkout's zelda_core
+        "import importlib.metadata as m, pathlib, zelda_core, zelda_testing\n"
+        "dist = m.distribution('zelda-video')\n"
+        "assert pathlib.Path(zelda_core.__file__).is_relative_to(dist.locate_file('')), "
+        "zelda_core.__file__\n"
+        "assert 'zelda-video' in m.distribution('zelda-plugin-example').requires[0]\n"
+        "print('zelda-plugin-example resolved zelda-video', dist.version, 'from the wheel')"))
     listing = session.run("zelda", "plugins", "--json", silent=True)
     plugins = {p["name"]: p for p in json.loads(listing)}
-    example = plugins.get("example")
-    if not example or example["status"] != "active":
-        session.error(f"the example plugin is not listed as active: {listing}")
+    example = plugins.get("zelda_plugin_example")
+    if not example or example["status"] != "imported":
+        session.error(f"the example plugin is not listed as imported: {listing}")
     if example["components"]["transforms"] != ["temporal_reverse"] or \
             example["components"]["metrics"] != ["error_rate"]:
         session.error(f"unexpected components: {example['components']}")
+    session.run("zelda", "plugins", "--check", env={"ZELDA_STRICT_PLUGINS": "1"}, silent=True)
     session.run("zelda", "recipe", "check", "examples/zelda-plugin-example/recipe.toml",
                 env={"ZELDA_STRICT_PLUGINS": "1"})
     session.run("python", "examples/zelda-plugin-example/smoke.py")
+
+
+@nox.session
+def decoder_example(session: nox.Session) -> None:
+    """The OpenCV decoder example (optional dependency opencv-python-headless): install it
+    and run its tests, which use zelda's conformance kit."""
+    install_zelda(session)
+    session.install("./examples/zelda-decoder-example[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "examples/zelda-decoder-example/tests",
+                env={"ZELDA_STRICT_PLUGINS": "1"})

@@ -60,9 +60,10 @@ def test_plugins_json_lists_bundled_and_third_party(toy_path):
     out = zelda("plugins", "--json", env=toy_path)
     assert out.returncode == 0, out.stderr
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
-    assert plugins["pyav"]["distribution"] == "zelda" and plugins["pyav"]["version"]
+    assert plugins["zelda_pyav"]["distribution"] == "zelda-video"
+    assert plugins["zelda_pyav"]["version"]
     assert plugins["toy"]["components"]["metrics"] == ["toy_acc"]
-    assert plugins["toy"]["version"] == "1.0" and plugins["toy"]["status"] == "active"
+    assert plugins["toy"]["version"] == "1.0" and plugins["toy"]["status"] == "imported"
 
 
 def test_plugins_shows_disabled(toy_path):
@@ -129,10 +130,10 @@ def test_entry_point_discovery_through_pip_installed_example(tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     out = zelda("plugins", "--json", env=env)
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
-    assert plugins["example"]["distribution"] == "zelda-plugin-example"
-    assert plugins["example"]["version"] == "0.2.0"
-    assert plugins["example"]["components"]["transforms"] == ["temporal_reverse"]
-    assert plugins["example"]["components"]["metrics"] == ["error_rate"]
+    assert plugins["zelda_plugin_example"]["distribution"] == "zelda-plugin-example"
+    assert plugins["zelda_plugin_example"]["version"] == "0.2.0"
+    assert plugins["zelda_plugin_example"]["components"]["transforms"] == ["temporal_reverse"]
+    assert plugins["zelda_plugin_example"]["components"]["metrics"] == ["error_rate"]
     code = (
         "import numpy as np, torch\nfrom zelda_core import build\n"
         "t = build('transforms', {'type': 'temporal_reverse'})\n"

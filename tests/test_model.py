@@ -54,7 +54,7 @@ def test_backbone_architecture_and_init():
     assert torch.all(b.conv1[1].weight == 1) and torch.all(b.conv1[1].bias == 0)
     out = b(torch.zeros(1, 3, 16, 224, 224))
     assert out.shape == (1, 128, 8, 28, 28)
-    h = ClsHead(400)
+    h = ClsHead(400, 128)
     assert abs(h.fc.weight.std().item() - 0.01) < 0.001 and torch.all(h.fc.bias == 0)
 
 
@@ -70,7 +70,7 @@ def test_normalize_uses_0_255_scale_and_channels_last():
 
 
 def test_recognizer_rejects_unbuilt_parts():
-    with pytest.raises(TypeError, match="backbone"):
+    with pytest.raises(ValueError, match="backbone"):
         recognizer(Normalize(), {"type": "conv3d_tiny"}, ClsHead(2))
     assert isinstance(make_model(), Recognizer)
 

@@ -128,7 +128,7 @@ def test_resolved_round_trip(tmp_path):
     raw = tomllib.loads(path.read_text())
     assert raw["meta"]["seed"] == 7
     assert raw["meta"]["versions"]["zelda"] and "torch" in raw["meta"]["versions"]
-    assert "pyav" in raw["meta"]["versions"]["plugins"]
+    assert "zelda_pyav" in raw["meta"]["versions"]["plugins"]
     again = load_recipe(path)
     assert again.data == {**recipe.data, "seed": 7}
     # and resolving again changes nothing

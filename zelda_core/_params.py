@@ -7,6 +7,7 @@ and missing parameters, and values whose type contradicts an annotation.
 from __future__ import annotations
 
 import collections.abc as cabc
+import difflib
 import inspect
 import types
 import typing
@@ -50,13 +51,48 @@ def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
+def type_name(tp: Any) -> str:
+    """How an annotation reads in messages: ``list[str]``, ``int | None``, and a Literal as
+    its choices (``'center' or 'random'``)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Literal:
-        return " or ".join(repr(a) for a in typing.get_args(tp))
+        return " or ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        return " | ".join(type_name(a) for a in args)
+    if tp is type(None):
+        return "None"
+    if origin is not None:
+        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
+        if not args:
+            return name
+        inner = ", ".join("..." if a is Ellipsis else type_name(a) for a in args)
+        return f"{name}[{inner}]"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _literal_matches(value: Any, choices: tuple[Any, ...]) -> bool:
+    """``value`` is one of ``choices`` with the same type (``2.0`` is not ``2``, nor
+    ``True`` ``1``)."""
+    return any(value == c and type(value) is type(c) for c in choices)
+
+
+def _bad_item(value: Any, tp: Any) -> str:
+    """For a list/tuple value that does not match ``tp``: which item is wrong, if any."""
+    if not isinstance(value, (list, tuple)):
+        return ""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(args) != len(value):
+            return f" ({len(value)} items, expected {len(args)})"
+        pairs = list(zip(value, args))
+    elif args:
+        pairs = [(v, args[0]) for v in value]
+    else:
+        return ""
+    for i, (v, a) in enumerate(pairs):
+        if not value_matches(v, a):
+            return f" (item {i} is {type(v).__name__} {v!r})"
+    return ""
 
 
 def value_matches(value: Any, tp: Any) -> bool:
@@ -68,7 +104,7 @@ def value_matches(value: Any, tp: Any) -> bool:
     if origin in (typing.Union, types.UnionType):
         return any(value_matches(value, a) for a in args)
     if origin is typing.Literal:
-        return value in args
+        return _literal_matches(value, args)
     if tp is type(None):
         return value is None
     if tp is bool:
@@ -118,9 +154,9 @@ def param_problems(
     accepted = describe_params(sig, injected)
     unknown = [k for k in params if k not in names and not has_var_kw]
     for k in unknown:
-        hint = difflib.get_close_matches(k, [n for n in names if n not in injected], n=1)
-        problems.append((k, f"unknown parameter '{k}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
-                         + f"; accepted parameters: {accepted}"))
+        close = difflib.get_close_matches(k, [n for n in names if n not in injected], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ";"
+        problems.append((k, f"unknown parameter '{k}'{hint} accepted parameters: {accepted}"))
     for p in sig.parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is not p.empty:
             continue
@@ -131,6 +167,7 @@ def param_problems(
         if k in hints and k not in unknown and not (isinstance(v, dict) and "type" in v):
             if not value_matches(v, hints[k]):
                 problems.append((k,
-                    f"parameter '{k}' expects {_type_name(hints[k])}, got {type(v).__name__} {v!r}"
+                    f"parameter '{k}' expects {type_name(hints[k])}, got {type(v).__name__} "
+                    f"{v!r}{_bad_item(v, hints[k])}"
                 ))
     return problems

@@ -73,7 +73,7 @@ class Pipeline:
         try:
             for t, name in zip(self.transforms, self.names):
                 c0 = time.process_time() if timings is not None else 0.0
-                out = t(sample)
+                out = _checked(t(sample), name)
                 if out is not sample:  # a new dict: the old one's reader is ours to close
                     _close_reader(sample, keep=out)
                 sample = out
@@ -103,6 +103,18 @@ def _close_reader(sample: Any, keep: Any = None) -> None:
         return
     reader.close()
     sample["reader"] = None
+
+
+def _checked(sample: Any, name: str) -> dict[str, Any]:
+    """A transform's result, or a PluginError naming the transform that broke the contract
+    (so the error is not a puzzle in the next transform)."""
+    if isinstance(sample, dict):
+        return sample
+    from ._errors import PluginError
+
+    raise PluginError(f"transform '{name}' returned {type(sample).__name__} {sample!r:.60} "
+                      "instead of the sample dict (a transform must return the sample; did "
+                      "it forget 'return sample'?)")
 
 
 def _name(t: Any) -> str:

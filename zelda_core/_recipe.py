@@ -90,7 +90,11 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path])
     data = _read_toml(path)
     sources.append(path)
     parents = data.pop("extends", None)
-    data.pop(META_KEY, None)
+    meta = data.pop(META_KEY, None)
+    if isinstance(meta, dict):  # a resolved.toml: remember who provided its components
+        from ._registry import remember_provenance
+
+        remember_provenance(meta.get("versions"))
     if parents is None:
         return data
     if isinstance(parents, str):
@@ -167,23 +171,54 @@ def dumps(data: dict[str, Any]) -> str:
     return tomli_w.dumps(data)
 
 
-def versions() -> dict[str, Any]:
-    """zelda, torch and plugin versions, for resolved.toml and checkpoints."""
+DISTRIBUTION = "zelda-video"
+"""This project's distribution name on PyPI (the command is ``zelda``, the import
+``zelda_core``)."""
+
+
+def versions(data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """zelda, torch and plugin versions, for resolved.toml and checkpoints.
+
+    ``components`` maps each component type ``data`` names (or, without ``data``, every
+    component built in this process) to the ``dist==version`` that provided it, so a
+    missing one's error says what to install."""
     from importlib import metadata
 
     from ._plugins import get_plugin_manager
+    from ._registry import built_components, used_provenance
 
     out: dict[str, Any] = {}
-    for dist in ("zelda", "torch"):
+    for key, dist in (("zelda", DISTRIBUTION), ("torch", "torch")):
         try:
-            out[dist] = metadata.version(dist)
+            out[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            out[dist] = "unknown"
+            out[key] = "unknown"
     out["plugins"] = {
         p.name: f"{p.dist} {p.version}".strip()
         for p in get_plugin_manager().plugins.values()
-        if p.status == "active"
+        if p.loaded
     }
+    if data is not None:
+        from ._schema import component_tables
+
+        used = [(ref.kind, ref.table.get("type")) for ref in component_tables(data)
+                if isinstance(ref.table, dict) and isinstance(ref.table.get("type"), str)]
+        used += _nested_types(data.get("model"))
+    else:
+        used = built_components()
+    out["components"] = used_provenance(used)
+    return out
+
+
+def _nested_types(table: Any) -> list[tuple[str, str]]:
+    """(kind, type) of the model tree's nested tables."""
+    if not isinstance(table, dict):
+        return []
+    out = []
+    for value in table.values():
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            out.append(("models", value["type"]))
+            out += _nested_types(value)
     return out
 
 
@@ -198,7 +233,7 @@ def write_resolved(recipe: Recipe, work_dir: str | Path, *, seed: int | None = N
     if seed is not None:
         data["seed"] = seed
     data[META_KEY] = {"source": recipe.file or "", **({"seed": seed} if seed is not None else {}),
-                      "versions": versions()}
+                      "versions": versions(data)}
     target = work_dir / "resolved.toml"
     tmp = target.with_suffix(".toml.tmp")
     tmp.write_text(dumps(data), encoding="utf-8")

@@ -39,7 +39,18 @@ def resolve_size(height: int, width: int, size: Size) -> tuple[int, int]:
 
 
 class VideoReader:
-    """Base class of decoder readers. Subclasses fill the metadata and ``_read``."""
+    """Base class of decoder readers: a decoder implements ONE method.
+
+    Subclasses set the metadata (``path``, ``num_frames``: frames that really decode,
+    ``fps``, ``width``, ``height``, ``codec``) in ``__init__`` and implement
+    :meth:`_decode_frames`. The base does the rest of the :class:`zelda_core.api.Decoder`
+    contract: index checking (``IndexError``), the closed state (``DecodeError``),
+    ordering and duplicates, size resolution, and turning a decoding library's own
+    exception into ``DecodeError``. Override :meth:`_release` to free the file.
+
+    A reader may instead override ``get_frames`` and ``close`` whole (the bundled pyav and
+    decord readers do, for speed); then it keeps to the same contract itself.
+    """
 
     path: str
     num_frames: int
@@ -47,15 +58,63 @@ class VideoReader:
     width: int
     height: int
     codec: str = ""
+    _closed: bool = False
 
     @property
     def duration(self) -> float:
         """Seconds, from the true frame count and the average rate."""
         return self.num_frames / self.fps if self.fps else math.nan
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
-        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed."""
-        raise NotImplementedError
+        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
+
+        Raises IndexError for an index outside ``[0, num_frames)``, DecodeError when the
+        reader is closed or the file turns out to be undecodable."""
+        import numpy as np
+
+        from ._errors import DecodeError
+
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
+        if bad.size:
+            raise IndexError(f"frame index {int(bad[0])} out of range for {self.path} "
+                             f"({self.num_frames} frames)")
+        h, w = resolve_size(self.height, self.width, size)
+        if wanted.size == 0:
+            return np.empty((0, h, w, 3), dtype=np.uint8)
+        uniq, inverse = np.unique(wanted, return_inverse=True)
+        try:
+            frames = self._decode_frames([int(i) for i in uniq], h, w)
+        except (DecodeError, IndexError):
+            raise
+        except Exception as exc:  # the decoding library's own error: the file is bad
+            raise DecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
+        frames = np.asarray(frames)
+        if frames.shape != (len(uniq), h, w, 3) or frames.dtype != np.uint8:
+            from ._errors import PluginError
+
+            raise PluginError(
+                f"{type(self).__name__}._decode_frames returned {frames.dtype} "
+                f"{tuple(frames.shape)} for {len(uniq)} frames at {h}x{w}; the contract is "
+                f"uint8 ({len(uniq)}, {h}, {w}, 3)")
+        return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def _decode_frames(self, indices: list[int], height: int, width: int) -> np.ndarray:
+        """The one method a decoder implements: RGB uint8 ``(len(indices), height,
+        width, 3)`` for ``indices``, which are sorted, unique and in range.
+
+        Resize to ``(height, width)`` when it differs from the native size. Raise
+        DecodeError (or let the library's exception through: the base turns it into
+        one) when the data cannot be decoded."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither "
+                                  "_decode_frames nor get_frames")
 
     def info(self) -> dict[str, Any]:
         """Metadata for ``zelda probe``."""
@@ -70,7 +129,13 @@ class VideoReader:
         }
 
     def close(self) -> None:
-        """Release the file and decoder."""
+        """Release the file and decoder (idempotent); later reads raise DecodeError."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        """Free the file and decoder (called once, by :meth:`close`)."""
 
     def __enter__(self) -> VideoReader:
         return self

@@ -5,8 +5,8 @@ enforces it. Every other module of ``zelda_core`` is private (its name starts wi
 and may change without notice.
 
 The ``Protocol`` classes state each kind's full contract: what a registered factory must
-return, its required and optional members, shapes and dtypes. ``zelda_core.testing``
-checks a component against them.
+return, its required and optional members, shapes and dtypes. ``zelda_testing`` (the
+conformance kit) checks a component against them.
 
 Importing this module imports neither torch nor numpy (names that need them load lazily).
 """

@@ -8,6 +8,7 @@ classification head and a mean/std data preprocessor.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -108,9 +109,9 @@ class ClsHead(nn.Module):
     def __init__(
         self,
         num_classes: int | None = None,
-        in_channels: int = 128,
+        in_channels: int | None = None,
         dropout: float = 0.5,
-        average_clips: str = "prob",
+        average_clips: Literal["prob", "score"] = "prob",
         label_smoothing: float = 0.0,
     ):
         super().__init__()
@@ -133,7 +134,17 @@ class ClsHead(nn.Module):
         self.label_smoothing = label_smoothing
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.fc = nn.Linear(in_channels, num_classes)
+        if in_channels is not None and in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        # in_channels None: the recognizer sets it from its backbone (set_in_channels)
+        self.fc = nn.Linear(in_channels, num_classes) if in_channels else None
+        if self.fc is not None:
+            self.init_weights()
+
+    def set_in_channels(self, in_channels: int) -> None:
+        """Build the linear layer for ``in_channels`` features (the backbone's width)."""
+        self.in_channels = in_channels
+        self.fc = nn.Linear(in_channels, self.num_classes)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -202,11 +213,50 @@ class Recognizer(nn.Module):
 
 
 def recognizer(preprocessor: nn.Module, backbone: nn.Module, head: nn.Module) -> Recognizer:
-    """Build the recognizer from its three (already built) parts."""
+    """Build the recognizer from its three (already built) parts.
+
+    The head's ``in_channels`` must equal the backbone's output width: left out, it is
+    taken from the backbone (its ``out_channels``, else a forward pass on a tiny clip);
+    given and different, that is a ValueError naming both sizes, before any training."""
     for name, part in (("preprocessor", preprocessor), ("backbone", backbone), ("head", head)):
         if not isinstance(part, nn.Module):
-            raise TypeError(
+            raise ValueError(
                 f"recognizer: '{name}' must be a built model component (a table with a "
                 f"'type' key in the recipe), got {type(part).__name__}"
             )
+    width = _backbone_width(preprocessor, backbone)
+    wanted = getattr(head, "in_channels", None)
+    if wanted is None and hasattr(head, "set_in_channels"):
+        head.set_in_channels(width)
+    elif wanted is not None and wanted != width:
+        raise ValueError(
+            f"model.backbone ({type(backbone).__name__}) outputs {width} channels but "
+            f"model.head.in_channels is {wanted}: set head.in_channels = {width}, or leave "
+            f"it out and the recognizer takes it from the backbone"
+        )
     return Recognizer(preprocessor, backbone, head)
+
+
+def _backbone_width(preprocessor: nn.Module, backbone: nn.Module) -> int:
+    """The backbone's declared ``out_channels``, else measured on a tiny uint8 clip."""
+    declared = getattr(backbone, "out_channels", None)
+    if isinstance(declared, int):
+        return declared
+    channels = int(getattr(preprocessor, "mean", torch.zeros(1, 3)).shape[1])
+    clip = torch.zeros(1, 1, channels, 4, 32, 32, dtype=torch.uint8)
+    modes = [m.training for m in (preprocessor, backbone)]
+    preprocessor.eval()
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            feats = backbone(preprocessor(clip))
+    except Exception as exc:  # noqa: BLE001 - say which part could not be measured
+        raise ValueError(
+            f"model.backbone ({type(backbone).__name__}) declares no out_channels and a "
+            f"forward pass on a tiny clip {tuple(clip.shape)} failed ({type(exc).__name__}: "
+            f"{exc}); set model.head.in_channels"
+        ) from exc
+    finally:
+        preprocessor.train(modes[0])
+        backbone.train(modes[1])
+    return int(feats.shape[1])

@@ -15,6 +15,7 @@ from .._errors import ZeldaError
 
 COMMANDS = (
     "zelda_core._cli.plugins_cmd",
+    "zelda_core._cli.components_cmd",
     "zelda_core._cli.recipe_cmd",
     "zelda_core._cli.run_cmd",
     "zelda_core._cli.test_cmd",
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zelda {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (entry-point or distribution name; "
+                             "repeatable; adds to ZELDA_DISABLE_PLUGINS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugin_commands = _plugin_commands()
     _add_commands(sub, COMMANDS)
@@ -86,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    argv = _disable_plugins(argv)  # accepted anywhere too
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
@@ -116,6 +121,32 @@ def _rank_prefix() -> str:
 
     rank = os.environ.get("RANK", "0") if os.environ.get("WORLD_SIZE", "1") != "1" else "0"
     return f"[rank {rank}] " if rank not in ("", "0") else ""
+
+
+def _disable_plugins(argv: list[str]) -> list[str]:
+    """Apply ``--disable-plugin NAME`` before any plugin loads (building the parser loads
+    them, for their commands); the environment carries it to worker processes too.
+    Returns ``argv`` without those options."""
+    import os
+
+    names, rest = [], []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--disable-plugin" and i + 1 < len(argv):
+            names.append(argv[i + 1])
+            i += 1
+        elif argv[i].startswith("--disable-plugin="):
+            names.append(argv[i].partition("=")[2])
+        else:
+            rest.append(argv[i])
+        i += 1
+    if names:
+        current = os.environ.get("ZELDA_DISABLE_PLUGINS", "")
+        os.environ["ZELDA_DISABLE_PLUGINS"] = ",".join(filter(None, [current, *names]))
+        from .._plugins import reset_plugin_manager
+
+        reset_plugin_manager()
+    return rest
 
 
 def _paragraph(message: str) -> str:

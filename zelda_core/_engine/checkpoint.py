@@ -99,6 +99,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         ) from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a checkpoint (a {type(ckpt).__name__}, not a dict)")
+    from .._registry import remember_provenance  # a missing component's error names its dist
+
+    remember_provenance(ckpt.get("versions"))
     return ckpt
 
 

@@ -14,6 +14,7 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
                    decoder: str | None = None) -> list[dict[str, Any]]:
     """Class probabilities for each video, with the checkpoint's test (else val) pipeline."""
     from .._data import decoder_spec, sample_rng
+    from .._video import VideoOpener
     from .._pipeline import Pipeline
     from .build import model_from_checkpoint
 
@@ -29,12 +30,13 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
     spec = decoder_spec(data)
     if decoder:
         spec = {"type": decoder}
+    opener = VideoOpener(spec, key="data.decoder")  # checked once, for every video
     seed = int(recipe.get("seed", 0))
     dev = next(model.parameters()).device
     results = []
     for i, video in enumerate(videos):
         sample = {"filename": str(Path(video).resolve()), "label": -1, "index": i, "epoch": 0,
-                  "rng": sample_rng(seed, 0, i), "test_mode": True, "decoder": spec,
+                  "rng": sample_rng(seed, 0, i), "test_mode": True, "opener": opener,
                   "start_index": 0, "modality": "RGB"}
         if not Path(video).is_file():
             results.append({"video": video, "error": "file not found"})

@@ -1,0 +1,243 @@
+"""The transform, metric and model contracts (``zelda_core.api``), checked in-process."""
+
+from __future__ import annotations
+
+import copy
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import Clauses
+
+
+def _build(kind: str, component: Any, params: dict[str, Any]) -> Any:
+    """A registered name is built through zelda's registry (as a recipe would)."""
+    if isinstance(component, str):
+        from zelda_core import build
+
+        return build(kind, {"type": component, **params})
+    if isinstance(component, dict):
+        from zelda_core import build
+
+        return build(kind, component)
+    if isinstance(component, type) or params:  # a factory
+        return component(**params)
+    return component  # already built
+
+
+def default_sample(seed: int) -> dict[str, Any]:
+    """A decoded sample as the bundled transforms see it after ``decode``: 2 clips of 4
+    RGB frames 32x40, with the rng zelda seeds from (seed, epoch, index)."""
+    pixels = np.random.default_rng(1234)  # the content is fixed; only ``rng`` varies
+    imgs = pixels.integers(0, 256, (8, 32, 40, 3), dtype=np.uint8)
+    return {"imgs": imgs, "frame_inds": np.arange(8), "clip_len": 4, "num_clips": 2,
+            "frame_interval": 1, "img_shape": (32, 40), "original_shape": (32, 40),
+            "label": 1, "filename": "kit.mp4", "index": 0, "total_frames": 8,
+            "rng": np.random.default_rng(seed)}
+
+
+def _same(a: Any, b: Any, where: str = "sample") -> None:
+    if isinstance(a, np.random.Generator):
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} vs {sorted(b)}"
+        for k in a:
+            _same(a[k], b[k], f"{where}[{k!r}]")
+        return
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor
+        a, b = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), f"{where} differs"
+        return
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+        return
+    assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def check_transform(transform: Any, *, params: dict[str, Any] | None = None,
+                    make_sample: Callable[[int], dict[str, Any]] = default_sample) -> list[str]:
+    """Run the transform contract: it returns the sample dict; its randomness comes only
+    from ``sample["rng"]`` (same seed, same output, whatever the global RNGs; the global
+    RNGs untouched). ``transform``: a registered name, a ``{type = ...}`` table, a factory
+    (called with ``params``) or a built transform. ``make_sample(seed)`` makes an input
+    sample (default: :func:`default_sample`)."""
+    params = params or {}
+    name = transform if isinstance(transform, str) else getattr(transform, "__name__",
+                                                                type(transform).__name__)
+    c = Clauses(f"transform {name!r}")
+    t = c.check("builds", lambda: _build("transforms", transform, params))
+    if t is None:
+        return c.done()
+
+    def run(seed: int, global_seed: int) -> dict[str, Any]:
+        np.random.seed(global_seed)
+        random.seed(global_seed)
+        before = (np.random.get_state()[1].copy(), random.getstate())
+        out = t(make_sample(seed))
+        after = (np.random.get_state()[1], random.getstate())
+        assert np.array_equal(before[0], after[0]) and before[1] == after[1], \
+            "it used the global RNG (numpy.random or random); use sample['rng']"
+        return out
+
+    def returns_sample() -> None:
+        out = t(make_sample(0))
+        assert isinstance(out, dict), f"returned {type(out).__name__}, not the sample dict"
+        assert "imgs" not in make_sample(0) or "imgs" in out or "inputs" in out, \
+            "the sample lost its frames"
+
+    def reproducible() -> None:
+        first = run(7, 0)
+        second = run(7, 12345)
+        _same(first, second)
+
+    c.check("returns the sample dict", returns_sample)
+    c.check("uses only sample['rng']: same seed, same output, global RNGs untouched",
+            reproducible)
+    c.check("leaves a copy of its input usable (deep-copyable output)",
+            lambda: copy.deepcopy(t(make_sample(3))))
+    return c.done()
+
+
+def check_metric(metric: Any, *, params: dict[str, Any] | None = None,
+                 num_classes: int = 4, batch: int = 6) -> list[str]:
+    """Run the metric contract: reset/update/compute; ``compute`` returns floats; splitting
+    the same videos into other batches gives the same result; ``reset`` forgets; optional
+    ``save(directory, classes)`` writes into an existing directory."""
+    import torch
+
+    params = params or {}
+    name = metric if isinstance(metric, str) else getattr(metric, "__name__", type(metric).__name__)
+    c = Clauses(f"metric {name!r}")
+    m = c.check("builds", lambda: _build("metrics", metric, params))
+    if m is None:
+        return c.done()
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.rand(batch * 2, num_classes, generator=gen).softmax(dim=1)
+    labels = torch.randint(0, num_classes, (batch * 2,), generator=gen)
+
+    def members() -> None:
+        for member in ("reset", "update", "compute"):
+            assert callable(getattr(m, member, None)), f"no {member}()"
+
+    def values(result: Any) -> dict[str, float]:
+        assert isinstance(result, dict), f"compute() returned {result!r}, not a dict"
+        for k, v in result.items():
+            assert isinstance(k, str), f"key {k!r} is not a string"
+            float(v)
+        return {k: float(v) for k, v in result.items()}
+
+    def computes() -> dict[str, float]:
+        m.reset()
+        m.update(scores, labels)
+        return values(m.compute())
+
+    c.check("has reset, update and compute", members)
+    whole = c.check("compute() returns {name: float}", computes)
+
+    def batching() -> None:
+        m.reset()
+        m.update(scores[:batch], labels[:batch])
+        m.update(scores[batch:], labels[batch:])
+        split = values(m.compute())
+        assert split.keys() == whole.keys(), f"keys {sorted(split)} vs {sorted(whole)}"
+        for k in whole:
+            assert np.isclose(split[k], whole[k], equal_nan=True), \
+                f"{k}: {split[k]} in two batches, {whole[k]} in one"
+
+    def forgets() -> None:
+        m.reset()
+        m.update(scores[:batch], labels[:batch])
+        m.reset()
+        m.update(scores, labels)
+        again = values(m.compute())
+        for k in whole:
+            assert np.isclose(again[k], whole[k], equal_nan=True), \
+                f"{k}: {again[k]} after reset, {whole[k]} fresh"
+
+    if whole is not None:
+        c.check("the same videos in other batches give the same result", batching)
+        c.check("reset() forgets what was seen", forgets)
+
+    def saves() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp) / "existing"
+            directory.mkdir()
+            m.save(directory, [f"class{i}" for i in range(num_classes)])
+            assert any(directory.iterdir()), "save() wrote nothing into the directory"
+
+    if hasattr(m, "save"):
+        c.check("save(directory, classes) writes into the directory", saves)
+    return c.done()
+
+
+def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None = None,
+                shape: tuple[int, int, int, int, int, int] = (2, 2, 3, 4, 32, 32)) -> list[str]:
+    """Run the model contract on uint8 inputs of ``shape`` (B, V, C, T, H, W):
+    ``num_classes``, ``average_clips``, ``loss`` a finite scalar that backpropagates,
+    ``predict`` (B, K) with views averaged (probabilities summing to 1 for "prob"),
+    single-view inputs too, and the optional ``enable_channels_last``.
+
+    ``model``: a built module, a ``{type = ...}`` model table (nested tables are built
+    like a recipe's), a registered name or a factory (called with ``params``)."""
+    import torch
+
+    name = model if isinstance(model, str) else (model.get("type") if isinstance(model, dict)
+                                                 else type(model).__name__)
+    c = Clauses(f"model {name!r}")
+    net = c.check("builds", lambda: model if isinstance(model, torch.nn.Module)
+                  else _build("models", model, params or {}))
+    if net is None:
+        return c.done()
+    b = shape[0]
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, num_classes, (b,), generator=gen)
+
+    def attributes() -> None:
+        assert isinstance(net, torch.nn.Module), f"a {type(net).__name__}, not a torch.nn.Module"
+        assert getattr(net, "num_classes", None) == num_classes, \
+            f"num_classes {getattr(net, 'num_classes', None)!r}, expected {num_classes}"
+        assert getattr(net, "average_clips", None) in ("prob", "score"), \
+            f"average_clips {getattr(net, 'average_clips', None)!r}, expected 'prob' or 'score'"
+
+    def loss() -> None:
+        net.train()
+        value = net.loss(inputs, labels)
+        assert isinstance(value, torch.Tensor) and value.dim() == 0, \
+            f"loss is {type(value).__name__} {tuple(getattr(value, 'shape', ()))}, not a scalar tensor"
+        assert torch.isfinite(value), f"loss {value.item()} is not finite"
+        value.backward()
+        grads = [p.grad for p in net.parameters() if p.requires_grad]
+        assert grads and any(g is not None and g.abs().sum() > 0 for g in grads), \
+            "no parameter received a gradient"
+        net.zero_grad(set_to_none=True)
+
+    def predict(x: torch.Tensor) -> None:
+        net.eval()
+        with torch.no_grad():
+            out = net.predict(x)
+        assert tuple(out.shape) == (x.shape[0], num_classes), \
+            f"predict gave {tuple(out.shape)}, expected {(x.shape[0], num_classes)}"
+        assert out.is_floating_point() and torch.isfinite(out).all(), "non-finite or non-float scores"
+        if net.average_clips == "prob":
+            sums = out.float().sum(dim=1)
+            assert torch.allclose(sums, torch.ones_like(sums), atol=1e-4), \
+                f"average_clips='prob' but rows sum to {sums.tolist()}"
+
+    def channels_last() -> None:
+        net.enable_channels_last()
+        predict(inputs)
+
+    c.check("num_classes and average_clips", attributes)
+    c.check("loss(uint8 inputs, labels) is a finite scalar that backpropagates", loss)
+    c.check("predict(inputs) is (B, K), views averaged", lambda: predict(inputs))
+    c.check("predict on a single view (B, 1, C, T, H, W)", lambda: predict(inputs[:, :1]))
+    if hasattr(net, "enable_channels_last"):
+        c.check("enable_channels_last() keeps predict working", channels_last)
+    return c.done()
