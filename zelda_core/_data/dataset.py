@@ -10,11 +10,14 @@ the returned sample's ``skipped`` list, which the loader gathers into each batch
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .._errors import DataError, ZeldaError
 from ..api import DEFAULT_DECODER
+from .listfile import read_list_lines
 from .rng import replacement_index, sample_rng
 
 MAX_LISTED = 20
@@ -23,9 +26,28 @@ MAX_CONSECUTIVE_FAILURES = 10
 """on_error = "skip" gives up (DataError) after this many failures for one sample."""
 
 
+_collected: ContextVar[list[str] | None] = ContextVar("zelda_collected_problems", default=None)
+
+
+@contextmanager
+def collecting_problems() -> Iterator[list[str]]:
+    """Within the block, :func:`raise_problems` appends to the yielded list instead of
+    raising, so one pass reports every problem (``zelda data check``)."""
+    problems: list[str] = []
+    token = _collected.set(problems)
+    try:
+        yield problems
+    finally:
+        _collected.reset(token)
+
+
 def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
     """Raise one DataError listing ``problems`` ("file:line: what"), up to MAX_LISTED."""
     if not problems:
+        return
+    collected = _collected.get()
+    if collected is not None:
+        collected.extend(problems)
         return
     shown = list(problems[:MAX_LISTED])
     if len(problems) > MAX_LISTED:
@@ -37,14 +59,8 @@ def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
 
 def read_label_map(path: str) -> list[str]:
     """Class names, one per line (line i = label i); trailing blank lines ignored."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\r\n").strip() for line in f]
-    except FileNotFoundError:
-        raise DataError(f"label map not found: {path} (one class name per line, line i = "
-                        f"label i)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read label map {path}: {exc}") from None
+    lines = [line.strip() for line in read_list_lines(
+        path, "label map", "one class name per line, line i = label i")]
     while lines and not lines[-1]:
         lines.pop()
     blanks = [f"{path}:{i + 1}: blank line (line i names label i-1; remove it)"
