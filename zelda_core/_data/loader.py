@@ -71,6 +71,9 @@ class Loader:
             return  # the running iterator is already there
         self._it = None
         self.sampler.set_epoch(epoch, start)
+        generator = getattr(self.dataloader, "generator", None)
+        if generator is not None:  # the workers' base seed: from (seed, epoch), as samples are
+            generator.manual_seed(hash((self.sampler.seed, epoch)) & (2**63 - 1))
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
@@ -147,6 +150,10 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
     across = torch.cuda.is_available() if across == "auto" else bool(across)
     continuous = (split == "train" and workers > 0 and kwargs["persistent_workers"]
                   and sampler.epoch_keys and across)
+    # its own generator: iter(DataLoader) would otherwise draw the workers' base seed from
+    # the global torch RNG, which dropout also uses, and a mid-epoch resume (that restores
+    # the RNG, then starts a new iterator) would shift every later dropout mask
+    kwargs["generator"] = torch.Generator().manual_seed(hash((seed, epoch)) & (2**63 - 1))
     if continuous:
         dataloader = DataLoader(dataset, batch_sampler=ContinuousBatchSampler(sampler, batch_size, drop_last),
                                 num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)

@@ -254,11 +254,17 @@ def epoch_checkpoints(directory: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune(directory: str | os.PathLike, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest ``epoch_N.pth`` (0 keeps all); returns the deleted."""
+def prune(directory: str | os.PathLike, keep: int, upto: int | None = None) -> list[Path]:
+    """Delete all but the ``keep`` newest ``epoch_N.pth`` (0 keeps all); returns the deleted.
+
+    ``upto``: only files with N <= upto count (the run's own; a higher N is left by an
+    abandoned run and must not push the newest checkpoint out)."""
     if keep <= 0:
         return []
-    old = epoch_checkpoints(directory)[:-keep]
+    found = epoch_checkpoints(directory)
+    if upto is not None:
+        found = [p for p in found if int(_EPOCH_RE.match(p.name).group(1)) <= upto]
+    old = found[:-keep]
     for p in old:
         p.unlink(missing_ok=True)
     return old

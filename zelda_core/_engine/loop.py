@@ -85,6 +85,8 @@ class Trainer:
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
+        self.batch_size = int((self.recipe.get("data") or {}).get("batch_size", 1) or 1)
+        self._progress: dict[str, float] = {}  # the running epoch's sums (saved mid-epoch)
         self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
 
         if config.threads:
@@ -136,17 +138,27 @@ class Trainer:
             "classes": self.classes,
             "versions": self.versions,
             "metrics": dict(self.last_metrics),
+            "batch_size": self.batch_size,
+            "epoch_progress": dict(self._progress) if iter_in_epoch else None,
         }
 
     def resume(self, path: str | Path) -> None:
         """Restore model, optimizer, scheduler, scaler, counters and RNG from ``path``."""
         ck = ckpt_io.load_checkpoint(path, map_location=self.device)
-        missing = [k for k in ("model", "optimizer", "epoch", "rng") if k not in ck]
-        if missing:
+        ckpt_io.validate_resumable(ck, path)
+        iters = int(ck.get("iter_in_epoch") or 0)
+        saved_bs = ck.get("batch_size")
+        if iters and isinstance(saved_bs, int) and saved_bs != self.batch_size:
             raise CheckpointError(
-                f"{path} cannot be resumed from: it has no {', '.join(missing)} "
-                "(use --init-from to load only its weights)"
-            )
+                f"{path} was saved mid-epoch ({iters} batches of epoch {int(ck['epoch']) + 1} "
+                f"done) with data.batch_size = {saved_bs}; this run has {self.batch_size}, so "
+                "its batches are other samples. Resume with --set data.batch_size="
+                f"{saved_bs}, or resume from an epoch-end checkpoint (epoch_N.pth) to change it")
+        if iters >= self.steps_per_epoch:
+            raise CheckpointError(
+                f"{path} was saved after batch {iters} of an epoch, but an epoch here has "
+                f"{self.steps_per_epoch} batches: the data changed since. Resume from an "
+                "epoch-end checkpoint (epoch_N.pth)")
         try:
             self.model.load_state_dict(ck["model"])
         except RuntimeError as exc:
@@ -154,25 +166,40 @@ class Trainer:
                 f"{path} does not fit this recipe's model: {str(exc).splitlines()[0]} ... "
                 "(resume with the recipe the run was started with, or use --init-from)"
             ) from None
-        self.optimizer.load_state_dict(ck["optimizer"])
-        if self.scheduler and ck.get("scheduler"):
-            self.scheduler.load_state_dict(ck["scheduler"])
-        if self.scaler.is_enabled() and ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.scheduler and ck.get("scheduler"):
+                self.scheduler.load_state_dict(ck["scheduler"])
+            if self.scaler.is_enabled() and ck.get("scaler"):
+                self.scaler.load_state_dict(ck["scaler"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{path}: its optimizer/scheduler state does not fit this recipe's "
+                f"[train] settings ({type(exc).__name__}: {exc}); resume with the recipe the run "
+                "was started with, or use --init-from to load only its weights") from None
         self.epoch, self.global_step = int(ck["epoch"]), int(ck.get("global_step", 0))
-        self.resume_batch = int(ck.get("iter_in_epoch") or 0)
+        self.resume_batch = iters
+        progress = ck.get("epoch_progress")
+        self._progress = dict(progress) if iters and isinstance(progress, dict) else {}
         self.best = dict(ck.get("best") or self.best)
         if self.cfg.best_metric and self.best.get("metric") != self.cfg.best_metric:
             self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics = dict(ck.get("metrics") or {})
         ckpt_io.set_rng_state(ck["rng"])
+        dropped = self.log.rewind(self.epoch, self.resume_batch)
+        if dropped:
+            self.log.info(f"metrics.jsonl: {dropped} record(s) the interrupted run logged after this "
+                          "checkpoint moved to metrics.discarded.jsonl (that training is redone)")
         if self.channels_last:  # load_state_dict copies values but keep the format explicit
             apply_channels_last(self.model)
         within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
         self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
 
-    def init_from(self, path: str | Path) -> dict[str, list[str]]:
-        """Load weights only (shape-mismatched tensors are left out); report the rest."""
+    def init_from(self, path: str | Path, force: bool = False) -> dict[str, list[str]]:
+        """Load weights only (shape-mismatched tensors are left out); report the rest.
+
+        CheckpointError when no tensor matches (a checkpoint of another model) unless
+        ``force``."""
         ck = ckpt_io.load_checkpoint(path)
         weights = ckpt_io.model_state(ck)
         own = self.model.state_dict()
@@ -182,6 +209,13 @@ class Trainer:
         report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
                   "shape_mismatch": mismatched}
         loaded = len(usable) - len(report["unexpected"])
+        if loaded == 0 and not force:
+            sample = ", ".join(list(weights)[:3]) or "none"
+            raise CheckpointError(
+                f"--init-from {path}: none of its {len(weights)} tensors fits this model's "
+                f"{len(own)} (its names: {sample} ...; this model's: "
+                f"{', '.join(list(own)[:3])} ...): it is a checkpoint of another model. Pass "
+                "--force-init to start from random weights anyway")
         self.log.info(f"init-from {path}: loaded {loaded} of {len(own)} tensors")
         for what, keys in report.items():
             if keys:
@@ -199,7 +233,7 @@ class Trainer:
         path = ckpt_io.save_checkpoint(self.state(), self.ckpt_dir / f"epoch_{self.epoch}.pth")
         ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
         self._last_saved = f"after epoch {self.epoch}"
-        ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
+        ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints, upto=self.epoch)
         return path
 
     # --- training -----------------------------------------------------------------------
@@ -245,7 +279,9 @@ class Trainer:
 
         cfg, model = self.cfg, self.model
         model.train()
-        losses: list[float] = []
+        if start_batch == 0:
+            self._progress = {}
+        progress = self._progress  # loss sum and count over the whole epoch, resumes included
         data_t = step_t = 0.0
         t_epoch = time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None,
@@ -277,16 +313,16 @@ class Trainer:
                 self.scaler.scale(loss / cfg.accumulate).backward()
                 pending += 1
                 lr = self._lr()
+                save = False
                 if pending == cfg.accumulate or it + 1 == self.steps_per_epoch:
                     lr = self._optimizer_step()
                     pending = 0
-                    if cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters \
-                            and it + 1 < self.steps_per_epoch:  # the epoch's end saves anyway
-                        self._save_mid_epoch(epoch, it + 1)
-                        last_save = it + 1
+                    save = bool(cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters
+                                and it + 1 < self.steps_per_epoch)  # the epoch's end saves anyway
                 t_step = time.perf_counter() - end
                 end = time.perf_counter()
-                losses.append(value)
+                progress["loss_sum"] = progress.get("loss_sum", 0.0) + value
+                progress["batches"] = progress.get("batches", 0) + 1
                 clips += labels.numel()
                 # later epochs count their first batch: refilling the workers' queues at
                 # each epoch start is a real stall, most visible on a fast GPU
@@ -295,6 +331,9 @@ class Trainer:
                     step_t += t_step
                 self.log.record("train", self.global_step, epoch=epoch + 1, iter=it + 1, loss=value,
                                 lr=lr, data_time=round(t_data, 5), step_time=round(t_step, 5))
+                if save:  # after the batch's record: a resumed run logs from the next batch on
+                    self._save_mid_epoch(epoch, it + 1)
+                    last_save = it + 1
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
                 bar.update(1)
         finally:
@@ -304,7 +343,7 @@ class Trainer:
             self._optimizer_step()
         seconds = time.perf_counter() - t_epoch
         stats = {
-            "loss": sum(losses) / max(1, len(losses)),
+            "loss": progress.get("loss_sum", 0.0) / max(1, progress.get("batches", 0)),
             "seconds": seconds,
             "data_share": data_t / step_t if step_t > 0 else 0.0,
             "iters": float(it + 1 - start_batch),

@@ -21,6 +21,7 @@ from .evaluate import save_metric_files, splits_of, test_checkpoint
 from .files import write_json
 from .log import RunLogger
 from .loop import FitResult, Trainer
+from .workdir import WorkDirLock, archive_previous_run, clean_stale_temporaries, prepare_work_dir
 
 
 def seed_everything(seed: int) -> None:
@@ -65,28 +66,44 @@ def _loader_fn(loader: Any):
 
 
 def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str | Path | bool | None = None,
-                 init_from: str | Path | None = None, download: bool = True) -> dict[str, Any]:
+                 init_from: str | Path | None = None, download: bool = True, force_lock: bool = False,
+                 force_init: bool = False) -> dict[str, Any]:
     """Train ``recipe`` (a ``zelda_core._recipe.Recipe``), validate, then test the best
-    checkpoint on the test split if the recipe has one. Returns a summary dict."""
-    from .._data import build_dataloader, build_dataset, resolve_root
-    from .._recipe import Recipe, write_resolved
-    from .download import ensure_dataset
+    checkpoint on the test split if the recipe has one. Returns a summary dict.
+
+    The work dir is checked (a writable folder) and locked for the run (``force_lock``
+    takes a lock another host's run holds); ``force_init`` accepts ``init_from`` weights
+    that match none of the model's tensors."""
 
     data = copy.deepcopy(recipe.data)
     file = recipe.file
     cfg = parse_train_config(data.get("train"), file=file)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    seed = int(data.get("seed", 0))
-    data_table = data.get("data") or {}
-    root = resolve_root(data_table.get("root"), file)
-    ensure_dataset(root, download=download)
-
-    if resume is True:
+    if resume is True:  # checked before anything is made: a failed --resume leaves no trace
         resume = work_dir / "checkpoints" / "last.pth"
         if not Path(resume).exists():
             raise CheckpointError(f"--resume: no checkpoint to resume from in {resume.parent} "
                                   "(name one: --resume PATH)")
+    prepare_work_dir(work_dir)
+    with WorkDirLock(work_dir, force=force_lock) as lock:
+        return _run_locked(recipe, data, cfg, work_dir, lock, resume=resume, init_from=init_from,
+                           force_init=force_init, download=download)
+
+
+def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, lock: WorkDirLock, *,
+                resume: str | Path | None, init_from: str | Path | None, force_init: bool,
+                download: bool) -> dict[str, Any]:
+    from .._data import build_dataloader, build_dataset, resolve_root
+    from .._recipe import Recipe, write_resolved
+    from .download import ensure_dataset
+
+    file = recipe.file
+    seed = int(data.get("seed", 0))
+    data_table = data.get("data") or {}
+    root = resolve_root(data_table.get("root"), file)
+    ensure_dataset(root, download=download)
+    stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")
+    moved = None if resume else archive_previous_run(work_dir)
     seed_everything(seed)
     train_ds = build_dataset(data, "train", recipe_file=file)
     splits = splits_of(data)
@@ -104,6 +121,21 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
     logger = RunLogger(work_dir)
     try:
         logger.info(f"recipe {file}  ->  work dir {work_dir}")
+        if lock.replaced:
+            logger.warning(f"took over the lock of a run that is gone ({lock.replaced.get('host')}, pid "
+                           f"{lock.replaced.get('pid')}, started {lock.replaced.get('started')})")
+        if stale:
+            logger.info(f"removed {len(stale)} partial file(s) a killed run left: "
+                        + ", ".join(p.name for p in stale[:5]))
+        if moved:
+            logger.info(f"the work dir held an earlier run's outputs; they were moved to {moved} "
+                        "(delete it if you do not need them)")
+        for ds in (train_ds, val_ds):
+            missing = getattr(ds, "missing", None)
+            if missing:
+                logger.warning(f"{len(missing)} listed video(s) of data.{ds.split} not found; with "
+                               "on_error = \"skip\" they are skipped and reported like unreadable "
+                               f"ones: {'; '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
         logger.info(f"train: {len(train_ds)} videos, {len(train_loader)} batches/epoch; "
                     f"val: {len(val_ds) if val_ds is not None else 0} videos; classes: {len(classes)}")
         trainer = Trainer(
@@ -114,7 +146,7 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
             recipe_toml=_recipe_toml(data), versions=_versions(), logger=logger,
         )
         if init_from:
-            trainer.init_from(init_from)
+            trainer.init_from(init_from, force=force_init)
         result: FitResult = trainer.fit(resume=resume)
         train_loader.close()  # its workers would otherwise idle on prefetched batches
         summary: dict[str, Any] = {

@@ -90,6 +90,38 @@ def check_writable(folder: str | os.PathLike, what: str = "the output folder") -
             probe.unlink()
 
 
+RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "metrics.discarded.jsonl", "train.log", "summary.json",
+               "resolved.toml", "test_metrics.json", "val", "test", "tensorboard")
+"""What a run writes into its work dir (``previous/`` keeps earlier runs' copies)."""
+
+
+def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
+    """Move an earlier run's outputs out of the way of a fresh run (into
+    ``previous/<time>/``), so checkpoints, logs and summaries never mix two runs and a
+    later ``--resume`` cannot pick up the earlier run's ``last.pth``. Returns where
+    they went (None: nothing to move). Call it holding the work dir's lock."""
+    work_dir = Path(work_dir)
+    ckpts = work_dir / "checkpoints"
+    ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (work_dir / "metrics.jsonl").exists()
+    if not ran:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = work_dir / "previous" / stamp
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = work_dir / "previous" / f"{stamp}-{n}"
+    try:
+        dest.mkdir(parents=True)
+        for name in RUN_OUTPUTS:
+            if (work_dir / name).exists():
+                os.replace(work_dir / name, dest / name)
+    except OSError as exc:
+        raise WorkDirError(os_error_message(exc, "move the earlier run's outputs aside in",
+                                            work_dir)) from exc
+    return dest
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
