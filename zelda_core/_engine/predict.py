@@ -48,6 +48,9 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
         inputs = out["inputs"].unsqueeze(0)
         with torch.inference_mode():
             scores = model.predict(inputs.to(dev))[0].float().cpu()
+        if not bool(torch.isfinite(scores).all()):
+            results.append({"video": video, "error": "the model's scores are NaN or infinite"})
+            continue
         if model.average_clips != "prob":
             scores = scores.softmax(-1)
         k = min(top_k, scores.numel())

@@ -40,42 +40,46 @@ class WorkDirError(ZeldaError):
     """A work dir that cannot be used: a file, not writable, full, or held by another run."""
 
 
-def os_error_message(exc: OSError, action: str, path: str | os.PathLike | None = None) -> str:
-    """"cannot <action> <path>: <reason>; <what to do>" for an OSError."""
+def os_error_message(exc: OSError, action: str, path: str | os.PathLike | None = None,
+                     option: str = "--work-dir") -> str:
+    """"cannot <action> <path>: <reason>; <what to do>" for an OSError (``option``: the
+    command-line option that picks another place)."""
     where = str(path if path is not None else (exc.filename or "?"))
     reason = exc.strerror or str(exc)
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        todo = "free space on that disk, or pass --work-dir on another one"
+        todo = f"free space on that disk, or pass {option} on another one"
     elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        todo = "make it writable, or pass a writable --work-dir"
+        todo = f"make it writable, or pass a writable {option}"
     elif code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        todo = "a file is in the way of a folder: pass a folder path to --work-dir"
+        todo = f"a file is in the way of a folder: pass a folder path to {option}"
     else:
         todo = "check the path and the disk"
     return f"cannot {action} {where}: {reason}; {todo}"
 
 
-def prepare_work_dir(path: str | os.PathLike, *, create: bool = True) -> Path:
+def prepare_work_dir(path: str | os.PathLike, *, create: bool = True, what: str = "the work dir",
+                     option: str = "--work-dir") -> Path:
     """``path`` as a folder this process can write into (made when ``create``).
 
     WorkDirError when it is a file, cannot be made, or is not writable (tested by
     writing a file: permission bits lie for root and on read-only mounts)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise WorkDirError(f"the work dir {path} is a file, not a folder; pass a folder path to "
-                           "--work-dir (it is made if needed)")
+        raise WorkDirError(f"{what} {path} is a file, not a folder; pass a folder path to "
+                           f"{option} (it is made if needed)")
     if not create and not path.is_dir():
         return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WorkDirError(os_error_message(exc, "create the work dir", exc.filename or path)) from exc
-    check_writable(path, "the work dir")
+        raise WorkDirError(os_error_message(exc, f"create {what}", exc.filename or path, option)) from exc
+    check_writable(path, what, option)
     return path
 
 
-def check_writable(folder: str | os.PathLike, what: str = "the output folder") -> None:
+def check_writable(folder: str | os.PathLike, what: str = "the output folder",
+                   option: str = "--work-dir") -> None:
     """WorkDirError unless a file can be created (and is removed) in ``folder``."""
     probe = Path(folder) / f".zelda-write-test-{os.getpid()}"
     try:
@@ -84,7 +88,7 @@ def check_writable(folder: str | os.PathLike, what: str = "the output folder") -
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        raise WorkDirError(os_error_message(exc, f"write into {what}", folder)) from exc
+        raise WorkDirError(os_error_message(exc, f"write into {what}", folder, option)) from exc
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
@@ -102,7 +106,8 @@ def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
     they went (None: nothing to move). Call it holding the work dir's lock."""
     work_dir = Path(work_dir)
     ckpts = work_dir / "checkpoints"
-    ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (work_dir / "metrics.jsonl").exists()
+    metrics = work_dir / "metrics.jsonl"
+    ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (metrics.is_file() and metrics.stat().st_size > 0)
     if not ran:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
