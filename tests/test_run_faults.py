@@ -325,3 +325,43 @@ def test_mid_epoch_resume_with_another_batch_size_is_refused(trained, tmp_path, 
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "resumed from" in out and "loss 0.0000" not in out
+
+
+# --- item 11: evaluation never substitutes a video ---------------------------------------------
+
+def test_evaluation_skips_unreadable_videos_without_replacing_them(tmp_path, capsys):
+    from pipeline_helpers import make_corrupt
+
+    from zelda_core._data import build_dataloader, build_dataset
+
+    root = make_dataset(tmp_path / "data", n_train=2, n_val=3)
+    lines = (root / "kinetics_tiny_val_video.txt").read_text()
+    for i in range(4):
+        make_corrupt(root / "val" / f"bad{i}.mp4")
+        lines += f"bad{i}.mp4 {i % 2}\n"
+    (root / "kinetics_tiny_val_video.txt").write_text(lines)
+    recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=1)
+    from zelda_core._recipe import load_recipe
+
+    rec = load_recipe(recipe, ['data.on_error="skip"'])
+    seen = []
+    for workers in (0, 2):
+        rec.data["data"]["workers"] = workers
+        ds = build_dataset(rec, "val")
+        for batch in build_dataloader(rec.data, "val", ds, shuffle=False):
+            seen.append(([m["filename"].rsplit("/", 1)[-1] for m in batch["meta"]],
+                         sorted(f.rsplit("/", 1)[-1] for f, _ in batch["skipped"])))
+    names = [n for batch, _ in seen for n in batch]
+    assert sorted(names) == sorted(["val0.mp4", "val1.mp4", "val2.mp4"] * 2)  # each once per pass
+    assert sorted(n for _, s in seen for n in s) == sorted([f"bad{i}.mp4" for i in range(4)] * 2)
+    # through the CLI: 3 readable videos scored, 4 reported
+    assert main(["run", str(recipe), "--set", 'data.on_error="skip"']) == 0
+    capsys.readouterr()
+    out_file = tmp_path / "m.json"
+    assert main(["test", str(recipe), "--set", 'data.on_error="skip"', "--split", "val",
+                 "-c", str(tmp_path / "work" / "checkpoints" / "last.pth"), "--out", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "val: 3 videos" in out and "4 video(s) skipped as unreadable" in out
+    report = json.loads(out_file.read_text())
+    assert report["metrics"]["samples"] == 3.0
+    assert sorted(f.rsplit("/", 1)[-1] for f, _ in report["skipped"]) == [f"bad{i}.mp4" for i in range(4)]

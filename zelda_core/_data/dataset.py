@@ -4,7 +4,9 @@ A dataset plugin subclasses :class:`VideoDataset` and fills ``records`` (``(file
 label)`` pairs, validated at construction) and ``classes``. Indexing runs the pipeline on
 one record with the rng of (seed, epoch, index). With ``on_error = "skip"`` a sample that
 fails is replaced by another (chosen from (seed, epoch, index, attempt)) and reported in
-the returned sample's ``skipped`` list, which the loader gathers into each batch.
+the returned sample's ``skipped`` list, which the loader gathers into each batch. In
+test mode (evaluation) it is not replaced: the sample is ``{"skipped": [...]}`` with no
+inputs, so metrics count every readable video exactly once.
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ class VideoDataset:
                         return {"error": message}
                     raise DataError(message) from exc
                 skipped.append((filename, reason))
+                if self.test_mode:  # evaluation: each video once, none counted twice
+                    return {"skipped": skipped}  # no "inputs": the loader leaves it out
                 current = replacement_index(len(self.records), self.seed, epoch, index, attempt)
                 continue
             out["skipped"] = skipped

@@ -21,8 +21,8 @@ from .sampler import ContinuousBatchSampler, EpochSampler, num_batches
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack packed samples into the batch format; errors are passed on, not raised."""
     errors = [s["error"] for s in samples if "error" in s]
-    good = [s for s in samples if "error" not in s]
-    skipped = [tuple(t) for s in good for t in s.get("skipped", ())]
+    skipped = [tuple(t) for s in samples if "error" not in s for t in s.get("skipped", ())]
+    good = [s for s in samples if "error" not in s and "inputs" in s]  # not the unreplaced skips
     batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped}
     if good:
         shapes = {tuple(s["inputs"].shape) for s in good}
