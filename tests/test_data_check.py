@@ -6,8 +6,12 @@ import json
 import re
 
 import pytest
-from fault_fixtures import make_corrupt_midstream, make_truncated
-from pipeline_helpers import make_corrupt, make_video
+from fault_fixtures import (
+    make_corrupt_midstream,
+    make_noise_video,
+    make_not_a_video,
+    make_truncated,
+)
 
 from zelda_core._cli.main import main
 from zelda_core._errors import DataError
@@ -35,8 +39,8 @@ prefix = "videos"
 def damaged(tmp_path):
     """good, missing, corrupt (not a video), truncated, corrupt mid-stream, and a bad line."""
     v = tmp_path / "videos"
-    make_video(v / "good.mp4", frames=20)
-    make_corrupt(v / "corrupt.mp4")
+    make_noise_video(v / "good.mp4", frames=20)
+    make_not_a_video(v / "corrupt.mp4")
     make_truncated(v / "truncated.mp4")
     make_corrupt_midstream(v / "midstream.mp4")
     (tmp_path / "ann.txt").write_text(
@@ -94,7 +98,7 @@ def test_check_runs_under_on_error_skip_too(damaged, capsys):
 def test_list_files_drop_a_bom_and_take_only_plain_digits(tmp_path):
     from zelda_datasets.video_list import VideoList
 
-    make_video(tmp_path / "videos" / "a.mp4", frames=10)
+    make_noise_video(tmp_path / "videos" / "a.mp4", frames=10)
     (tmp_path / "ann.txt").write_bytes("\ufeffa.mp4 1\n".encode())
     (tmp_path / "labels.txt").write_bytes("\ufeffwalk\nrun\n".encode())
     ds = VideoList("ann.txt", root=str(tmp_path), prefix="videos", pipeline=[], label_map="labels.txt")
@@ -107,7 +111,7 @@ def test_list_files_drop_a_bom_and_take_only_plain_digits(tmp_path):
 
 
 def test_non_utf8_list_files_name_the_line(tmp_path, capsys):
-    make_video(tmp_path / "videos" / "a.mp4", frames=10)
+    make_noise_video(tmp_path / "videos" / "a.mp4", frames=10)
     (tmp_path / "ann.txt").write_bytes(b"a.mp4 0\na.mp4 0\ncaf\xe9.mp4 0\n")
     (tmp_path / "labels.txt").write_text("walk\n")
     recipe = write_recipe(tmp_path / "r.toml", tmp_path, label_map=True)

@@ -274,7 +274,7 @@ def test_test_refuses_a_checkpoint_of_other_classes(trained, tmp_path, capsys):
 
 
 def test_nan_weights_are_an_error(trained, tmp_path, capsys):
-    from engine_util import make_video
+    from fault_fixtures import make_noise_video
 
     _, recipe = trained
     ck = _ckpt(trained)
@@ -284,7 +284,7 @@ def test_nan_weights_are_an_error(trained, tmp_path, capsys):
     torch.save(ck, path)
     assert main(["test", str(recipe), "-c", str(path), "--split", "val", "--out", str(tmp_path / "m.json")]) == 1
     assert f"{path} has NaN or infinite weights ({name})" in _no_traceback(capsys)
-    video = make_video(tmp_path / "v.mp4")
+    video = make_noise_video(tmp_path / "v.mp4")
     assert main(["predict", str(path), str(video)]) == 1
     assert "NaN or infinite weights" in _no_traceback(capsys)
 
@@ -330,14 +330,14 @@ def test_mid_epoch_resume_with_another_batch_size_is_refused(trained, tmp_path, 
 # --- item 11: evaluation never substitutes a video ---------------------------------------------
 
 def test_evaluation_skips_unreadable_videos_without_replacing_them(tmp_path, capsys):
-    from pipeline_helpers import make_corrupt
+    from fault_fixtures import make_not_a_video
 
     from zelda_core._data import build_dataloader, build_dataset
 
     root = make_dataset(tmp_path / "data", n_train=2, n_val=3)
     lines = (root / "kinetics_tiny_val_video.txt").read_text()
     for i in range(4):
-        make_corrupt(root / "val" / f"bad{i}.mp4")
+        make_not_a_video(root / "val" / f"bad{i}.mp4")
         lines += f"bad{i}.mp4 {i % 2}\n"
     (root / "kinetics_tiny_val_video.txt").write_text(lines)
     recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=1)
