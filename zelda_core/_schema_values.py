@@ -1,7 +1,7 @@
 """Recipe checks beyond the signatures: what ``run`` would reject later, ``recipe check``
 rejects now.
 
-- the recipe has something to run (a ``[model]`` and a ``[data.<split>]`` table);
+- the recipe is not empty (a partial recipe, e.g. one that others extend, is fine);
 - ``seed`` is an int in ``[0, 2**63)`` (not a bool, float or string);
 - a split's ``pipeline`` is a list of tables, and each transform is *built*: its
   constructor's own checks (a zero ``clip_len``, a negative crop or resize, a frame count
@@ -39,11 +39,6 @@ def value_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
     tables = data.get("data")
     splits = {k: v for k, v in tables.items() if isinstance(v, dict) and "type" in v} \
         if isinstance(tables, dict) else {}
-    if not splits and (tables is None or isinstance(tables, dict)):
-        errors.append(RecipeError("the recipe has no [data.<split>] table with a type (e.g. "
-                                  "[data.train] with type = \"video_list\")", file=file, key="data"))
-    if "model" not in data:
-        errors.append(RecipeError("the recipe has no [model] table", file=file, key="model"))
     for split, table in splits.items():
         errors += _pipeline_errors(table.get("pipeline", []), f"data.{split}.pipeline", file)
         errors += _num_classes_errors(table, f"data.{split}", file)

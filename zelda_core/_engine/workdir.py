@@ -105,6 +105,8 @@ def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
     later ``--resume`` cannot pick up the earlier run's ``last.pth``. Returns where
     they went (None: nothing to move). Call it holding the work dir's lock."""
     work_dir = Path(work_dir)
+    if not _is_main_process():
+        return None
     ckpts = work_dir / "checkpoints"
     metrics = work_dir / "metrics.jsonl"
     ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (metrics.is_file() and metrics.stat().st_size > 0)
@@ -142,7 +144,9 @@ def _alive(pid: int) -> bool:
 def clean_stale_temporaries(*folders: str | os.PathLike) -> list[Path]:
     """Delete ``.name.tmp-PID`` (and ``.name.tmp``) files no live process of this host is
     writing; returns what was deleted. Call it holding the work dir's lock."""
-    removed = []
+    removed: list[Path] = []
+    if not _is_main_process():
+        return removed
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
