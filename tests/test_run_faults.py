@@ -312,19 +312,19 @@ def test_partial_files_of_a_killed_run_are_removed(trained, tmp_path, capsys):
     assert not stale.exists()
 
 
-def test_mid_epoch_resume_with_another_batch_size_is_refused(trained, tmp_path, capsys):
+def test_mid_epoch_resume_with_another_batch_size_maps_by_samples(trained, tmp_path, capsys):
     _, recipe = trained
     ck = _ckpt(trained)
-    ck.update(epoch=0, iter_in_epoch=1, batch_size=2)
+    ck.update(epoch=0, iter_in_epoch=1, samples_per_step=2)  # 1 step of 2 samples done
     path = tmp_path / "mid.pth"
     torch.save(ck, path)
-    args = ["run", str(recipe), "--work-dir", str(tmp_path / "w"), "--resume", str(path)]
-    assert main([*args, "--set", "data.batch_size=1"]) == 1
-    err = _no_traceback(capsys)
-    assert "saved mid-epoch (1 batches of epoch 1 done) with data.batch_size = 2; this run has 1" in err
-    assert main(args) == 0
+    work = tmp_path / "w"
+    assert main(["run", str(recipe), "--work-dir", str(work), "--resume", str(path),
+                 "--set", "data.batch_size=1"]) == 0
     out = capsys.readouterr().out
-    assert "resumed from" in out and "loss 0.0000" not in out
+    assert "resuming at sample 2 of the epoch (step 3)" in out and "loss 0.0000" not in out
+    records = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["iter"]) for r in records if r["type"] == "train"] == [(1, 3), (1, 4)]
 
 
 # --- item 11: evaluation never substitutes a video ---------------------------------------------

@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    args.argv = argv  # `--nproc N` starts the same command line in N processes
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZeldaError as exc:
         if debug:
             raise
-        print(f"zelda: error: {_paragraph(str(exc))}", file=sys.stderr)
+        print(f"{_rank_prefix()}zelda: error: {_paragraph(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `zelda plugins --json | head`: the reader left; not an error
         import os
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from .._engine.workdir import os_error_message
 
-        print(f"zelda: error: {os_error_message(exc, 'access')}", file=sys.stderr)
+        print(f"{_rank_prefix()}zelda: error: {os_error_message(exc, 'access')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zelda: interrupted", file=sys.stderr)
@@ -123,6 +124,14 @@ def _environment_error(exc: OSError) -> bool:
     return exc.errno in (
         errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
         errno.ENOTDIR, errno.EISDIR)
+
+
+def _rank_prefix() -> str:
+    """'[rank N] ' in a process torchrun started as rank N > 0 (rank 0 speaks plainly)."""
+    import os
+
+    rank = os.environ.get("RANK", "0") if os.environ.get("WORLD_SIZE", "1") != "1" else "0"
+    return f"[rank {rank}] " if rank not in ("", "0") else ""
 
 
 def _paragraph(message: str) -> str:

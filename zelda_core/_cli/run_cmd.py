@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import add_set_argument
+from .launch import add_nproc_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "holds it")
     p.add_argument("--no-download", action="store_true",
                    help="never download a missing data set")
+    add_nproc_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._engine.train import run_training
     from .._errors import ZeldaError
     from .._recipe import load_recipe
     from .._schema import validate_recipe
@@ -42,6 +43,17 @@ def run(args: argparse.Namespace) -> int:
                          "(weights, optimizer, epoch); --init-from starts a new one from weights")
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
-    run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
-                 download=not args.no_download, force_lock=args.force_lock, force_init=args.force_init)
+    if args.nproc:
+        from .launch import launch
+
+        return launch(args.nproc, args.argv)
+    from .._engine.distributed import teardown
+    from .._engine.train import run_training
+
+    try:
+        run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
+                     download=not args.no_download, force_lock=args.force_lock,
+                     force_init=args.force_init)
+    finally:
+        teardown()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import add_set_argument
+from .launch import add_nproc_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,17 +21,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="metrics JSON (default: <run dir>/<split>_metrics.json beside checkpoints/)")
     p.add_argument("--device", help="override train.device (auto, cpu, cuda:N)")
     add_set_argument(p)
+    add_nproc_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._engine.evaluate import test_checkpoint
     from .._recipe import load_recipe
     from .._schema import validate_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
-    report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
+    if args.nproc:
+        from .launch import launch
+
+        return launch(args.nproc, args.argv)
+    from .._engine.distributed import context, teardown
+    from .._engine.evaluate import test_checkpoint
+
+    try:
+        report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
+        main = context().is_main
+    finally:
+        teardown()
+    if not main:  # rank 0 prints the report
+        return 0
     m = report["metrics"]
     print(f"{args.split}: {int(m.get('samples', 0))} videos, checkpoint {args.checkpoint}")
     for k, v in m.items():

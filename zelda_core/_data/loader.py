@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from .._errors import DataError
 from .build import _recipe_parts, build_dataset
-from .sampler import ContinuousBatchSampler, EpochSampler, num_batches
+from .sampler import EpochSampler, StepBatchSampler
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,7 +44,7 @@ class Loader:
     """An iterable of batches over a torch DataLoader; ``set_epoch`` moves it on.
 
     Reusing one Loader across epochs keeps persistent workers alive. A ``continuous``
-    Loader keeps one DataLoader iterator over all epochs (see ContinuousBatchSampler):
+    Loader keeps one DataLoader iterator over all epochs (see StepBatchSampler):
     each ``iter()`` yields one epoch, and moving on to the next epoch in order does not
     restart the workers' prefetching.
     """
@@ -53,6 +53,7 @@ class Loader:
                  drop_last: bool = False, continuous: bool = False) -> None:
         self.dataloader, self.sampler = dataloader, sampler
         self.batch_size, self.drop_last = batch_size, drop_last
+        self.step_size = batch_size * sampler.world  # samples per step, all ranks together
         self.continuous = continuous
         self._it: Iterator[Any] | None = None  # the running iterator (continuous only)
 
@@ -66,7 +67,7 @@ class Loader:
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Next iteration yields ``epoch``'s batches from ``start_batch`` on."""
-        start = start_batch * self.batch_size
+        start = start_batch * self.step_size
         if self._it is not None and (self.sampler.epoch, self.sampler.start) == (epoch, start):
             return  # the running iterator is already there
         self._it = None
@@ -89,7 +90,7 @@ class Loader:
         self.dataloader._iterator = None
 
     def __len__(self) -> int:
-        return num_batches(len(self.sampler), self.batch_size, self.drop_last)
+        return self.sampler.steps(self.drop_last)
 
     def _checked(self, batch: dict[str, Any]) -> dict[str, Any]:
         errors = batch.pop("errors", None)
@@ -106,17 +107,21 @@ class Loader:
             self._it = iter(self.dataloader)  # starts at the sampler's (epoch, start)
         for _ in range(len(self)):
             batch = next(self._it)
-            self.sampler.start += self.batch_size  # the sampler tracks the position
+            self.sampler.start += self.step_size  # the sampler tracks the position
             yield self._checked(batch)
         self.sampler.set_epoch(self.sampler.epoch + 1, 0)
 
 
 def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: int = 0,
-                     start_batch: int = 0, shuffle: bool | None = None) -> Loader:
+                     start_batch: int = 0, shuffle: bool | None = None, world: int = 1,
+                     rank: int = 0) -> Loader:
     """Batches of ``split``: settings from ``recipe["data"]``, seed from ``recipe["seed"]``.
 
     ``shuffle`` defaults to True for "train". ``start_batch`` resumes mid-epoch: the
     batches are exactly those an uninterrupted epoch yields from that batch on.
+    With ``world`` processes, this is rank ``rank``'s share (``data.batch_size`` per
+    process): a shuffled split is sharded by steps, an unshuffled one in contiguous
+    blocks (see ``zelda_core._data.sampler``).
     """
     data_all, file = _recipe_parts(recipe, None)
     data = data_all.get("data", {})
@@ -137,8 +142,10 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
                         f"{batch_size} and {workers}")
     drop_last = bool(data.get("drop_last", False)) and shuffle
     sampler = EpochSampler(len(dataset), seed=seed, epoch=epoch, shuffle=shuffle,
-                           start=start_batch * batch_size,
-                           epoch_keys=bool(getattr(dataset, "epoch_keys", False)))
+                           start=start_batch * batch_size * world,
+                           epoch_keys=bool(getattr(dataset, "epoch_keys", False)),
+                           world=world, rank=rank, shard="steps" if shuffle else "block",
+                           batch_size=batch_size)
     pin = data.get("pin_memory", "auto")
     pin = torch.cuda.is_available() if pin == "auto" else bool(pin)
     kwargs: dict[str, Any] = {}
@@ -154,10 +161,6 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
     # the global torch RNG, which dropout also uses, and a mid-epoch resume (that restores
     # the RNG, then starts a new iterator) would shift every later dropout mask
     kwargs["generator"] = torch.Generator().manual_seed(hash((seed, epoch)) & (2**63 - 1))
-    if continuous:
-        dataloader = DataLoader(dataset, batch_sampler=ContinuousBatchSampler(sampler, batch_size, drop_last),
-                                num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
-    else:
-        dataloader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                collate_fn=collate, pin_memory=pin, drop_last=drop_last, **kwargs)
+    dataloader = DataLoader(dataset, batch_sampler=StepBatchSampler(sampler, drop_last, continuous),
+                            num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
     return Loader(dataloader, sampler, batch_size, drop_last, continuous)

@@ -1,8 +1,21 @@
-"""The per-epoch shuffling sampler that can start at a batch offset, and its batches."""
+"""The per-epoch shuffling sampler that can start at a position, and its per-step batches.
+
+With several processes (``world`` > 1) every rank derives the same epoch order from
+(seed, epoch) and takes its share of it:
+
+- training (``shard = "steps"``): step s is positions ``[s*g, (s+1)*g)`` of the order, with
+  ``g = batch_size * world`` (the global batch); rank r takes the r-th of ``world`` equal
+  slices of it (a short last step is split as evenly as possible, so a rank may get none).
+  Global step s therefore sees exactly the samples of step s of one process at batch g.
+- evaluation (``shard = "block"``): rank r takes the r-th contiguous block of the order
+  (sizes differ by at most one, no padding, no duplicates); concatenating the ranks'
+  results in rank order gives the one-process order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -15,20 +28,47 @@ def num_batches(samples: int, batch_size: int, drop_last: bool) -> int:
     return samples // batch_size if drop_last else -(-samples // batch_size)
 
 
+def block(n: int, world: int, rank: int) -> tuple[int, int]:
+    """``[start, end)`` of rank ``rank``'s contiguous share of ``n`` items (no padding)."""
+    q, r = divmod(n, world)
+    start = rank * q + min(rank, r)
+    return start, start + q + (rank < r)
+
+
+def step_batches(keys: Sequence[Any], batch_size: int, *, world: int = 1, rank: int = 0,
+                 drop_last: bool = False) -> list[list[Any]]:
+    """Rank ``rank``'s batch of every global step over ``keys`` (see the module doc)."""
+    g = batch_size * world
+    out = []
+    for i in range(0, len(keys), g):
+        chunk = list(keys[i:i + g])
+        if len(chunk) < g and drop_last:
+            break
+        if len(chunk) == g:
+            out.append(chunk[rank * batch_size:(rank + 1) * batch_size])
+        else:
+            start, end = block(len(chunk), world, rank)
+            out.append(chunk[start:end])
+    return out
+
+
 class EpochSampler(Sampler):
     """Yields ``(index, epoch)`` keys: a fresh permutation per epoch, from (seed, epoch).
 
     The epoch travels with each key, so datasets in (persistent) workers derive the right
     rng without being told; ``epoch_keys = False`` yields plain int indices instead (for
     datasets that only take ints). ``start`` skips the first ``start`` positions of the
-    epoch's order (``start_batch * batch_size`` to resume mid-epoch exactly).
+    epoch's (global) order (``start_batch * batch_size * world`` to resume mid-epoch).
+    Iterating yields this rank's keys (all keys with one process).
     """
 
     def __init__(self, size: int, *, seed: int = 0, epoch: int = 0, shuffle: bool = True,
-                 start: int = 0, epoch_keys: bool = True) -> None:
+                 start: int = 0, epoch_keys: bool = True, world: int = 1, rank: int = 0,
+                 shard: str = "steps", batch_size: int = 1) -> None:
         self.size, self.seed, self.shuffle = int(size), int(seed), bool(shuffle)
         self.epoch, self.start = int(epoch), int(start)
         self.epoch_keys = bool(epoch_keys)
+        self.world, self.rank, self.shard, self.batch_size = int(world), int(rank), shard, int(batch_size)
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Move to ``epoch``, starting at position ``start`` of its order."""
@@ -42,39 +82,56 @@ class EpochSampler(Sampler):
         return np.arange(self.size)
 
     def keys(self, epoch: int, start: int = 0) -> list[tuple[int, int] | int]:
-        """The keys of ``epoch`` from position ``start`` on."""
+        """The keys of ``epoch`` from position ``start`` on (all ranks')."""
         order = self.order(epoch)[start:].tolist()
         return [(i, epoch) for i in order] if self.epoch_keys else order
 
+    def batches(self, epoch: int, start: int = 0, drop_last: bool = False) -> list[list[Any]]:
+        """This rank's batch of each step of ``epoch`` from position ``start`` on."""
+        keys = self.keys(epoch, start)
+        if self.shard == "block" and self.world > 1:
+            lo, hi = block(len(keys), self.world, self.rank)
+            keys = keys[lo:hi]
+            return [keys[i:i + self.batch_size] for i in range(0, len(keys), self.batch_size)]
+        return step_batches(keys, self.batch_size, world=self.world, rank=self.rank, drop_last=drop_last)
+
     def __iter__(self) -> Iterator[tuple[int, int] | int]:
-        yield from self.keys(self.epoch, self.start)
+        for batch in self.batches(self.epoch, self.start):
+            yield from batch
 
     def __len__(self) -> int:
-        return max(self.size - self.start, 0)
+        return sum(len(b) for b in self.batches(self.epoch, self.start))
+
+    def steps(self, drop_last: bool = False) -> int:
+        """Steps of the current epoch from its position on (this rank's batches)."""
+        remaining = max(self.size - self.start, 0)
+        if self.shard == "block" and self.world > 1:
+            lo, hi = block(remaining, self.world, self.rank)
+            return num_batches(hi - lo, self.batch_size, False)
+        return num_batches(remaining, self.batch_size * self.world, drop_last)
 
 
-class ContinuousBatchSampler(Sampler):
-    """Batches of ``sampler``'s keys, epoch after epoch without end, from its current
-    (epoch, start). No batch spans two epochs.
+class StepBatchSampler(Sampler):
+    """This rank's batch of each step, from ``sampler``'s current (epoch, start).
 
-    One DataLoader iterator over it never ends an epoch, so its workers prefetch the next
+    ``continuous``: epoch after epoch without end (no batch spans two epochs). One
+    DataLoader iterator over it never ends an epoch, so its workers prefetch the next
     epoch's first batches while the last ones train and validation runs: no stall while
     the workers refill at each epoch start. Needs epoch keys (the epoch reaches the
-    workers inside each key).
+    workers inside each key). A rank whose share of a short last step is empty gets an
+    empty batch, so every rank takes part in every step.
     """
 
-    def __init__(self, sampler: EpochSampler, batch_size: int, drop_last: bool = False) -> None:
-        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+    def __init__(self, sampler: EpochSampler, drop_last: bool = False, continuous: bool = False) -> None:
+        self.sampler, self.drop_last, self.continuous = sampler, bool(drop_last), bool(continuous)
 
     def __iter__(self) -> Iterator[list[tuple[int, int] | int]]:
         epoch, start = self.sampler.epoch, self.sampler.start
         while True:
-            keys = self.sampler.keys(epoch, start)
-            for i in range(0, len(keys), self.batch_size):
-                batch = keys[i:i + self.batch_size]
-                if len(batch) == self.batch_size or not self.drop_last:
-                    yield batch
+            yield from self.sampler.batches(epoch, start, self.drop_last)
+            if not self.continuous:
+                return
             epoch, start = epoch + 1, 0
 
     def __len__(self) -> int:
-        return num_batches(self.sampler.size, self.batch_size, self.drop_last)  # per epoch
+        return self.sampler.steps(self.drop_last)  # per epoch

@@ -12,8 +12,15 @@ from .errors import TrainingError
 
 
 def select_device(spec: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; also 'cpu', 'cuda', 'cuda:N', 'mps'."""
+    """'auto' -> CUDA when available, else CPU; also 'cpu', 'cuda', 'cuda:N', 'mps'.
+    Under torchrun with CUDA, 'auto' and 'cuda' are the process's GPU (LOCAL_RANK)."""
     spec = (spec or "auto").strip()
+    if spec in ("auto", "cuda"):
+        from .distributed import local_device
+
+        local = local_device()  # a distributed CUDA run: the GPU LOCAL_RANK
+        if local is not None:
+            return local
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":

@@ -40,19 +40,28 @@ def evaluate(
     desc: str = "val",
     skipped: list[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
-    """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``."""
+    """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``.
+
+    In a distributed run each rank passes its own share of the split (the engine's
+    loaders shard evaluation in contiguous blocks, without padding); the ranks' scores
+    are gathered in rank order, so every rank computes the metrics over exactly the
+    split, in one process's order. ``skipped`` gets every rank's skipped samples."""
     from tqdm import tqdm
 
+    from . import distributed as dist
+
+    sharded = dist.context().enabled
     for m in metrics.values():
         m.reset()
     was_training = model.training
     model.eval()
     count = 0
-    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None, leave=False,
-                                      file=sys.stderr, dynamic_ncols=True) as bar:
+    parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+    local_skipped: list[tuple[str, str]] = []
+    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None if dist.context().is_main else True,
+                                      leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
         for batch in batches:
-            if skipped is not None:
-                skipped.extend(batch.get("skipped") or [])
+            local_skipped.extend(tuple(s) for s in batch.get("skipped") or [])
             labels = batch.get("label")
             if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
                 bar.update(1)
@@ -67,11 +76,27 @@ def evaluate(
                 raise TrainingError(
                     f"the model's scores are NaN or infinite ({desc}, videos {', '.join(files[:4]) or '?'}): "
                     "its weights are broken (a diverged run?); no metric is computed from them")
+            if sharded:
+                parts.append((scores, labels.cpu()))
+            else:
+                for m in metrics.values():
+                    m.update(scores, labels)
+                count += labels.numel()
+            bar.update(1)
+    model.train(was_training)
+    if sharded:
+        mine = (torch.cat([p[0] for p in parts]) if parts else None,
+                torch.cat([p[1] for p in parts]) if parts else None, local_skipped)
+        local_skipped = []
+        for scores, labels, rank_skipped in dist.all_gather(mine):
+            local_skipped.extend(tuple(s) for s in rank_skipped)
+            if scores is None:
+                continue
             for m in metrics.values():
                 m.update(scores, labels)
             count += labels.numel()
-            bar.update(1)
-    model.train(was_training)
+    if skipped is not None:
+        skipped.extend(local_skipped)
     result = _merge_metrics(metrics)
     result["samples"] = float(count)
     return result
@@ -121,6 +146,7 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     ``<run dir>/<split>_metrics.json``) and metric files (``<its folder>/<split>/``)."""
     from .._data import build_dataloader, build_dataset
     from . import checkpoint as ckpt_io
+    from . import distributed as dist
     from .build import build_metrics, build_model, load_weights, model_table
     from .config import parse_train_config
     from .device import place_model
@@ -131,6 +157,7 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     data = copy.deepcopy(recipe.data)
     file = recipe.file
     cfg = parse_train_config(data.get("train"), file=file)
+    ctx = dist.setup(device or cfg.device)
     seed_everything(int(data.get("seed", 0)))
     splits = splits_of(data)
     if split not in splits:
@@ -139,8 +166,10 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     ck_dir = Path(checkpoint).resolve().parent
     run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
     out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
-    prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")  # before, not after, the evaluation
-    ckpt = ckpt_io.load_checkpoint(checkpoint)
+    if ctx.is_main:  # before, not after, the evaluation
+        prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")
+    # rank 0 reads the checkpoint and sends it: only rank 0 needs the file
+    ckpt = dist.broadcast(ckpt_io.load_checkpoint(checkpoint) if ctx.is_main else None)
     ds = build_dataset(data, split, recipe_file=file)
     check_classes(list(ckpt.get("classes") or []), list(getattr(ds, "classes", []) or []), checkpoint, split)
     classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
@@ -148,14 +177,15 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     load_weights(model, ckpt, checkpoint)
     place = place_model(model, device=device or cfg.device, amp=cfg.amp, channels_last=cfg.channels_last)
     metrics = build_metrics(data, file=file, needed_for=split)
-    loader = build_dataloader(data, split, ds, shuffle=False)
+    loader = build_dataloader(data, split, ds, shuffle=False, world=ctx.world_size, rank=ctx.rank)
     skipped: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     result = evaluate(model, loader, metrics, device=place.device, dtype=place.dtype, total=len(loader),
                       desc=split, skipped=skipped)
-    files = save_metric_files(metrics, out_path.parent / split, classes)
+    files = save_metric_files(metrics, out_path.parent / split, classes) if ctx.is_main else []
     report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
               "metrics": result, "files": [str(f) for f in files], "skipped": [list(s) for s in skipped]}
-    write_json(out_path, report)
+    if ctx.is_main:
+        write_json(out_path, report)
     report["out"] = str(out_path)
     return report

@@ -117,3 +117,15 @@ class RunLogger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class RankLogger(RunLogger):
+    """The logger of a rank other than 0 in a distributed run: it writes no files and
+    prints only warnings, on stderr, prefixed with its rank (rank 0 logs the run)."""
+
+    def __init__(self, rank: int):
+        super().__init__(None, quiet=True)
+        self.rank = rank
+
+    def warning(self, message: str) -> None:
+        print(f"[rank {self.rank}] warning: {message}", file=sys.stderr, flush=True)

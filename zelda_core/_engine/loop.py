@@ -7,6 +7,7 @@ synthetic clips and ``zelda_core._engine.train`` feeds it ``zelda_core._data`` l
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -18,11 +19,12 @@ from typing import Any
 import torch
 
 from . import checkpoint as ckpt_io
+from . import distributed as dist
 from .config import TrainConfig
 from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
 from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate
-from .log import RunLogger
+from .log import RankLogger, RunLogger
 from .optim import Scheduler, Warmup, build_optimizer
 
 Batches = Iterable[Mapping[str, Any]]
@@ -50,6 +52,12 @@ class Trainer:
     ``train_batches(epoch, start_batch)`` returns the epoch's batches (the same epoch gives
     the same batches: sampling is seeded by (seed, epoch)); ``steps_per_epoch`` is their
     count. ``val_batches()`` (optional) returns the validation batches.
+
+    Under torchrun (see ``distributed``) each rank is given its share of every step and of
+    the validation set; the model is wrapped in DistributedDataParallel, the logged loss is
+    the mean over all ranks' samples, and rank 0 alone writes checkpoints and logs.
+    ``samples_per_step`` (the global batch) lets a mid-epoch checkpoint resume on another
+    number of processes.
     """
 
     def __init__(
@@ -68,6 +76,7 @@ class Trainer:
         recipe_toml: str | None = None,
         versions: dict[str, Any] | None = None,
         logger: RunLogger | None = None,
+        samples_per_step: int | None = None,
     ):
         if steps_per_epoch < 1:
             raise TrainingError("the training split has no batches: check its annotation file and data.batch_size")
@@ -81,11 +90,13 @@ class Trainer:
         self.classes = list(classes or [])
         self.recipe, self.recipe_toml = recipe or {}, recipe_toml
         self.versions = versions or {"torch": torch.__version__}
-        self.log = logger or RunLogger(self.work_dir)
+        self.dist = dist.context()
+        self.log = logger or (RunLogger(self.work_dir) if self.dist.is_main else RankLogger(self.dist.rank))
+        self.samples_per_step = samples_per_step
+        self._input_shape: tuple[int, ...] | None = None  # for a rank's empty share of a step
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
-        self.batch_size = int((self.recipe.get("data") or {}).get("batch_size", 1) or 1)
         self._progress: dict[str, float] = {}  # the running epoch's sums (saved mid-epoch)
         self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
 
@@ -97,6 +108,10 @@ class Trainer:
         if device.type == "cuda":
             # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
             torch.backends.cudnn.benchmark = not config.deterministic
+        if config.sync_bn and self.dist.enabled:
+            from .sync_bn import convert_sync_batchnorm
+
+            model = self.model = convert_sync_batchnorm(model, device)
         place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
         self.device, self.dtype, self.channels_last = place.device, place.dtype, place.channels_last
         self.optimizer = build_optimizer(model, config.optimizer)
@@ -110,6 +125,7 @@ class Trainer:
         self.scaler = make_scaler(self.device, self.dtype)
         if config.compile:
             model.compile()  # in place: state_dict keys stay the same
+        self.train_module = dist.wrap(model, self.device)  # forward(inputs, labels) = loss
         # progress
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps done
@@ -138,27 +154,17 @@ class Trainer:
             "classes": self.classes,
             "versions": self.versions,
             "metrics": dict(self.last_metrics),
-            "batch_size": self.batch_size,
+            "samples_per_step": self.samples_per_step,
+            "world_size": self.dist.world_size,
             "epoch_progress": dict(self._progress) if iter_in_epoch else None,
         }
 
     def resume(self, path: str | Path) -> None:
-        """Restore model, optimizer, scheduler, scaler, counters and RNG from ``path``."""
-        ck = ckpt_io.load_checkpoint(path, map_location=self.device)
+        """Restore model, optimizer, scheduler, scaler, counters and RNG from ``path``
+        (read by rank 0 and sent to the others: only rank 0 needs the file)."""
+        ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
         ckpt_io.validate_resumable(ck, path)
         iters = int(ck.get("iter_in_epoch") or 0)
-        saved_bs = ck.get("batch_size")
-        if iters and isinstance(saved_bs, int) and saved_bs != self.batch_size:
-            raise CheckpointError(
-                f"{path} was saved mid-epoch ({iters} batches of epoch {int(ck['epoch']) + 1} "
-                f"done) with data.batch_size = {saved_bs}; this run has {self.batch_size}, so "
-                "its batches are other samples. Resume with --set data.batch_size="
-                f"{saved_bs}, or resume from an epoch-end checkpoint (epoch_N.pth) to change it")
-        if iters >= self.steps_per_epoch:
-            raise CheckpointError(
-                f"{path} was saved after batch {iters} of an epoch, but an epoch here has "
-                f"{self.steps_per_epoch} batches: the data changed since. Resume from an "
-                "epoch-end checkpoint (epoch_N.pth)")
         try:
             self.model.load_state_dict(ck["model"])
         except RuntimeError as exc:
@@ -179,6 +185,12 @@ class Trainer:
                 "was started with, or use --init-from to load only its weights") from None
         self.epoch, self.global_step = int(ck["epoch"]), int(ck.get("global_step", 0))
         self.resume_batch = iters
+        self._resume_position(ck)
+        if self.resume_batch >= self.steps_per_epoch:
+            raise CheckpointError(
+                f"{path} was saved after {iters} steps of an epoch, but an epoch here has "
+                f"{self.steps_per_epoch}: the data changed since. Resume from an epoch-end "
+                "checkpoint (epoch_N.pth)")
         progress = ck.get("epoch_progress")
         self._progress = dict(progress) if iters and isinstance(progress, dict) else {}
         self.best = dict(ck.get("best") or self.best)
@@ -186,7 +198,7 @@ class Trainer:
             self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics = dict(ck.get("metrics") or {})
         ckpt_io.set_rng_state(ck["rng"])
-        dropped = self.log.rewind(self.epoch, self.resume_batch)
+        dropped = self.log.rewind(self.epoch, iters)  # in the checkpoint's own steps
         if dropped:
             self.log.info(f"metrics.jsonl: {dropped} record(s) the interrupted run logged after this "
                           "checkpoint moved to metrics.discarded.jsonl (that training is redone)")
@@ -195,12 +207,27 @@ class Trainer:
         within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
         self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
 
+    def _resume_position(self, ck: dict[str, Any]) -> None:
+        """A mid-epoch checkpoint of a run with another global batch (another number of
+        processes): continue at the same sample of the epoch's order, rounded down to a
+        step of this run (the samples in between are trained again, and said so)."""
+        before = ck.get("samples_per_step")
+        now = self.samples_per_step
+        if not self.resume_batch or not before or not now or before == now:
+            return
+        position = self.resume_batch * int(before)
+        self.resume_batch = position // now
+        again = position - self.resume_batch * now
+        note = f"; {again} sample(s) before it are trained again" if again else ""
+        self.log.info(f"the checkpoint's run took {before} samples per step, this one {now}: resuming "
+                      f"at sample {self.resume_batch * now} of the epoch (step {self.resume_batch + 1}){note}")
+
     def init_from(self, path: str | Path, force: bool = False) -> dict[str, list[str]]:
         """Load weights only (shape-mismatched tensors are left out); report the rest.
 
         CheckpointError when no tensor matches (a checkpoint of another model) unless
         ``force``."""
-        ck = ckpt_io.load_checkpoint(path)
+        ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
         weights = ckpt_io.model_state(ck)
         own = self.model.state_dict()
         mismatched = [k for k, v in weights.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
@@ -225,14 +252,19 @@ class Trainer:
 
     def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
         """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
+        self._last_saved = f"epoch {epoch + 1}, after batch {batches_done}"
+        if not self.dist.is_main:
+            return
         ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done), self.ckpt_dir / "last.pth")
         self.log.record("checkpoint", self.global_step, epoch=epoch + 1, iter=batches_done)
-        self._last_saved = f"epoch {epoch + 1}, after batch {batches_done}"
 
     def _save_epoch(self) -> Path:
-        path = ckpt_io.save_checkpoint(self.state(), self.ckpt_dir / f"epoch_{self.epoch}.pth")
-        ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
+        path = self.ckpt_dir / f"epoch_{self.epoch}.pth"
         self._last_saved = f"after epoch {self.epoch}"
+        if not self.dist.is_main:
+            return path
+        ckpt_io.save_checkpoint(self.state(), path)
+        ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
         ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints, upto=self.epoch)
         return path
 
@@ -273,6 +305,20 @@ class Trainer:
             "or set train.amp = 'none'; then --resume or start again."
         )
 
+    def _local_inputs(self, batch: Mapping[str, Any], count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's inputs and labels; for a rank whose share of a short last step is
+        empty, an empty batch of the run's clip shape (it still joins the step's collectives:
+        DDP's gradient all-reduce, SyncBatchNorm)."""
+        if self._input_shape is None and self.dist.enabled:  # once per run, on every rank
+            shapes = dist.all_gather(tuple(batch["inputs"].shape[1:]) if count else None)
+            self._input_shape = next(s for s in shapes if s is not None)
+        if count:
+            self._input_shape = tuple(batch["inputs"].shape[1:])
+            return batch["inputs"], batch["label"]
+        assert self._input_shape is not None
+        return (torch.empty((0, *self._input_shape), dtype=torch.uint8),
+                torch.empty((0,), dtype=torch.int64))
+
     def train_epoch(self, epoch: int, start_batch: int = 0) -> dict[str, float]:
         """One epoch of training; returns mean loss, time and data-time share."""
         from tqdm import tqdm
@@ -284,37 +330,55 @@ class Trainer:
         progress = self._progress  # loss sum and count over the whole epoch, resumes included
         data_t = step_t = 0.0
         t_epoch = time.perf_counter()
-        bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None,
+        bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None if self.dist.is_main else True,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
                    unit="it")
         pending = 0
         clips = 0
+        skipped: list[tuple[str, str]] = []
         last_save = start_batch
         it = start_batch - 1
+        world = self.dist.world_size
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         end = time.perf_counter()
         try:
             for it, batch in enumerate(self.train_batches(epoch, start_batch), start=start_batch):
                 t_data = time.perf_counter() - end
-                for item in batch.get("skipped") or []:
-                    self.skipped.append(tuple(item))
-                    self.log.warning(f"skipped {item[0]}: {item[1]}")
+                skipped += [tuple(item) for item in batch.get("skipped") or []]
                 labels = batch.get("label")
-                if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
+                count = 0 if labels is None else labels.numel()
+                if count == 0 and not self.dist.enabled:  # every sample of the batch was skipped
                     bar.update(1)
                     end = time.perf_counter()
                     continue
-                with autocast(self.device, self.dtype):
-                    loss = model.loss(batch["inputs"], labels)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise self._diverged(value, epoch, it)
-                self.scaler.scale(loss / cfg.accumulate).backward()
+                inputs, labels = self._local_inputs(batch, count)
+                steps_now = pending + 1 == cfg.accumulate or it + 1 == self.steps_per_epoch
+                # accumulation steps skip DDP's gradient all-reduce; the optimizer step syncs
+                no_sync = (self.train_module.no_sync() if self.dist.enabled and not steps_now
+                           else contextlib.nullcontext())
+                with no_sync:
+                    with autocast(self.device, self.dtype):
+                        loss = self.train_module(inputs, labels)
+                    if self.dist.enabled:
+                        # the mean over every rank's samples (what one process with the global
+                        # batch computes), and each rank's weight in it: DDP averages gradients
+                        # over ranks, so a rank's loss counts count/(global/world)
+                        local = loss.detach().float() * count if count else loss.new_zeros((), dtype=torch.float32)
+                        total = dist.all_sum(torch.stack([local, local.new_tensor(float(count))]))
+                        value, global_count = float(total[0] / total[1]), int(total[1])
+                        weight = count * world / global_count
+                        if not count:
+                            loss = torch.nan_to_num(loss) * 0.0  # the mean of nothing is nan
+                    else:
+                        value, global_count, weight = float(loss.detach()), count, 1.0
+                    if not math.isfinite(value):
+                        raise self._diverged(value, epoch, it)
+                    self.scaler.scale(loss * (weight / cfg.accumulate)).backward()
                 pending += 1
                 lr = self._lr()
                 save = False
-                if pending == cfg.accumulate or it + 1 == self.steps_per_epoch:
+                if steps_now:
                     lr = self._optimizer_step()
                     pending = 0
                     save = bool(cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters
@@ -323,7 +387,7 @@ class Trainer:
                 end = time.perf_counter()
                 progress["loss_sum"] = progress.get("loss_sum", 0.0) + value
                 progress["batches"] = progress.get("batches", 0) + 1
-                clips += labels.numel()
+                clips += global_count
                 # later epochs count their first batch: refilling the workers' queues at
                 # each epoch start is a real stall, most visible on a fast GPU
                 if it > start_batch or self._workers_started:
@@ -341,6 +405,7 @@ class Trainer:
         self._workers_started = True
         if pending:  # an iterator shorter than steps_per_epoch: flush the accumulated grads
             self._optimizer_step()
+        self._report_skipped(skipped)
         seconds = time.perf_counter() - t_epoch
         stats = {
             "loss": progress.get("loss_sum", 0.0) / max(1, progress.get("batches", 0)),
@@ -353,9 +418,18 @@ class Trainer:
             stats["gpu_mem_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         return stats
 
+    def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:
+        """Samples skipped as unreadable this epoch, from every rank, logged once."""
+        for items in dist.all_gather(skipped):
+            for item in items:
+                self.skipped.append(tuple(item))
+                if self.dist.is_main:
+                    self.log.warning(f"skipped {item[0]}: {item[1]}")
+
     def validate(self, desc: str = "val") -> dict[str, float]:
         """Metrics on the validation batches (views averaged as the head says)."""
         assert self.val_batches is not None
+        dist.sync_buffers(self.model)  # every rank evaluates what the checkpoint holds
         return evaluate(self.model, self.val_batches(), self.metrics, device=self.device,
                         dtype=self.dtype, total=self.val_steps, desc=desc, skipped=self.skipped)
 
@@ -420,10 +494,13 @@ class Trainer:
                 self.scheduler.step_epoch(metric_value)
             self.log.info(line)
             path = self._save_epoch()
-            if is_best:
+            if is_best and self.dist.is_main:
                 ckpt_io.atomic_copy(path, self.ckpt_dir / "best.pth")
         best_path = self.ckpt_dir / "best.pth"
         last_path = self.ckpt_dir / "last.pth"
+        # rank 0 wrote the files; the others wait for them and take its word on what exists
+        dist.barrier()
+        has_best, has_last = dist.broadcast((best_path.exists(), last_path.exists()))
         result = FitResult(
             epochs=self.epoch,
             best_metric=self.best.get("metric"),
@@ -431,8 +508,8 @@ class Trainer:
             best_epoch=self.best.get("epoch"),
             last_metrics=dict(self.last_metrics),
             checkpoint_dir=self.ckpt_dir,
-            best_checkpoint=best_path if best_path.exists() else None,
-            last_checkpoint=last_path if last_path.exists() else None,
+            best_checkpoint=best_path if has_best else None,
+            last_checkpoint=last_path if has_last else None,
             skipped=list(self.skipped),
             seconds=time.perf_counter() - t0,
         )

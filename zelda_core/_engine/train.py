@@ -7,6 +7,7 @@ Connects the recipe, the registry (model, metrics) and the data loaders to the l
 from __future__ import annotations
 
 import copy
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import distributed as dist
 from .build import build_metrics, build_model, model_table
 from .config import parse_train_config
 from .errors import CheckpointError
 from .evaluate import save_metric_files, splits_of, test_checkpoint
 from .files import write_json
-from .log import RunLogger
+from .log import RankLogger, RunLogger
 from .loop import FitResult, Trainer
 from .workdir import WorkDirLock, archive_previous_run, clean_stale_temporaries, prepare_work_dir
 
@@ -73,37 +75,50 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
 
     The work dir is checked (a writable folder) and locked for the run (``force_lock``
     takes a lock another host's run holds); ``force_init`` accepts ``init_from`` weights
-    that match none of the model's tensors."""
+    that match none of the model's tensors.
 
+    Under torchrun every process runs this; rank 0 alone writes the work dir (see
+    docs/distributed.md). A process torchrun restarted after a failure
+    (``--max-restarts``) resumes from ``last.pth`` when there is one."""
     data = copy.deepcopy(recipe.data)
     file = recipe.file
     cfg = parse_train_config(data.get("train"), file=file)
+    ctx = dist.setup(cfg.device)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
-    if resume is True:  # checked before anything is made: a failed --resume leaves no trace
-        resume = work_dir / "checkpoints" / "last.pth"
-        if not Path(resume).exists():
-            raise CheckpointError(f"--resume: no checkpoint to resume from in {resume.parent} "
+    last = work_dir / "checkpoints" / "last.pth"
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+    if resume is True or (resume is None and restarted):
+        # checked before anything is made: a failed --resume leaves no trace
+        found = dist.broadcast(last.exists() if ctx.is_main else None)
+        if resume is True and not found:
+            raise CheckpointError(f"--resume: no checkpoint to resume from in {last.parent} "
                                   "(name one: --resume PATH)")
-    prepare_work_dir(work_dir)
-    with WorkDirLock(work_dir, force=force_lock) as lock:
-        return _run_locked(recipe, data, cfg, work_dir, lock, resume=resume, init_from=init_from,
-                           force_init=force_init, download=download)
+        resume = last if found else None
+    if ctx.is_main:
+        prepare_work_dir(work_dir)
+    with WorkDirLock(work_dir, force=force_lock) as lock:  # rank 0's; the others share it
+        return _run_locked(recipe, data, cfg, ctx, work_dir, lock, resume=resume, init_from=init_from,
+                           force_init=force_init, download=download, restarted=restarted)
 
 
-def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, lock: WorkDirLock, *,
-                resume: str | Path | None, init_from: str | Path | None, force_init: bool,
-                download: bool) -> dict[str, Any]:
+def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir: Path, lock: WorkDirLock,
+                *, resume: str | Path | None, init_from: str | Path | None, force_init: bool,
+                download: bool, restarted: bool) -> dict[str, Any]:
     from .._data import build_dataloader, build_dataset, resolve_root
     from .._recipe import Recipe, write_resolved
     from .download import ensure_dataset
 
     file = recipe.file
+    last = work_dir / "checkpoints" / "last.pth"
     seed = int(data.get("seed", 0))
     data_table = data.get("data") or {}
     root = resolve_root(data_table.get("root"), file)
-    ensure_dataset(root, download=download)
-    stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")
-    moved = None if resume else archive_previous_run(work_dir)
+    if ctx.local_rank == 0:  # one download per machine
+        ensure_dataset(root, download=download)
+    stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
+    moved = None if resume else archive_previous_run(work_dir)  # rank 0 only
+    dist.barrier()
+
     seed_everything(seed)
     train_ds = build_dataset(data, "train", recipe_file=file)
     splits = splits_of(data)
@@ -112,13 +127,21 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, loc
     table = model_table(data, len(classes) or None, file=file)
     data["model"] = table
     resolved = Recipe(data=data, path=recipe.path)
-    write_resolved(resolved, work_dir, seed=seed)
+    if ctx.is_main:
+        write_resolved(resolved, work_dir, seed=seed)
     model = build_model(table, file=file)
     metrics = build_metrics(data, file=file, needed_for="val" if val_ds is not None else None)
+    if ctx.enabled:  # same initial weights everywhere (DDP sends rank 0's); own dropout masks
+        torch.manual_seed(seed + 1_000_003 * ctx.rank)
+    batch_size = int(data_table.get("batch_size", 1))
+    step_size = batch_size * ctx.world_size
+    recipe_lr = cfg.optimizer.get("lr")
+    cfg = scale_lr(cfg, step_size, file)
 
-    train_loader = build_dataloader(data, "train", train_ds)
-    val_loader = build_dataloader(data, "val", val_ds, shuffle=False) if val_ds is not None else None
-    logger = RunLogger(work_dir)
+    shard = {"world": ctx.world_size, "rank": ctx.rank}
+    train_loader = build_dataloader(data, "train", train_ds, **shard)
+    val_loader = build_dataloader(data, "val", val_ds, shuffle=False, **shard) if val_ds is not None else None
+    logger = RunLogger(work_dir) if ctx.is_main else RankLogger(ctx.rank)
     try:
         logger.info(f"recipe {file}  ->  work dir {work_dir}")
         if lock.replaced:
@@ -136,6 +159,14 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, loc
                 logger.warning(f"{len(missing)} listed video(s) of data.{ds.split} not found; with "
                                "on_error = \"skip\" they are skipped and reported like unreadable "
                                f"ones: {'; '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        if ctx.enabled:
+            logger.info(f"{ctx.world_size} processes ({'nccl' if dist.local_device() else 'gloo'}): "
+                        f"batch {batch_size} per process, {step_size} per step")
+        if cfg.scale_lr:
+            logger.info(f"train.scale_lr: lr {recipe_lr} x {step_size} / {cfg.scale_lr['base_batch_size']} "
+                        f"= {cfg.optimizer['lr']:.6g}")
+        if cfg.sync_bn and not ctx.enabled:
+            logger.info("train.sync_bn: one process, BatchNorm left as it is")
         logger.info(f"train: {len(train_ds)} videos, {len(train_loader)} batches/epoch; "
                     f"val: {len(val_ds) if val_ds is not None else 0} videos; classes: {len(classes)}")
         trainer = Trainer(
@@ -144,7 +175,11 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, loc
             val_steps=len(val_loader) if val_loader is not None else None,
             metrics=metrics, work_dir=work_dir, classes=classes, recipe=data,
             recipe_toml=_recipe_toml(data), versions=_versions(), logger=logger,
+            samples_per_step=step_size,
         )
+        if resume and restarted and resume == last:
+            logger.info(f"torchrun restarted the processes (restart "
+                           f"{os.environ.get('TORCHELASTIC_RESTART_COUNT')}): resuming from {last}")
         if init_from:
             trainer.init_from(init_from, force=force_init)
         result: FitResult = trainer.fit(resume=resume)
@@ -157,7 +192,7 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, loc
             "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
             "skipped": [list(s) for s in result.skipped],
         }
-        if val_loader is not None and metrics:
+        if val_loader is not None and metrics and ctx.is_main:
             save_metric_files(metrics, work_dir / "val", classes)
         if "test" in splits:
             ckpt = result.best_checkpoint or result.last_checkpoint
@@ -169,14 +204,32 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, work_dir: Path, loc
             logger.info(f"test ({Path(ckpt).name}): {shown}")
             summary["test"] = test_metrics
             summary["skipped"] += report["skipped"]
-        report_skipped(logger, summary["skipped"])
+        if ctx.is_main:
+            report_skipped(logger, summary["skipped"])
         best = (f"best {result.best_metric} {result.best_value:.4f} at epoch {result.best_epoch}"
                 if result.best_value is not None else "no validation")
         logger.info(f"done in {result.seconds:.0f} s: {best}; checkpoints in {result.checkpoint_dir}")
-        write_json(work_dir / "summary.json", summary)
+        if ctx.is_main:
+            write_json(work_dir / "summary.json", summary)
         return summary
     finally:
         logger.close()
+
+
+def scale_lr(cfg: Any, step_size: int, file: str | None) -> Any:
+    """``train.scale_lr = {base_batch_size = B}``: the linear rule, lr x step_size / B, with
+    ``step_size`` the global batch (per-process batch x processes), as MMAction2's
+    ``auto_scale_lr``. Returns ``cfg`` with the scaled optimizer lr."""
+    if not cfg.scale_lr:
+        return cfg
+    from .._errors import RecipeError
+
+    lr = cfg.optimizer.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise RecipeError("train.scale_lr needs train.optimizer.lr to scale", file=file, key="train.optimizer.lr")
+    cfg = copy.copy(cfg)
+    cfg.optimizer = {**cfg.optimizer, "lr": lr * step_size / cfg.scale_lr["base_batch_size"]}
+    return cfg
 
 
 def report_skipped(logger: RunLogger, skipped: list[list[str]]) -> None:

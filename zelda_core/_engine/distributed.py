@@ -1,0 +1,176 @@
+"""Several processes (torchrun): the process group, DDP wrapping and the few collectives
+the engine needs, all from ``torch.distributed``.
+
+A process is part of a distributed run when torchrun (or ``zelda run --nproc``, which
+calls torch.distributed.run) set ``WORLD_SIZE`` > 1 in its environment. NCCL is used when
+each process has a CUDA device (``LOCAL_RANK`` picks it), gloo otherwise. Without torchrun
+every helper here is the one-process identity.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import TrainingError
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the run (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def launched() -> bool:
+    """Whether torchrun started this process as one of several."""
+    return _env_int("WORLD_SIZE", 1) > 1 and "RANK" in os.environ
+
+
+def context() -> Dist:
+    """This process's rank and world size (from the process group once it exists)."""
+    if dist.is_available() and dist.is_initialized():
+        return Dist(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
+    return Dist()
+
+
+def wants_cuda(device: str) -> bool:
+    return device in ("auto", "cuda") and torch.cuda.is_available()
+
+
+def setup(device: str = "auto") -> Dist:
+    """Join the process group torchrun describes (idempotent; a no-op without torchrun).
+
+    ``device`` is ``train.device``: 'auto'/'cuda' with CUDA present -> NCCL and the GPU
+    ``LOCAL_RANK``; otherwise gloo on CPU."""
+    if not launched() or dist.is_initialized():
+        return context()
+    local = _env_int("LOCAL_RANK", 0)
+    if device.startswith("cuda:"):
+        raise TrainingError(
+            f"train.device = {device!r} names one GPU, but torchrun started several processes: "
+            "use train.device = 'cuda' or 'auto' (each process takes the GPU LOCAL_RANK)")
+    if wants_cuda(device):
+        if local >= torch.cuda.device_count():
+            raise TrainingError(f"LOCAL_RANK {local} but this machine has {torch.cuda.device_count()} "
+                                "CUDA device(s): start at most that many processes per node")
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+    else:
+        dist.init_process_group("gloo", timeout=timedelta(minutes=30))
+    return context()
+
+
+def teardown() -> None:
+    """Leave the process group (at the end of a command)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def local_device() -> torch.device | None:
+    """The device of this rank in a distributed CUDA run (None otherwise)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", _env_int("LOCAL_RANK", 0))
+    return None
+
+
+# --- collectives (identity with one process) -----------------------------------------
+
+def barrier() -> None:
+    if context().enabled:
+        dist.barrier()
+
+
+def broadcast(obj: Any, src: int = 0) -> Any:
+    """``obj`` of rank ``src`` on every rank (picklable objects, e.g. a checkpoint dict)."""
+    if not context().enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src, device=local_device())
+    return box[0]
+
+
+def all_gather(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order."""
+    ctx = context()
+    if not ctx.enabled:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def all_sum(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum over ranks (a new tensor; the input is left alone)."""
+    values = values.clone()
+    if context().enabled:
+        dist.all_reduce(values)
+    return values
+
+
+def sync_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (e.g. BatchNorm running statistics) on every rank: what the
+    checkpoint holds is then what every rank evaluates with."""
+    if context().enabled:
+        for buf in model.buffers():
+            dist.broadcast(buf, 0)
+
+
+# --- the model under DDP -------------------------------------------------------------
+
+class LossModule(nn.Module):
+    """``forward(inputs, labels) = model.loss(inputs, labels)``: DDP synchronizes gradients
+    of what runs through its ``forward``, and a model's training entry point is ``loss``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(inputs, labels)
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """The module whose ``forward(inputs, labels)`` is the loss: DistributedDataParallel
+    around ``LossModule(model)`` in a distributed run, else ``LossModule(model)``."""
+    module = LossModule(model)
+    if not context().enabled:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def rank_prefix() -> str:
+    """'[rank N] ' on ranks other than 0 of a distributed run, else ''."""
+    rank = _env_int("RANK", 0) if launched() else 0
+    return f"[rank {rank}] " if rank else ""
+
+
+def print_err(message: str) -> None:
+    print(f"{rank_prefix()}{message}", file=sys.stderr, flush=True)
