@@ -24,7 +24,7 @@ def test_atomic_save_survives_a_crash_mid_write(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crashing_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint .*disk full"):
         ckpt_io.save_checkpoint({"epoch": 2, "model": {"w": torch.zeros(3)}}, path)
     monkeypatch.setattr(torch, "save", real_save)
     ck = ckpt_io.load_checkpoint(path)

@@ -142,7 +142,6 @@ def param_problems(
     injected: typing.Iterable[str] = (),
 ) -> list[tuple[str, str]]:
     """Like :func:`check_params`, each sentence with the parameter it is about."""
-    import difflib
 
     sig = signature_of(factory)
     if sig is None:

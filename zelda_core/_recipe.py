@@ -56,7 +56,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read recipe file {path}: {exc}") from None
     try:
-        return tomllib.loads(text)
+        return _shallow(tomllib.loads(text), str(path))
+    except RecursionError:
+        raise RecipeError(f"{path}: arrays or tables nested too deeply to read (a recipe needs "
+                          f"at most {MAX_DEPTH} levels)") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
@@ -113,6 +116,24 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path])
     return deep_merge(merged, data)
 
 
+MAX_DEPTH = 32
+"""How deeply a recipe's arrays and tables may nest (real recipes use 4 or 5 levels)."""
+
+
+def _shallow(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data``, or RecipeError when it nests deeper than MAX_DEPTH (checked without
+    recursion: later code walks recipes recursively)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RecipeError(f"{where}: arrays or tables nested more than {MAX_DEPTH} levels deep; "
+                              "a recipe needs 4 or 5")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return data
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=VALUE`` -> (["a","b","c"], value); VALUE is TOML, else a plain string."""
     key, sep, raw = text.partition("=")
@@ -120,7 +141,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise RecipeError(f"--set expects KEY=VALUE with a dotted KEY such as data.root=path, got {text!r}")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        value = _shallow(tomllib.loads(f"v = {raw}"), f"--set {key}")["v"]
+    except RecursionError:
+        raise RecipeError(f"--set {key}: the value is nested too deeply") from None
     except tomllib.TOMLDecodeError:
         value = raw
     return key.split("."), value

@@ -15,6 +15,7 @@ from typing import Any
 from ._data.config import data_errors
 from ._errors import RecipeError
 from ._recipe import META_KEY, Recipe
+from ._schema_values import value_errors
 
 TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
 SPLITS = ("train", "val", "test")
@@ -82,6 +83,7 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     from ._registry import check
 
     errors = _structure_errors(recipe.data, recipe.file)
+    errors += value_errors(recipe.data, recipe.file)
     for ref in component_tables(recipe.data):
         errors += check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
     if importlib.util.find_spec("zelda_core._engine.validate") is not None:

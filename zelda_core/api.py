@@ -181,6 +181,8 @@ _LAZY = {
     "read_label_map": "zelda_core._data.dataset",
     "check_files": "zelda_core._data.dataset",
     "raise_problems": "zelda_core._data.dataset",
+    "read_list_lines": "zelda_core._data.listfile",
+    "parse_label": "zelda_core._data.listfile",
 }
 
 __all__ = [

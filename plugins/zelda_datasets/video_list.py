@@ -11,8 +11,10 @@ from zelda_core.api import (
     VideoDataset,
     VideoOpener,
     check_files,
+    parse_label,
     raise_problems,
     read_label_map,
+    read_list_lines,
 )
 
 
@@ -22,14 +24,7 @@ def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]]
     Lines are "path label", split on the last whitespace (paths may contain spaces);
     blank lines and lines starting with ``#`` are skipped.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise DataError(f"annotation file not found: {path} (ann_file is relative to "
-                        f"data.root)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read annotation file {path}: {exc}") from None
+    lines = read_list_lines(path, "annotation file", "ann_file is relative to data.root")
     records, sources, problems = [], [], []
     for n, line in enumerate(lines, 1):
         text = line.strip()
@@ -41,9 +36,8 @@ def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]]
             problems.append(f"{where}: expected 'relative/path.mp4 label', got {text!r}")
             continue
         name, label_text = parts
-        try:
-            label = int(label_text)
-        except ValueError:
+        label = parse_label(label_text)
+        if label is None:
             problems.append(f"{where}: label {label_text!r} is not an integer "
                             f"(line {text!r}; expected 'relative/path.mp4 label')")
             continue
@@ -58,7 +52,8 @@ class VideoList(VideoDataset):
     ``label_map``: a file of class names, line i = label i (relative to ``root``); or
     ``num_classes``; without either, classes are "0".."max label". Validation at
     construction lists every malformed line, missing video and label outside
-    ``[0, num_classes)`` as file:line.
+    ``[0, num_classes)`` as file:line. With ``on_error = "skip"`` missing videos are not
+    an error: they are kept in ``missing`` and skipped like any unreadable video.
     """
 
     def __init__(self, ann_file: str, *, root: str, pipeline: Callable | list | None,
@@ -86,11 +81,17 @@ class VideoList(VideoDataset):
             if label < 0 or (limit is not None and label >= limit):
                 bound = f"[0, {limit})" if limit is not None else "[0, ...)"
                 problems.append(f"{src}: label {label} is outside {bound}")
-        problems += check_files(records, sources)
+        missing = check_files(records, sources)
+        self.missing = missing if on_error == "skip" else []
+        if on_error != "skip":  # with "skip" they fail to open like any unreadable video
+            problems += missing
         problems.sort(key=_line_order)
-        raise_problems(problems, f"annotation file {ann_path}",
-                       "Fix or remove these lines (format: 'relative/path.mp4 label', relative "
-                       "to data.root + prefix).")
+        hint = ("Fix or remove these lines (format: 'relative/path.mp4 label', relative to "
+                "data.root + prefix).")
+        if missing and on_error != "skip":
+            hint += (" With data.on_error = \"skip\", missing videos are skipped and reported "
+                     "like unreadable ones instead.")
+        raise_problems(problems, f"annotation file {ann_path}", hint)
         if not records:
             raise DataError(f"annotation file {ann_path} lists no video")
         if not self.classes:

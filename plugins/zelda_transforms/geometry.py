@@ -28,7 +28,23 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
         raise ValueError(f"{name} must be an int or [w, h], got {value!r}")
     if min(pair) <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
+    if max(pair) > MAX_SIDE:
+        raise ValueError(f"{name} must be at most {MAX_SIDE} pixels, got {value!r}")
     return pair
+
+
+MAX_SIDE = 8192
+"""The largest crop or resize side a recipe may ask for (a larger one is a typo that would
+allocate gigabytes per clip); checked at construction (``zelda recipe check``)."""
+
+
+def _check_size(size: int | list[int]) -> None:
+    """A resize ``size``: a short side, or ``[h, w]`` with ``-1`` keeping the aspect on one."""
+    sides = [size] if isinstance(size, int) else list(size)
+    if any(not -1 <= s <= MAX_SIDE or s == 0 for s in sides) or max(sides) < 1 \
+            or (isinstance(size, int) and size < 1):
+        raise ValueError(f"size must be a positive short side or [h, w] (one side may be -1 to keep "
+                         f"the aspect), each at most {MAX_SIDE}, got {size!r}")
 
 
 def _rng(sample: dict[str, Any]) -> np.random.Generator:
@@ -101,6 +117,8 @@ class Resize:
             if not (isinstance(size, (list, tuple)) and len(size) == 2):
                 raise ValueError(f"size must be an int (short side) or [h, w], got {size!r}")
             size = [int(v) for v in size]
+        if size is not None:
+            _check_size(size)
         if scale is not None and not isinstance(scale, (int, float)):
             if not (isinstance(scale, (list, tuple)) and len(scale) == 2):
                 raise ValueError(f"scale must be a float or [w, h], got {scale!r}")

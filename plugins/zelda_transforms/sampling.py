@@ -36,6 +36,19 @@ def _positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+MAX_FRAMES = 4096
+"""Frames one sample may hold (clip_len x num_clips): 4096 frames of 256x340 RGB are
+1 GiB, so more is a typo, not a recipe; checked at construction (``zelda recipe check``)."""
+
+
+def _bounded(clip_len: int, num_clips: int, factor: int = 1) -> None:
+    frames = clip_len * num_clips * factor
+    if frames > MAX_FRAMES:
+        raise ValueError(f"clip_len x num_clips{' x 2 (twice_sample)' if factor == 2 else ''} = "
+                         f"{frames} frames per sample, over the limit of {MAX_FRAMES} (each "
+                         "frame is decoded and held in memory)")
+
+
 def apply_out_of_bound(inds: np.ndarray, total: int, opt: str) -> np.ndarray:
     """MMAction2's out-of-bound rule on (num_clips, clip_len) indices.
 
@@ -73,6 +86,7 @@ class SegmentSample:
                  out_of_bound_opt: OutOfBound = "loop") -> None:
         _positive("clip_len", clip_len)
         _positive("num_clips", num_clips)
+        _bounded(clip_len, num_clips)
         _check_oob(out_of_bound_opt)
         self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
         self.out_of_bound_opt = out_of_bound_opt
@@ -118,6 +132,7 @@ class SampleFrames:
         _positive("clip_len", clip_len)
         _positive("frame_interval", frame_interval)
         _positive("num_clips", num_clips)
+        _bounded(clip_len, num_clips, 2 if twice_sample else 1)
         _check_oob(out_of_bound_opt)
         self.clip_len, self.frame_interval, self.num_clips = clip_len, frame_interval, num_clips
         self.test_mode, self.out_of_bound_opt = test_mode, out_of_bound_opt
@@ -207,6 +222,7 @@ class UniformSample:
     def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False) -> None:
         _positive("clip_len", clip_len)
         _positive("num_clips", num_clips)
+        _bounded(clip_len, num_clips)
         self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
 
     def min_frames(self) -> int:

@@ -110,9 +110,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if debug or not _environment_error(exc):
+            raise
+        from .._engine.workdir import os_error_message
+
+        print(f"{_rank_prefix()}zelda: error: {os_error_message(exc, 'access')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("zelda: interrupted", file=sys.stderr)
         return 130
+
+
+def _environment_error(exc: OSError) -> bool:
+    """A full disk, a read-only or forbidden path: the machine's state, not a bug."""
+    import errno
+
+    return exc.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+        errno.ENOTDIR, errno.EISDIR)
 
 
 def _rank_prefix() -> str:

@@ -22,6 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="continue a run: from CKPT, or from WORK_DIR/checkpoints/last.pth")
     p.add_argument("--init-from", metavar="CKPT",
                    help="start from these weights only (missing/unexpected keys are reported)")
+    p.add_argument("--force-init", action="store_true",
+                   help="accept --init-from weights that match none of the model's tensors")
+    p.add_argument("--force-lock", action="store_true",
+                   help="use the work dir even if its lock says another run (on another host) "
+                        "holds it")
     p.add_argument("--no-download", action="store_true",
                    help="never download a missing data set")
     add_nproc_argument(p)
@@ -47,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
-                     download=not args.no_download)
+                     download=not args.no_download, force_lock=args.force_lock,
+                     force_init=args.force_init)
     finally:
         teardown()
     return 0

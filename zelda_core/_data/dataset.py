@@ -4,17 +4,22 @@ A dataset plugin subclasses :class:`VideoDataset` and fills ``records`` (``(file
 label)`` pairs, validated at construction) and ``classes``. Indexing runs the pipeline on
 one record with the rng of (seed, epoch, index). With ``on_error = "skip"`` a sample that
 fails is replaced by another (chosen from (seed, epoch, index, attempt)) and reported in
-the returned sample's ``skipped`` list, which the loader gathers into each batch.
+the returned sample's ``skipped`` list, which the loader gathers into each batch. In
+test mode (evaluation) it is not replaced: the sample is ``{"skipped": [...]}`` with no
+inputs, so metrics count every readable video exactly once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .._errors import DataError, ZeldaError
 from .._video import VideoOpener
+from .listfile import read_list_lines
 from .rng import replacement_index, sample_rng
 
 MAX_LISTED = 20
@@ -23,9 +28,28 @@ MAX_CONSECUTIVE_FAILURES = 10
 """on_error = "skip" gives up (DataError) after this many failures for one sample."""
 
 
+_collected: ContextVar[list[str] | None] = ContextVar("zelda_collected_problems", default=None)
+
+
+@contextmanager
+def collecting_problems() -> Iterator[list[str]]:
+    """Within the block, :func:`raise_problems` appends to the yielded list instead of
+    raising, so one pass reports every problem (``zelda data check``)."""
+    problems: list[str] = []
+    token = _collected.set(problems)
+    try:
+        yield problems
+    finally:
+        _collected.reset(token)
+
+
 def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
     """Raise one DataError listing ``problems`` ("file:line: what"), up to MAX_LISTED."""
     if not problems:
+        return
+    collected = _collected.get()
+    if collected is not None:
+        collected.extend(problems)
         return
     shown = list(problems[:MAX_LISTED])
     if len(problems) > MAX_LISTED:
@@ -37,14 +61,8 @@ def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
 
 def read_label_map(path: str) -> list[str]:
     """Class names, one per line (line i = label i); trailing blank lines ignored."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\r\n").strip() for line in f]
-    except FileNotFoundError:
-        raise DataError(f"label map not found: {path} (one class name per line, line i = "
-                        f"label i)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read label map {path}: {exc}") from None
+    lines = [line.strip() for line in read_list_lines(
+        path, "label map", "one class name per line, line i = label i")]
     while lines and not lines[-1]:
         lines.pop()
     blanks = [f"{path}:{i + 1}: blank line (line i names label i-1; remove it)"
@@ -145,6 +163,8 @@ class VideoDataset:
                         return {"error": message}
                     raise DataError(message) from exc
                 skipped.append((filename, reason))
+                if self.test_mode:  # evaluation: each video once, none counted twice
+                    return {"skipped": skipped}  # no "inputs": the loader leaves it out
                 current = replacement_index(len(self.records), self.seed, epoch, index, attempt)
                 continue
             out["skipped"] = skipped

@@ -21,8 +21,8 @@ from .sampler import EpochSampler, StepBatchSampler
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack packed samples into the batch format; errors are passed on, not raised."""
     errors = [s["error"] for s in samples if "error" in s]
-    good = [s for s in samples if "error" not in s]
-    skipped = [tuple(t) for s in good for t in s.get("skipped", ())]
+    skipped = [tuple(t) for s in samples if "error" not in s for t in s.get("skipped", ())]
+    good = [s for s in samples if "error" not in s and "inputs" in s]  # not the unreplaced skips
     batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped}
     if good:
         shapes = {tuple(s["inputs"].shape) for s in good}
@@ -72,6 +72,9 @@ class Loader:
             return  # the running iterator is already there
         self._it = None
         self.sampler.set_epoch(epoch, start)
+        generator = getattr(self.dataloader, "generator", None)
+        if generator is not None:  # the workers' base seed: from (seed, epoch), as samples are
+            generator.manual_seed(hash((self.sampler.seed, epoch)) & (2**63 - 1))
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
@@ -154,6 +157,10 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
     across = torch.cuda.is_available() if across == "auto" else bool(across)
     continuous = (split == "train" and workers > 0 and kwargs["persistent_workers"]
                   and sampler.epoch_keys and across)
+    # its own generator: iter(DataLoader) would otherwise draw the workers' base seed from
+    # the global torch RNG, which dropout also uses, and a mid-epoch resume (that restores
+    # the RNG, then starts a new iterator) would shift every later dropout mask
+    kwargs["generator"] = torch.Generator().manual_seed(hash((seed, epoch)) & (2**63 - 1))
     dataloader = DataLoader(dataset, batch_sampler=StepBatchSampler(sampler, drop_last, continuous),
                             num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
     return Loader(dataloader, sampler, batch_size, drop_last, continuous)

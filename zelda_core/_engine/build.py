@@ -93,8 +93,10 @@ def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: 
 
 def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
     """The checkpoint's weights into ``model``; CheckpointError when they do not fit."""
+    state = ckpt_io.model_state(ckpt)
+    ckpt_io.check_finite_weights(state, path)
     try:
-        model.load_state_dict(ckpt_io.model_state(ckpt))
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(
             f"{path} does not fit the model: {str(exc).splitlines()[0]} "

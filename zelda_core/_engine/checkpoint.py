@@ -59,10 +59,37 @@ def _replacing(path: Path) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: torch.save reports a failed write (a full disk) as
+    ``RuntimeError: [enforce fail at inline_container.cc]`` raised while handling it."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """OS errors while writing ``path`` become one CheckpointError naming it."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        from .workdir import os_error_message
+
+        raise CheckpointError(os_error_message(cause, "write the checkpoint", path)
+                              + " (the previous checkpoint of that name is kept)") from exc
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``."""
     path = Path(path)
-    with _replacing(path) as tmp, open(tmp, "wb") as f:
+    with _writing(path), _replacing(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
@@ -72,7 +99,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Make ``dst`` a copy of ``src`` atomically (a hard link when possible)."""
     src, dst = Path(src), Path(dst)
-    with _replacing(dst) as tmp:
+    with _writing(dst), _replacing(dst) as tmp:
         try:
             os.link(src, tmp)
         except OSError:
@@ -103,6 +130,73 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
     remember_provenance(ckpt.get("versions"))
     return ckpt
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_resumable(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
+    """CheckpointError unless ``ckpt`` has everything --resume restores, of the right types."""
+    problems = []
+    for key in ("model", "optimizer", "epoch", "rng"):
+        if key not in ckpt:
+            problems.append(f"no '{key}'")
+    model = ckpt.get("model")
+    if "model" in ckpt and not (isinstance(model, dict) and model
+                                and all(isinstance(v, torch.Tensor) for v in model.values())):
+        problems.append(f"'model' is a {type(model).__name__}, not a non-empty dict of tensors")
+    opt = ckpt.get("optimizer")
+    if "optimizer" in ckpt and not (isinstance(opt, dict) and isinstance(opt.get("state"), dict)
+                                    and isinstance(opt.get("param_groups"), list)
+                                    and opt["param_groups"]
+                                    and all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                            for g in opt["param_groups"])):
+        problems.append("'optimizer' is not an optimizer state (a dict with 'state' and a "
+                        "non-empty 'param_groups' list)")
+    for key in ("epoch", "iter_in_epoch", "global_step"):
+        value = ckpt.get(key, 0)
+        if key in ckpt and not (_is_int(value) and value >= 0):
+            problems.append(f"'{key}' is {value!r}, not a count >= 0")
+    rng = ckpt.get("rng")
+    if "rng" in ckpt and not _valid_rng(rng):
+        problems.append("'rng' is not the RNG state zelda saves (python, numpy and torch)")
+    for key in ("scheduler", "scaler", "best", "metrics"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            problems.append(f"'{key}' is a {type(ckpt[key]).__name__}, not a dict")
+    if problems:
+        raise CheckpointError(f"{path} cannot be resumed from: {'; '.join(problems)}. It is not "
+                              "a complete zelda checkpoint (damaged, or written by something "
+                              "else); resume from another one, or use --init-from to load only "
+                              "its weights")
+
+
+def _valid_rng(rng: Any) -> bool:
+    if not isinstance(rng, dict):
+        return False
+    py, np_state, t = rng.get("python"), rng.get("numpy"), rng.get("torch")
+    return (isinstance(py, (tuple, list)) and len(py) == 3 and isinstance(py[1], (tuple, list))
+            and isinstance(np_state, dict)
+            and isinstance(np_state.get("keys"), torch.Tensor) and np_state["keys"].numel() == 624
+            and all(_is_int(np_state.get(k)) for k in ("pos", "has_gauss"))
+            and isinstance(np_state.get("cached_gaussian"), (int, float))
+            and isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.numel() > 0)
+
+
+def nonfinite_tensors(state: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` holding NaN or inf."""
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite_weights(state: dict[str, Any], path: str | os.PathLike) -> None:
+    """CheckpointError when weights hold NaN/inf: every prediction would be NaN."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" ... ({len(bad)} in all)" if len(bad) > 5 else "")
+        raise CheckpointError(f"{path} has NaN or infinite weights ({shown}); the run that wrote "
+                              "it had diverged. Use an earlier checkpoint (epoch_N.pth) or "
+                              "retrain with a lower learning rate")
 
 
 def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -163,11 +257,17 @@ def epoch_checkpoints(directory: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune(directory: str | os.PathLike, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest ``epoch_N.pth`` (0 keeps all); returns the deleted."""
+def prune(directory: str | os.PathLike, keep: int, upto: int | None = None) -> list[Path]:
+    """Delete all but the ``keep`` newest ``epoch_N.pth`` (0 keeps all); returns the deleted.
+
+    ``upto``: only files with N <= upto count (the run's own; a higher N is left by an
+    abandoned run and must not push the newest checkpoint out)."""
     if keep <= 0:
         return []
-    old = epoch_checkpoints(directory)[:-keep]
+    found = epoch_checkpoints(directory)
+    if upto is not None:
+        found = [p for p in found if int(_EPOCH_RE.match(p.name).group(1)) <= upto]
+    old = found[:-keep]
     for p in old:
         p.unlink(missing_ok=True)
     return old

@@ -69,6 +69,13 @@ def evaluate(
             with autocast(device, dtype):
                 scores = model.predict(batch["inputs"])
             scores = scores.float().cpu()
+            if not bool(torch.isfinite(scores).all()):
+                from .errors import TrainingError
+
+                files = [m.get("filename", "?") for m in batch.get("meta") or []]
+                raise TrainingError(
+                    f"the model's scores are NaN or infinite ({desc}, videos {', '.join(files[:4]) or '?'}): "
+                    "its weights are broken (a diverged run?); no metric is computed from them")
             if sharded:
                 parts.append((scores, labels.cpu()))
             else:
@@ -109,6 +116,29 @@ def splits_of(data: dict[str, Any]) -> set[str]:
     return {k for k, v in (data.get("data") or {}).items() if isinstance(v, dict) and "type" in v}
 
 
+def check_classes(trained: list[str], data: list[str], checkpoint: str | Path, split: str) -> None:
+    """CheckpointError when the checkpoint's classes are not the data's: the metrics would
+    compare label numbers that mean different things. Data without class names (labels
+    only, classes "0".."n-1") must fit in the checkpoint's classes."""
+    from .errors import CheckpointError
+
+    if not trained or not data or trained == data:
+        return
+    numbered = data == [str(i) for i in range(len(data))]
+    if numbered and len(data) <= len(trained):
+        return
+    if numbered:
+        raise CheckpointError(
+            f"{checkpoint} was trained on {len(trained)} classes but data.{split} has labels up to "
+            f"{len(data) - 1}; test it on data labelled like its training data")
+    diff = [f"label {i}: checkpoint {a!r}, data {b!r}" for i, (a, b) in enumerate(zip(trained, data)) if a != b]
+    raise CheckpointError(
+        f"{checkpoint} was trained on {len(trained)} classes, data.{split} has {len(data)} "
+        + (f"({'; '.join(diff[:3])})" if diff else "(the same names up to the shorter list)")
+        + ": its scores would be matched to the wrong labels. Test it on a split with the same "
+        "label map")
+
+
 def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test", out: str | Path | None = None,
                     device: str | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on ``split`` of ``recipe`` (a ``Recipe``) with the recipe's
@@ -122,6 +152,7 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     from .device import place_model
     from .files import write_json
     from .train import seed_everything
+    from .workdir import prepare_work_dir
 
     data = copy.deepcopy(recipe.data)
     file = recipe.file
@@ -132,9 +163,15 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     if split not in splits:
         raise RecipeError(f"the recipe has no [data.{split}] split to test on (it has: "
                           f"{', '.join(sorted(splits)) or 'none'}); use --split", file=file, key=f"data.{split}")
+    ck_dir = Path(checkpoint).resolve().parent
+    run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
+    out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
+    if ctx.is_main:  # before, not after, the evaluation
+        prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")
     # rank 0 reads the checkpoint and sends it: only rank 0 needs the file
     ckpt = dist.broadcast(ckpt_io.load_checkpoint(checkpoint) if ctx.is_main else None)
     ds = build_dataset(data, split, recipe_file=file)
+    check_classes(list(ckpt.get("classes") or []), list(getattr(ds, "classes", []) or []), checkpoint, split)
     classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
     model = build_model(model_table(data, len(classes) or None, file=file), file=file)
     load_weights(model, ckpt, checkpoint)
@@ -145,9 +182,6 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     t0 = time.perf_counter()
     result = evaluate(model, loader, metrics, device=place.device, dtype=place.dtype, total=len(loader),
                       desc=split, skipped=skipped)
-    ck_dir = Path(checkpoint).resolve().parent
-    run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
-    out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
     files = save_metric_files(metrics, out_path.parent / split, classes) if ctx.is_main else []
     report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
               "metrics": result, "files": [str(f) for f in files], "skipped": [list(s) for s in skipped]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,40 @@ class RunLogger:
             for k, v in values.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "iter"):
                     self._tb.add_scalar(f"{kind}/{k}", v, step)
+
+    def rewind(self, epochs_done: int, iter_in_epoch: int = 0) -> int:
+        """Resuming from a checkpoint taken after ``epochs_done`` epochs and
+        ``iter_in_epoch`` batches of the next: move the records logged after it (by the run
+        that was interrupted) to ``metrics.discarded.jsonl``, so every (epoch, iter) appears
+        once in ``metrics.jsonl``. Returns how many records moved."""
+        if not self.work_dir or self._jsonl is None:
+            return 0
+        path = self.work_dir / "metrics.jsonl"
+        self._jsonl.close()
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        limit = (epochs_done + 1, iter_in_epoch) if iter_in_epoch else (epochs_done, math.inf)
+        cut = len(lines)
+        for i, line in enumerate(lines):
+            try:
+                rec = json.loads(line)
+            except ValueError:  # a line torn by the kill
+                cut = i
+                break
+            epoch = rec.get("epoch") if isinstance(rec, dict) else None
+            if not isinstance(epoch, int):
+                continue
+            it = rec.get("iter")
+            if (epoch, it if isinstance(it, int) else math.inf) > limit:
+                cut = i
+                break
+        if cut < len(lines):
+            with open(self.work_dir / "metrics.discarded.jsonl", "a", encoding="utf-8") as f:
+                f.writelines(x if x.endswith("\n") else x + "\n" for x in lines[cut:])
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text("".join(lines[:cut]), encoding="utf-8")
+            os.replace(tmp, path)
+        self._jsonl = open(path, "a", encoding="utf-8")
+        return len(lines) - cut
 
     def close(self) -> None:
         for f in (self._jsonl, self._text):

@@ -97,6 +97,7 @@ class Trainer:
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
+        self._progress: dict[str, float] = {}  # the running epoch's sums (saved mid-epoch)
         self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
 
         if config.threads:
@@ -155,18 +156,15 @@ class Trainer:
             "metrics": dict(self.last_metrics),
             "samples_per_step": self.samples_per_step,
             "world_size": self.dist.world_size,
+            "epoch_progress": dict(self._progress) if iter_in_epoch else None,
         }
 
     def resume(self, path: str | Path) -> None:
         """Restore model, optimizer, scheduler, scaler, counters and RNG from ``path``
         (read by rank 0 and sent to the others: only rank 0 needs the file)."""
         ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
-        missing = [k for k in ("model", "optimizer", "epoch", "rng") if k not in ck]
-        if missing:
-            raise CheckpointError(
-                f"{path} cannot be resumed from: it has no {', '.join(missing)} "
-                "(use --init-from to load only its weights)"
-            )
+        ckpt_io.validate_resumable(ck, path)
+        iters = int(ck.get("iter_in_epoch") or 0)
         try:
             self.model.load_state_dict(ck["model"])
         except RuntimeError as exc:
@@ -174,19 +172,36 @@ class Trainer:
                 f"{path} does not fit this recipe's model: {str(exc).splitlines()[0]} ... "
                 "(resume with the recipe the run was started with, or use --init-from)"
             ) from None
-        self.optimizer.load_state_dict(ck["optimizer"])
-        if self.scheduler and ck.get("scheduler"):
-            self.scheduler.load_state_dict(ck["scheduler"])
-        if self.scaler.is_enabled() and ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.scheduler and ck.get("scheduler"):
+                self.scheduler.load_state_dict(ck["scheduler"])
+            if self.scaler.is_enabled() and ck.get("scaler"):
+                self.scaler.load_state_dict(ck["scaler"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{path}: its optimizer/scheduler state does not fit this recipe's "
+                f"[train] settings ({type(exc).__name__}: {exc}); resume with the recipe the run "
+                "was started with, or use --init-from to load only its weights") from None
         self.epoch, self.global_step = int(ck["epoch"]), int(ck.get("global_step", 0))
-        self.resume_batch = int(ck.get("iter_in_epoch") or 0)
+        self.resume_batch = iters
         self._resume_position(ck)
+        if self.resume_batch >= self.steps_per_epoch:
+            raise CheckpointError(
+                f"{path} was saved after {iters} steps of an epoch, but an epoch here has "
+                f"{self.steps_per_epoch}: the data changed since. Resume from an epoch-end "
+                "checkpoint (epoch_N.pth)")
+        progress = ck.get("epoch_progress")
+        self._progress = dict(progress) if iters and isinstance(progress, dict) else {}
         self.best = dict(ck.get("best") or self.best)
         if self.cfg.best_metric and self.best.get("metric") != self.cfg.best_metric:
             self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics = dict(ck.get("metrics") or {})
         ckpt_io.set_rng_state(ck["rng"])
+        dropped = self.log.rewind(self.epoch, iters)  # in the checkpoint's own steps
+        if dropped:
+            self.log.info(f"metrics.jsonl: {dropped} record(s) the interrupted run logged after this "
+                          "checkpoint moved to metrics.discarded.jsonl (that training is redone)")
         if self.channels_last:  # load_state_dict copies values but keep the format explicit
             apply_channels_last(self.model)
         within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
@@ -207,8 +222,11 @@ class Trainer:
         self.log.info(f"the checkpoint's run took {before} samples per step, this one {now}: resuming "
                       f"at sample {self.resume_batch * now} of the epoch (step {self.resume_batch + 1}){note}")
 
-    def init_from(self, path: str | Path) -> dict[str, list[str]]:
-        """Load weights only (shape-mismatched tensors are left out); report the rest."""
+    def init_from(self, path: str | Path, force: bool = False) -> dict[str, list[str]]:
+        """Load weights only (shape-mismatched tensors are left out); report the rest.
+
+        CheckpointError when no tensor matches (a checkpoint of another model) unless
+        ``force``."""
         ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
         weights = ckpt_io.model_state(ck)
         own = self.model.state_dict()
@@ -218,6 +236,13 @@ class Trainer:
         report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
                   "shape_mismatch": mismatched}
         loaded = len(usable) - len(report["unexpected"])
+        if loaded == 0 and not force:
+            sample = ", ".join(list(weights)[:3]) or "none"
+            raise CheckpointError(
+                f"--init-from {path}: none of its {len(weights)} tensors fits this model's "
+                f"{len(own)} (its names: {sample} ...; this model's: "
+                f"{', '.join(list(own)[:3])} ...): it is a checkpoint of another model. Pass "
+                "--force-init to start from random weights anyway")
         self.log.info(f"init-from {path}: loaded {loaded} of {len(own)} tensors")
         for what, keys in report.items():
             if keys:
@@ -240,7 +265,7 @@ class Trainer:
             return path
         ckpt_io.save_checkpoint(self.state(), path)
         ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
-        ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
+        ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints, upto=self.epoch)
         return path
 
     # --- training -----------------------------------------------------------------------
@@ -300,7 +325,9 @@ class Trainer:
 
         cfg, model = self.cfg, self.model
         model.train()
-        losses: list[float] = []
+        if start_batch == 0:
+            self._progress = {}
+        progress = self._progress  # loss sum and count over the whole epoch, resumes included
         data_t = step_t = 0.0
         t_epoch = time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None if self.dist.is_main else True,
@@ -350,16 +377,16 @@ class Trainer:
                     self.scaler.scale(loss * (weight / cfg.accumulate)).backward()
                 pending += 1
                 lr = self._lr()
+                save = False
                 if steps_now:
                     lr = self._optimizer_step()
                     pending = 0
-                    if cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters \
-                            and it + 1 < self.steps_per_epoch:  # the epoch's end saves anyway
-                        self._save_mid_epoch(epoch, it + 1)
-                        last_save = it + 1
+                    save = bool(cfg.checkpoint_iters and it + 1 - last_save >= cfg.checkpoint_iters
+                                and it + 1 < self.steps_per_epoch)  # the epoch's end saves anyway
                 t_step = time.perf_counter() - end
                 end = time.perf_counter()
-                losses.append(value)
+                progress["loss_sum"] = progress.get("loss_sum", 0.0) + value
+                progress["batches"] = progress.get("batches", 0) + 1
                 clips += global_count
                 # later epochs count their first batch: refilling the workers' queues at
                 # each epoch start is a real stall, most visible on a fast GPU
@@ -368,6 +395,9 @@ class Trainer:
                     step_t += t_step
                 self.log.record("train", self.global_step, epoch=epoch + 1, iter=it + 1, loss=value,
                                 lr=lr, data_time=round(t_data, 5), step_time=round(t_step, 5))
+                if save:  # after the batch's record: a resumed run logs from the next batch on
+                    self._save_mid_epoch(epoch, it + 1)
+                    last_save = it + 1
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
                 bar.update(1)
         finally:
@@ -378,7 +408,7 @@ class Trainer:
         self._report_skipped(skipped)
         seconds = time.perf_counter() - t_epoch
         stats = {
-            "loss": sum(losses) / max(1, len(losses)),
+            "loss": progress.get("loss_sum", 0.0) / max(1, progress.get("batches", 0)),
             "seconds": seconds,
             "data_share": data_t / step_t if step_t > 0 else 0.0,
             "iters": float(it + 1 - start_batch),

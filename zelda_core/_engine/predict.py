@@ -14,8 +14,8 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
                    decoder: str | None = None) -> list[dict[str, Any]]:
     """Class probabilities for each video, with the checkpoint's test (else val) pipeline."""
     from .._data import decoder_spec, sample_rng
-    from .._video import VideoOpener
     from .._pipeline import Pipeline
+    from .._video import VideoOpener
     from .build import model_from_checkpoint
 
     model, ckpt = model_from_checkpoint(checkpoint, device=device)
@@ -50,6 +50,9 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
         inputs = out["inputs"].unsqueeze(0)
         with torch.inference_mode():
             scores = model.predict(inputs.to(dev))[0].float().cpu()
+        if not bool(torch.isfinite(scores).all()):
+            results.append({"video": video, "error": "the model's scores are NaN or infinite"})
+            continue
         if model.average_clips != "prob":
             scores = scores.softmax(-1)
         k = min(top_k, scores.numel())

@@ -23,6 +23,7 @@ from .evaluate import save_metric_files, splits_of, test_checkpoint
 from .files import write_json
 from .log import RankLogger, RunLogger
 from .loop import FitResult, Trainer
+from .workdir import WorkDirLock, archive_previous_run, clean_stale_temporaries, prepare_work_dir
 
 
 def seed_everything(seed: int) -> None:
@@ -67,39 +68,57 @@ def _loader_fn(loader: Any):
 
 
 def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str | Path | bool | None = None,
-                 init_from: str | Path | None = None, download: bool = True) -> dict[str, Any]:
+                 init_from: str | Path | None = None, download: bool = True, force_lock: bool = False,
+                 force_init: bool = False) -> dict[str, Any]:
     """Train ``recipe`` (a ``zelda_core._recipe.Recipe``), validate, then test the best
     checkpoint on the test split if the recipe has one. Returns a summary dict.
+
+    The work dir is checked (a writable folder) and locked for the run (``force_lock``
+    takes a lock another host's run holds); ``force_init`` accepts ``init_from`` weights
+    that match none of the model's tensors.
 
     Under torchrun every process runs this; rank 0 alone writes the work dir (see
     docs/distributed.md). A process torchrun restarted after a failure
     (``--max-restarts``) resumes from ``last.pth`` when there is one."""
-    from .._data import build_dataloader, build_dataset, resolve_root
-    from .._recipe import Recipe, write_resolved
-    from .download import ensure_dataset
-
     data = copy.deepcopy(recipe.data)
     file = recipe.file
     cfg = parse_train_config(data.get("train"), file=file)
     ctx = dist.setup(cfg.device)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
-    if ctx.is_main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-    seed = int(data.get("seed", 0))
-    data_table = data.get("data") or {}
-    root = resolve_root(data_table.get("root"), file)
-    if ctx.local_rank == 0:  # one download per machine
-        ensure_dataset(root, download=download)
-    dist.barrier()
-
     last = work_dir / "checkpoints" / "last.pth"
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
     if resume is True or (resume is None and restarted):
+        # checked before anything is made: a failed --resume leaves no trace
         found = dist.broadcast(last.exists() if ctx.is_main else None)
         if resume is True and not found:
             raise CheckpointError(f"--resume: no checkpoint to resume from in {last.parent} "
                                   "(name one: --resume PATH)")
         resume = last if found else None
+    if ctx.is_main:
+        prepare_work_dir(work_dir)
+    with WorkDirLock(work_dir, force=force_lock) as lock:  # rank 0's; the others share it
+        return _run_locked(recipe, data, cfg, ctx, work_dir, lock, resume=resume, init_from=init_from,
+                           force_init=force_init, download=download, restarted=restarted)
+
+
+def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir: Path, lock: WorkDirLock,
+                *, resume: str | Path | None, init_from: str | Path | None, force_init: bool,
+                download: bool, restarted: bool) -> dict[str, Any]:
+    from .._data import build_dataloader, build_dataset, resolve_root
+    from .._recipe import Recipe, write_resolved
+    from .download import ensure_dataset
+
+    file = recipe.file
+    last = work_dir / "checkpoints" / "last.pth"
+    seed = int(data.get("seed", 0))
+    data_table = data.get("data") or {}
+    root = resolve_root(data_table.get("root"), file)
+    if ctx.local_rank == 0:  # one download per machine
+        ensure_dataset(root, download=download)
+    stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
+    moved = None if resume else archive_previous_run(work_dir)  # rank 0 only
+    dist.barrier()
+
     seed_everything(seed)
     train_ds = build_dataset(data, "train", recipe_file=file)
     splits = splits_of(data)
@@ -125,6 +144,21 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
     logger = RunLogger(work_dir) if ctx.is_main else RankLogger(ctx.rank)
     try:
         logger.info(f"recipe {file}  ->  work dir {work_dir}")
+        if lock.replaced:
+            logger.warning(f"took over the lock of a run that is gone ({lock.replaced.get('host')}, pid "
+                           f"{lock.replaced.get('pid')}, started {lock.replaced.get('started')})")
+        if stale:
+            logger.info(f"removed {len(stale)} partial file(s) a killed run left: "
+                        + ", ".join(p.name for p in stale[:5]))
+        if moved:
+            logger.info(f"the work dir held an earlier run's outputs; they were moved to {moved} "
+                        "(delete it if you do not need them)")
+        for ds in (train_ds, val_ds):
+            missing = getattr(ds, "missing", None)
+            if missing:
+                logger.warning(f"{len(missing)} listed video(s) of data.{ds.split} not found; with "
+                               "on_error = \"skip\" they are skipped and reported like unreadable "
+                               f"ones: {'; '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
         if ctx.enabled:
             logger.info(f"{ctx.world_size} processes ({'nccl' if dist.local_device() else 'gloo'}): "
                         f"batch {batch_size} per process, {step_size} per step")
@@ -147,7 +181,7 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
             logger.info(f"torchrun restarted the processes (restart "
                            f"{os.environ.get('TORCHELASTIC_RESTART_COUNT')}): resuming from {last}")
         if init_from:
-            trainer.init_from(init_from)
+            trainer.init_from(init_from, force=force_init)
         result: FitResult = trainer.fit(resume=resume)
         train_loader.close()  # its workers would otherwise idle on prefetched batches
         summary: dict[str, Any] = {

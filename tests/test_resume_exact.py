@@ -1,0 +1,75 @@
+"""kill -9 mid-epoch, then ``--resume``: the same final weights and logs as a run never
+interrupted, with dropout on and the real DataLoader (workers 0 and 2), in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine_util import make_dataset, small_recipe  # noqa: E402
+
+
+def _zelda(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zelda_core", *args]
+
+
+def _records(work) -> list[dict]:
+    path = work / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _kill_mid_epoch(cmd: list[str], work, cwd, after_iter: int = 2, timeout: float = 120) -> None:
+    """Start ``cmd``; SIGKILL it as soon as it has written a mid-epoch checkpoint."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(r["type"] == "checkpoint" and r["iter"] >= after_iter for r in _records(work)):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-epoch: {proc.stderr.read()!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_kill9_mid_epoch_then_resume_is_exact(tmp_path, workers):
+    root = make_dataset(tmp_path / "data", n_train=10, n_val=2)
+    recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "unused", epochs=2,
+                          extra="checkpoint_iters = 1")
+    common = ["--set", f"data.workers={workers}", "--set", "data.batch_size=1",
+              "--set", "model.head.dropout=0.5", "--set", "train.device=\"cpu\""]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_zelda("run", str(recipe), "--work-dir", str(straight), *common),
+                   cwd=tmp_path, check=True, capture_output=True)
+    _kill_mid_epoch(_zelda("run", str(recipe), "--work-dir", str(killed), *common),
+                    killed, tmp_path)
+    ck = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
+    assert ck["epoch"] == 0 and 0 < ck["iter_in_epoch"] < 10, "the kill must hit epoch 1 mid-way"
+    res = subprocess.run(_zelda("run", str(recipe), "--work-dir", str(killed), "--resume", *common),
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+
+    a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)["model"]
+    b = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)["model"]
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{len(differ)} of {len(a)} tensors differ after resume: {differ[:4]}"
+
+    # the logs read as one run: each (epoch, iter) once, and the same epoch losses
+    ra, rb = _records(straight), _records(killed)
+    train_b = [(r["epoch"], r["iter"]) for r in rb if r["type"] == "train"]
+    assert train_b == [(r["epoch"], r["iter"]) for r in ra if r["type"] == "train"]
+    assert [r["loss"] for r in rb if r["type"] == "train"] == [r["loss"] for r in ra if r["type"] == "train"]
+    assert [r["loss"] for r in rb if r["type"] == "epoch"] == [r["loss"] for r in ra if r["type"] == "epoch"]
+    assert not (killed / ".zelda.lock").exists()  # a run that ends releases the lock

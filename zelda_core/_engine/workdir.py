@@ -1,0 +1,279 @@
+"""The work dir of a run: checked before anything is computed, locked while a run writes.
+
+- :func:`prepare_work_dir` makes sure the folder exists (or can be made) and takes a
+  file, so a run or an evaluation fails in its first second, not after an hour.
+- :class:`WorkDirLock` keeps two runs from writing into one folder (their checkpoints,
+  ``metrics.jsonl`` and ``summary.json`` would mix): ``.zelda.lock`` holds the pid, host,
+  start time and command of the run, under an ``flock`` that the OS releases when the
+  process dies, so a lock left by ``kill -9`` is recognised as stale and taken over.
+- :func:`clean_stale_temporaries` removes the partial ``.name.tmp-PID`` files a killed
+  run's atomic writes leave behind.
+- :func:`os_error_message` words an OSError for people (the path, what to do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .._errors import ZeldaError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, the lock relies on the pid check
+    fcntl = None  # type: ignore[assignment]
+_HAVE_FLOCK = fcntl is not None
+
+LOCK_NAME = ".zelda.lock"
+_TMP_RE = re.compile(r"^\..+\.tmp(?:-(\d+))?$")
+
+
+class WorkDirError(ZeldaError):
+    """A work dir that cannot be used: a file, not writable, full, or held by another run."""
+
+
+def os_error_message(exc: OSError, action: str, path: str | os.PathLike | None = None,
+                     option: str = "--work-dir") -> str:
+    """"cannot <action> <path>: <reason>; <what to do>" for an OSError (``option``: the
+    command-line option that picks another place)."""
+    where = str(path if path is not None else (exc.filename or "?"))
+    reason = exc.strerror or str(exc)
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        todo = f"free space on that disk, or pass {option} on another one"
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        todo = f"make it writable, or pass a writable {option}"
+    elif code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        todo = f"a file is in the way of a folder: pass a folder path to {option}"
+    else:
+        todo = "check the path and the disk"
+    return f"cannot {action} {where}: {reason}; {todo}"
+
+
+def prepare_work_dir(path: str | os.PathLike, *, create: bool = True, what: str = "the work dir",
+                     option: str = "--work-dir") -> Path:
+    """``path`` as a folder this process can write into (made when ``create``).
+
+    WorkDirError when it is a file, cannot be made, or is not writable (tested by
+    writing a file: permission bits lie for root and on read-only mounts)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise WorkDirError(f"{what} {path} is a file, not a folder; pass a folder path to "
+                           f"{option} (it is made if needed)")
+    if not create and not path.is_dir():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkDirError(os_error_message(exc, f"create {what}", exc.filename or path, option)) from exc
+    check_writable(path, what, option)
+    return path
+
+
+def check_writable(folder: str | os.PathLike, what: str = "the output folder",
+                   option: str = "--work-dir") -> None:
+    """WorkDirError unless a file can be created (and is removed) in ``folder``."""
+    probe = Path(folder) / f".zelda-write-test-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"x")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise WorkDirError(os_error_message(exc, f"write into {what}", folder, option)) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "metrics.discarded.jsonl", "train.log", "summary.json",
+               "resolved.toml", "test_metrics.json", "val", "test", "tensorboard")
+"""What a run writes into its work dir (``previous/`` keeps earlier runs' copies)."""
+
+
+def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
+    """Move an earlier run's outputs out of the way of a fresh run (into
+    ``previous/<time>/``), so checkpoints, logs and summaries never mix two runs and a
+    later ``--resume`` cannot pick up the earlier run's ``last.pth``. Returns where
+    they went (None: nothing to move). Call it holding the work dir's lock."""
+    work_dir = Path(work_dir)
+    if not _is_main_process():
+        return None
+    ckpts = work_dir / "checkpoints"
+    metrics = work_dir / "metrics.jsonl"
+    ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (metrics.is_file() and metrics.stat().st_size > 0)
+    if not ran:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = work_dir / "previous" / stamp
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = work_dir / "previous" / f"{stamp}-{n}"
+    try:
+        dest.mkdir(parents=True)
+        for name in RUN_OUTPUTS:
+            if (work_dir / name).exists():
+                os.replace(work_dir / name, dest / name)
+    except OSError as exc:
+        raise WorkDirError(os_error_message(exc, "move the earlier run's outputs aside in",
+                                            work_dir)) from exc
+    return dest
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale_temporaries(*folders: str | os.PathLike) -> list[Path]:
+    """Delete ``.name.tmp-PID`` (and ``.name.tmp``) files no live process of this host is
+    writing; returns what was deleted. Call it holding the work dir's lock."""
+    removed: list[Path] = []
+    if not _is_main_process():
+        return removed
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            m = _TMP_RE.match(p.name)
+            if not m or not p.is_file():
+                continue
+            pid = int(m.group(1)) if m.group(1) else None
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                continue  # pid reuse makes this conservative: the file stays one more run
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def _is_main_process() -> bool:
+    """torchrun ranks other than 0 share rank 0's work dir and lock."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+class WorkDirLock:
+    """An exclusive lock on a work dir for the lifetime of a run (a context manager).
+
+    ``force``: take the lock even if another run appears to hold it (its owner is gone
+    but on another host, or you know better)."""
+
+    def __init__(self, work_dir: str | os.PathLike, *, force: bool = False,
+                 command: str | None = None) -> None:
+        self.work_dir = Path(work_dir)
+        self.path = self.work_dir / LOCK_NAME
+        self.force = force
+        self.command = command if command is not None else " ".join(sys.argv)
+        self._fd: int | None = None
+        self.replaced: dict[str, Any] | None = None  # a stale lock this one took over
+
+    def holder(self) -> dict[str, Any] | None:
+        """What the lock file says about its owner (None: no lock file or unreadable)."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "null")
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    def acquire(self) -> WorkDirLock:
+        if not _is_main_process():
+            return self
+        for _ in range(5):  # the file can be replaced between open and flock: retry
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if not self._flock(fd):
+                    if not self.force:
+                        raise WorkDirError(self._busy_message(self.holder() or {}, alive=True))
+                    self.replaced = self.holder()
+                    self.path.unlink()  # the holder keeps its (now nameless) file and flock
+                    os.close(fd)
+                    continue
+                if not self._same_file(fd):
+                    os.close(fd)
+                    continue
+                info = self.holder()
+                if info and not self.force and info.get("host") != socket.gethostname():
+                    # another host's lock: its flock does not reach us, its pid means nothing
+                    raise WorkDirError(self._busy_message(info, alive=False))
+                if (info and not self.force and not _HAVE_FLOCK and info.get("pid") != os.getpid()
+                        and isinstance(info.get("pid"), int) and _alive(info["pid"])):
+                    raise WorkDirError(self._busy_message(info, alive=True))
+                if info and info.get("pid") != os.getpid() and self.replaced is None:
+                    self.replaced = info  # a run that died without unlocking (kill -9)
+                self._write(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+            return self
+        raise WorkDirError(f"could not lock {self.path}: it keeps changing; is another run starting?")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            if self._same_file(self._fd):
+                self.path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> WorkDirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _flock(fd: int) -> bool:
+        if fcntl is None:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            return False
+
+    def _write(self, fd: int) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": self.command}
+        data = (json.dumps(info) + "\n").encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+
+    def _busy_message(self, info: dict[str, Any], *, alive: bool) -> str:
+        who = (f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started "
+               f"{info.get('started', '?')}" + (f": {info['command']}" if info.get("command") else ""))
+        if alive:
+            return (f"the work dir {self.work_dir} is in use by another run ({who}). Two runs in "
+                    "one folder would mix their checkpoints and logs: wait for it to finish, or "
+                    "pass another --work-dir")
+        return (f"the work dir {self.work_dir} is locked by a run on another host ({who}); this "
+                f"host cannot tell whether it is still running. If it is not, pass --force-lock "
+                f"(or delete {self.path})")
