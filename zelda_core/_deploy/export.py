@@ -145,7 +145,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
                       log: Callable[[str], None] = print) -> dict[str, Any]:
     """Export, verify, then move the file (and its sidecar) into place. Returns a report."""
     from .. import __version__
-    from .._engine.runner import model_from_checkpoint
+    from .._engine.build import model_from_checkpoint
     from .labels import class_names
 
     if fmt not in FORMATS:
@@ -194,7 +194,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         "input": {"dtype": "uint8", "layout": "NCTHW" if single else "NVCTHW",
                   "shape": ["N" if dynamic_batch else 1, *shape], "channels": "RGB",
                   "range": [0, 255]},
-        "output": {"kind": "probabilities" if getattr(model, "average_clips", "score") == "prob"
+        "output": {"kind": "probabilities" if model.average_clips == "prob"
                    else "scores", "shape": ["N" if dynamic_batch else 1, num_classes]},
         "labels": labels, **spec.describe(steps, recipe),
         "views": v, "pipeline": steps, "split": split,
@@ -289,13 +289,13 @@ def verification_clips(recipe: dict[str, Any], steps: list[dict], videos: list[s
         videos = _split_videos(recipe, split, data_root, limit)
     pipeline = spec.pipeline_of(steps)
     seed = int(recipe.get("seed", 0))
-    decoder = _decoder(recipe)
+    opening = spec.sample_opening(_decoder(recipe))
     clips, used = [], []
     for i, video in enumerate(videos):
         if not Path(video).is_file():
             raise ExportError(f"verification video not found: {video}")
         try:
-            out = pipeline(spec.make_sample(video, i, seed=seed, decoder=decoder))
+            out = pipeline(spec.make_sample(video, i, seed=seed, opening=opening))
         except ZeldaError as exc:
             raise ExportError(f"cannot prepare verification video {video}: {exc}") from None
         clips.append(out["inputs"].numpy())

@@ -97,21 +97,19 @@ class PredictDataset:
         self.videos, self.items = videos, items
         self.pipeline = spec.pipeline_of(steps)
         self.decoder, self.seed = dict(decoder), seed
+        self.opening = spec.sample_opening(decoder)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from .._video import open_video
-
         item = self.items[i]
         path = self.videos[item.video]
         sample = spec.make_sample(path, i if item.window else item.video, seed=self.seed,
-                                  decoder=self.decoder)
+                                  opening=self.opening)
         try:
             if item.window is not None:
-                opts = dict(self.decoder)
-                reader = open_video(sample["filename"], opts.pop("type", None), **opts)
+                reader = _open(sample)
                 w = item.window
                 sample.update(reader=WindowReader(reader, w.start, w.length),
                               total_frames=w.length, avg_fps=float(reader.fps or 0.0),
@@ -120,6 +118,17 @@ class PredictDataset:
         except Exception as exc:  # noqa: BLE001 - one bad video never stops the others
             return {"item": i, "error": _reason(exc)}
         return {"item": i, "inputs": out["inputs"]}
+
+
+def _open(sample: dict[str, Any]) -> Any:
+    """The sample's video opened as the pipeline would (its opener, else its decoder table)."""
+    opener = sample.get("opener")
+    if opener is not None:
+        return opener(sample["filename"])
+    from .._video import open_video
+
+    opts = dict(sample["decoder"])
+    return open_video(sample["filename"], opts.pop("type", None), **opts)
 
 
 def _reason(exc: BaseException) -> str:
@@ -174,14 +183,14 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
     import torch
 
     from .._engine.device import amp_dtype, autocast
-    from .._engine.runner import model_from_checkpoint
+    from .._engine.build import model_from_checkpoint
     from .labels import class_names
 
     model, ckpt = model_from_checkpoint(path, device=device)
     recipe = ckpt["recipe"]
     dev = next(model.parameters()).device
     dtype = amp_dtype(amp, dev)
-    prob = getattr(model, "average_clips", "prob") == "prob"
+    prob = model.average_clips == "prob"
     _, steps = spec.test_steps(recipe, source=str(path))
     labels, note = class_names(list(ckpt.get("classes") or []), recipe,
                                int(getattr(model, "num_classes", 0) or 0) or None)
@@ -255,6 +264,7 @@ def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float 
 
     warn = warn or (lambda m: print(f"zelda: warning: {m}", file=sys.stderr))
     results = [VideoResult(video=v) for v in videos]
+    opening = spec.sample_opening(source.decoder)
     items: list[Item] = []
     for n, video in enumerate(videos):
         if not Path(video).is_file():
@@ -264,7 +274,7 @@ def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float 
             items.append(Item(n))
             continue
         try:
-            num_frames, fps = _probe(video, source.decoder)
+            num_frames, fps = _probe(video, opening)
             wins = plan_windows(num_frames, fps, window, stride or window)
         except Exception as exc:  # noqa: BLE001 - reported, the others go on
             results[n].error = _reason(exc)
@@ -321,11 +331,8 @@ def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float 
     return results
 
 
-def _probe(video: str, decoder: dict[str, Any]) -> tuple[int, float]:
-    from .._video import open_video
-
-    opts = dict(decoder)
-    reader = open_video(str(Path(video).resolve()), opts.pop("type", None), **opts)
+def _probe(video: str, opening: dict[str, Any]) -> tuple[int, float]:
+    reader = _open({"filename": str(Path(video).resolve()), **opening})
     try:
         return int(reader.num_frames), float(reader.fps or 0.0)
     finally:

@@ -108,12 +108,24 @@ def _mean_std(table: Any) -> tuple[list[float] | None, list[float] | None]:
     return None, None
 
 
-def make_sample(path: str | Path, index: int, *, seed: int, decoder: dict[str, Any]) -> dict[str, Any]:
+def sample_opening(decoder: dict[str, Any]) -> dict[str, Any]:
+    """The sample keys that say how to open a video: the decoder table and, where the core
+    has one, a ``VideoOpener`` built (and checked) once for all samples."""
+    from .. import _video
+
+    keys: dict[str, Any] = {"decoder": dict(decoder)}
+    opener = getattr(_video, "VideoOpener", None)
+    if opener is not None:
+        keys["opener"] = opener(dict(decoder), key="data.decoder")
+    return keys
+
+
+def make_sample(path: str | Path, index: int, *, seed: int, opening: dict[str, Any]) -> dict[str, Any]:
     """The sample dict a test pipeline starts from (as the datasets build it)."""
     from .._data import sample_rng
 
     return {"filename": str(Path(path).resolve()), "label": -1, "index": int(index), "epoch": 0,
-            "rng": sample_rng(seed, 0, int(index)), "test_mode": True, "decoder": dict(decoder),
+            "rng": sample_rng(seed, 0, int(index)), "test_mode": True, **opening,
             "start_index": 0, "modality": "RGB"}
 
 
