@@ -23,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="start from these weights only (missing/unexpected keys are reported)")
     p.add_argument("--no-download", action="store_true",
                    help="never download a missing data set")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw WORK_DIR/plots at the end (drawn when matplotlib is installed)")
     p.set_defaults(func=run)
 
 
@@ -38,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
     run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
-                 download=not args.no_download)
+                 download=not args.no_download, plots=False if args.no_plots else None)
     return 0

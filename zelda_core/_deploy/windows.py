@@ -97,7 +97,7 @@ def timeline(windows: Sequence[Window], scores: Sequence[Sequence[float]], *,
 
 def clock(seconds: float) -> str:
     """``mm:ss`` (``h:mm:ss`` from an hour on)."""
-    s = int(round(seconds))
+    s = int(seconds + 0.5)
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

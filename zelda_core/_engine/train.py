@@ -7,6 +7,7 @@ Connects the recipe, the registry (model, metrics) and the data loaders to the l
 from __future__ import annotations
 
 import copy
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -65,15 +66,21 @@ def _loader_fn(loader: Any):
 
 
 def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str | Path | bool | None = None,
-                 init_from: str | Path | None = None, download: bool = True) -> dict[str, Any]:
+                 init_from: str | Path | None = None, download: bool = True,
+                 plots: bool | None = None) -> dict[str, Any]:
     """Train ``recipe`` (a ``zelda_core._recipe.Recipe``), validate, then test the best
-    checkpoint on the test split if the recipe has one. Returns a summary dict."""
+    checkpoint on the test split if the recipe has one. Returns a summary dict.
+
+    ``plots``: draw the run's pictures into ``work_dir/plots`` at the end (needs
+    matplotlib); None means yes unless the environment sets ``ZELDA_PLOTS=0``."""
     from .._data import build_dataloader, build_dataset, resolve_root
     from .._recipe import Recipe, write_resolved
     from .download import ensure_dataset
 
     data = copy.deepcopy(recipe.data)
     file = recipe.file
+    if plots is None:
+        plots = os.environ.get("ZELDA_PLOTS", "1") != "0"
     cfg = parse_train_config(data.get("train"), file=file)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +113,8 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
         logger.info(f"recipe {file}  ->  work dir {work_dir}")
         logger.info(f"train: {len(train_ds)} videos, {len(train_loader)} batches/epoch; "
                     f"val: {len(val_ds) if val_ds is not None else 0} videos; classes: {len(classes)}")
+        if getattr(train_ds, "classes_note", None):
+            logger.info(train_ds.classes_note)
         trainer = Trainer(
             model, config=cfg, train_batches=_loader_fn(train_loader), steps_per_epoch=len(train_loader),
             val_batches=(lambda: val_loader) if val_loader is not None else None,
@@ -142,9 +151,28 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
                 if result.best_value is not None else "no validation")
         logger.info(f"done in {result.seconds:.0f} s: {best}; checkpoints in {result.checkpoint_dir}")
         write_json(work_dir / "summary.json", summary)
+        if plots:
+            write_plots(logger, work_dir)
         return summary
     finally:
         logger.close()
+
+
+def write_plots(logger: RunLogger, work_dir: Path) -> None:
+    """The pictures of ``zelda plot`` in ``work_dir/plots`` when matplotlib is installed
+    (the ``plot`` extra); a failure to draw is a warning, never a failed run."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    from .._deploy.plot import plot_runs
+
+    try:
+        files = plot_runs([work_dir], work_dir / "plots")
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded
+        logger.warning(f"could not draw the run's plots: {type(exc).__name__}: {exc}")
+        return
+    logger.info(f"plots: {len(files)} files in {work_dir / 'plots'} (zelda plot draws them again)")
 
 
 def report_skipped(logger: RunLogger, skipped: list[list[str]]) -> None:
