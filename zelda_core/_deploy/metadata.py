@@ -59,8 +59,8 @@ def sidecar_path(model_path: str | Path) -> Path:
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:
-    """ONNX metadata_props: strings stay strings, everything else is JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+    """ONNX metadata_props: every value JSON-encoded (a consumer reads all with json.loads)."""
+    return {k: json.dumps(v) for k, v in meta.items()}
 
 
 def from_props(props: dict[str, str]) -> dict[str, Any]:

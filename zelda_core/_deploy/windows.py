@@ -32,8 +32,8 @@ def plan_windows(num_frames: int, fps: float, window: float, stride: float) -> l
         return []
     if not fps or fps <= 0:
         raise ValueError("the video has no frame rate; windows in seconds need one")
-    length = max(1, round(window * fps))
-    step = max(1, round(stride * fps))
+    length = max(1, int(window * fps + 0.5))
+    step = max(1, int(stride * fps + 0.5))
     if length >= num_frames:
         return [Window(0, num_frames, 0.0, num_frames / fps)]
     starts = list(range(0, num_frames - length + 1, step))
