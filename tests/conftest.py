@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("ZELDA_STRICT_PLUGINS", "1")  # the suite runs strict: a broken plugin fails it
+os.environ.setdefault("ZELDA_PLOTS", "0")  # runs draw no pictures unless a test asks (seconds each)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,3 +26,12 @@ def shared_dir() -> Path:
     if not (path / "data").is_dir():
         pytest.skip(f"shared data not found at {path} (set ZELDA_SHARED to its location)")
     return path
+
+
+from deploy_fixtures import (  # noqa: E402, F401 - session fixtures of the deploy tests
+    k2_recipe_run,
+    kinetics2,
+    separator,
+    tiny_run,
+    tiny_run2,
+)

@@ -17,6 +17,9 @@ from zelda_core.api import (
     read_list_lines,
 )
 
+DEFAULT_LABEL_MAP = "label_map.txt"
+"""Used from ``root`` when the recipe names neither ``label_map`` nor ``num_classes``."""
+
 
 def parse_annotations(path: str, prefix_dir: str) -> tuple[list[tuple[str, int]], list[str], list[str]]:
     """(records, sources, problems) of an annotation file.
@@ -50,7 +53,9 @@ class VideoList(VideoDataset):
     """Videos listed in ``ann_file`` (relative to ``root``), under ``root/prefix``.
 
     ``label_map``: a file of class names, line i = label i (relative to ``root``); or
-    ``num_classes``; without either, classes are "0".."max label". Validation at
+    ``num_classes``; without either, ``root/label_map.txt`` names the classes when it
+    exists and covers every label (``classes_note`` then says so, for the run's log), else
+    classes are "0".."max label". Validation at
     construction lists every malformed line, missing video and label outside
     ``[0, num_classes)`` as file:line. With ``on_error = "skip"`` missing videos are not
     an error: they are kept in ``missing`` and skipped like any unreadable video.
@@ -67,6 +72,14 @@ class VideoList(VideoDataset):
             raise DataError(f"prefix folder not found: {prefix_dir} (data root {root!r} + "
                             f"prefix {prefix!r})")
         records, sources, problems = parse_annotations(ann_path, prefix_dir)
+        self.classes_note: str | None = None
+        found = os.path.join(root, DEFAULT_LABEL_MAP)
+        if label_map is None and num_classes is None and os.path.isfile(found):
+            names = read_label_map(found)
+            if all(0 <= label < len(names) for _, label in records):
+                self.classes = names
+                self.classes_note = (f"class names from {found} (the recipe names no "
+                                     "label_map)")
         if label_map is not None:
             self.classes = read_label_map(os.path.join(root, label_map))
             if num_classes is not None and num_classes != len(self.classes):

@@ -21,6 +21,8 @@ COMMANDS = (
     "zelda_core._cli.test_cmd",
     "zelda_core._cli.predict_cmd",
     "zelda_core._cli.probe_cmd",
+    "zelda_core._cli.export_cmd",
+    "zelda_core._cli.plot_cmd",
 )
 GROUP_COMMANDS = {
     "bench": ("zelda_core._cli.bench_pipeline_cmd",),

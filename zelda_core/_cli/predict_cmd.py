@@ -1,4 +1,7 @@
-"""``zelda predict CKPT VIDEO...``: label probabilities; the checkpoint carries its recipe."""
+"""``zelda predict MODEL VIDEO|FOLDER...``: labels for videos, whole or in sliding windows.
+
+MODEL is a checkpoint (it carries its recipe) or a file written by ``zelda export``.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +10,74 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "predict", help="classify videos with a checkpoint (no recipe needed)",
-        description="Rebuild the model and the test pipeline from the recipe stored in CKPT and "
-                    "print the top-k labels with their probabilities for each VIDEO.")
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file written by zelda run")
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
-    p.add_argument("--top-k", type=int, default=5, help="labels per video (default 5)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        "predict", help="classify videos (whole, or in sliding windows) with a checkpoint "
+                        "or an exported model",
+        description="Prepare each VIDEO with the test pipeline stored in MODEL (a checkpoint, "
+                    "or an ONNX/TorchScript/torch.export file from zelda export) and print the "
+                    "top-k labels with their probabilities. Folders are searched for video "
+                    "files. With --window, every window of WINDOW seconds (every STRIDE "
+                    "seconds) is sampled as the test pipeline samples a whole video, and a "
+                    "smoothed timeline of labels follows each video. A video that cannot be "
+                    "read is reported and skipped (exit status 1); the others are predicted.")
+    p.add_argument("checkpoint", metavar="MODEL", help="checkpoint (.pth) or exported model")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files or folders")
+    p.add_argument("--list", dest="lists", action="append", default=[], metavar="FILE",
+                   help="a file listing videos, one path per line (repeatable)")
+    p.add_argument("--top-k", type=int, default=5, help="labels per video or window (default 5)")
+    p.add_argument("--window", type=float, metavar="SECONDS", help="score sliding windows of this length")
+    p.add_argument("--stride", type=float, metavar="SECONDS",
+                   help="seconds between window starts (default: --window, no overlap)")
+    p.add_argument("--smooth", type=int, default=1, metavar="N",
+                   help="timeline: average scores over N windows on each side (default 1)")
+    p.add_argument("--format", dest="fmt", choices=("table", "json", "jsonl", "csv"),
+                   help="output format (default table; --json is --format json)")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", "-o", metavar="FILE", help="write the output to FILE (atomically)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda:N")
+    p.add_argument("--amp", default="auto", choices=("auto", "none", "bf16", "fp16"),
+                   help="mixed precision (auto: bf16 on CUDA, none on CPU)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per model call (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2)")
     p.add_argument("--decoder", help="override the recipe's decoder (a decoders component; see zelda plugins)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import sys
 
-    from .._engine.predict import predict_videos
+    from .._deploy.metadata import atomic_target
+    from .._deploy.predict import expand_inputs, load_source, predict
+    from .._deploy.predict_output import render
     from .._errors import ZeldaError
 
     if args.top_k < 1:
         raise ZeldaError(f"--top-k must be >= 1, got {args.top_k}")
-    results = predict_videos(args.checkpoint, args.videos, top_k=args.top_k, device=args.device,
-                             decoder=args.decoder)
-    if args.json:
-        print(json.dumps(results, indent=2))
+    if args.window is not None and args.window <= 0 or args.stride is not None and args.stride <= 0:
+        raise ZeldaError("--window and --stride are seconds and must be positive")
+    if args.stride is not None and args.window is None:
+        raise ZeldaError("--stride needs --window")
+    videos = expand_inputs(args.videos, args.lists)
+    if not videos:
+        raise ZeldaError("no video given: name files or folders, or --list FILE")
+    source = load_source(args.checkpoint, device=args.device, amp=args.amp, decoder=args.decoder)
+    for note in source.notes:
+        print(f"zelda: {note}", file=sys.stderr)
+    results = predict(source, videos, top_k=args.top_k, window=args.window, stride=args.stride,
+                      batch_size=args.batch_size, workers=args.workers, smooth_radius=args.smooth)
+    fmt = args.fmt or ("json" if args.json else "table")
+    text = render(results, fmt)
+    if args.out:
+        with atomic_target(args.out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
+        sys.stdout.write(text)
+    if args.window is not None and fmt != "table":
         for r in results:
-            print(r["video"])
-            if "error" in r:
-                print(f"  error: {r['error']}")
-                continue
-            for p in r["predictions"]:
-                print(f"  {p['probability']:7.2%}  {p['label']}")
-    failed = sum("error" in r for r in results)
+            if r.timeline_text:
+                print(f"{r.video}: {r.timeline_text}", file=sys.stderr)
+    failed = sum(r.error is not None for r in results)
+    if failed:
+        print(f"zelda: {failed} of {len(results)} videos could not be read (reported above)",
+              file=sys.stderr)
     return 1 if failed else 0

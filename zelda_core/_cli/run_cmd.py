@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-download", action="store_true",
                    help="never download a missing data set")
     add_nproc_argument(p)
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw WORK_DIR/plots at the end (drawn when matplotlib is installed)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
                      download=not args.no_download, force_lock=args.force_lock,
-                     force_init=args.force_init)
+                     force_init=args.force_init, plots=False if args.no_plots else None)
     finally:
         teardown()
     return 0

@@ -69,13 +69,15 @@ def _loader_fn(loader: Any):
 
 def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str | Path | bool | None = None,
                  init_from: str | Path | None = None, download: bool = True, force_lock: bool = False,
-                 force_init: bool = False) -> dict[str, Any]:
+                 force_init: bool = False, plots: bool | None = None) -> dict[str, Any]:
     """Train ``recipe`` (a ``zelda_core._recipe.Recipe``), validate, then test the best
     checkpoint on the test split if the recipe has one. Returns a summary dict.
 
     The work dir is checked (a writable folder) and locked for the run (``force_lock``
     takes a lock another host's run holds); ``force_init`` accepts ``init_from`` weights
-    that match none of the model's tensors.
+    that match none of the model's tensors. ``plots``: draw the run's pictures into
+    ``work_dir/plots`` at the end (needs matplotlib); None means yes unless the environment
+    sets ``ZELDA_PLOTS=0``.
 
     Under torchrun every process runs this; rank 0 alone writes the work dir (see
     docs/distributed.md). A process torchrun restarted after a failure
@@ -98,18 +100,21 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
         prepare_work_dir(work_dir)
     with WorkDirLock(work_dir, force=force_lock) as lock:  # rank 0's; the others share it
         return _run_locked(recipe, data, cfg, ctx, work_dir, lock, resume=resume, init_from=init_from,
-                           force_init=force_init, download=download, restarted=restarted)
+                           force_init=force_init, download=download, restarted=restarted,
+                           plots=plots)
 
 
 def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir: Path, lock: WorkDirLock,
                 *, resume: str | Path | None, init_from: str | Path | None, force_init: bool,
-                download: bool, restarted: bool) -> dict[str, Any]:
+                download: bool, restarted: bool, plots: bool | None) -> dict[str, Any]:
     from .._data import build_dataloader, build_dataset, resolve_root
     from .._recipe import Recipe, write_resolved
     from .download import ensure_dataset
 
     file = recipe.file
     last = work_dir / "checkpoints" / "last.pth"
+    if plots is None:
+        plots = os.environ.get("ZELDA_PLOTS", "1") != "0"
     seed = int(data.get("seed", 0))
     data_table = data.get("data") or {}
     root = resolve_root(data_table.get("root"), file)
@@ -169,6 +174,8 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir:
             logger.info("train.sync_bn: one process, BatchNorm left as it is")
         logger.info(f"train: {len(train_ds)} videos, {len(train_loader)} batches/epoch; "
                     f"val: {len(val_ds) if val_ds is not None else 0} videos; classes: {len(classes)}")
+        if getattr(train_ds, "classes_note", None):
+            logger.info(train_ds.classes_note)
         trainer = Trainer(
             model, config=cfg, train_batches=_loader_fn(train_loader), steps_per_epoch=len(train_loader),
             val_batches=(lambda: val_loader) if val_loader is not None else None,
@@ -211,6 +218,8 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir:
         logger.info(f"done in {result.seconds:.0f} s: {best}; checkpoints in {result.checkpoint_dir}")
         if ctx.is_main:
             write_json(work_dir / "summary.json", summary)
+            if plots:
+                write_plots(logger, work_dir)
         return summary
     finally:
         logger.close()
@@ -230,6 +239,23 @@ def scale_lr(cfg: Any, step_size: int, file: str | None) -> Any:
     cfg = copy.copy(cfg)
     cfg.optimizer = {**cfg.optimizer, "lr": lr * step_size / cfg.scale_lr["base_batch_size"]}
     return cfg
+
+
+def write_plots(logger: RunLogger, work_dir: Path) -> None:
+    """The pictures of ``zelda plot`` in ``work_dir/plots`` when matplotlib is installed
+    (the ``plot`` extra); a failure to draw is a warning, never a failed run."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    from .._deploy.plot import plot_runs
+
+    try:
+        files = plot_runs([work_dir], work_dir / "plots")
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded
+        logger.warning(f"could not draw the run's plots: {type(exc).__name__}: {exc}")
+        return
+    logger.info(f"plots: {len(files)} files in {work_dir / 'plots'} (zelda plot draws them again)")
 
 
 def report_skipped(logger: RunLogger, skipped: list[list[str]]) -> None:

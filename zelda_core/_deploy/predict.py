@@ -1,0 +1,349 @@
+"""``zelda predict``: class scores for many videos, whole or in sliding windows.
+
+Each prediction is one item (a whole video, or one window of one) prepared by the
+recipe's test pipeline in DataLoader workers and scored in batches, by the checkpoint's
+PyTorch model (device, AMP on CUDA) or by an exported file (ONNX through onnxruntime,
+TorchScript, torch.export) whose metadata carries the pipeline. A video that cannot be
+opened or decoded becomes an error record; every other item is still scored.
+
+A window is sampled as the test pipeline samples a whole video: the pipeline sees a reader
+limited to the window's frames (frame 0 = the window's first frame), so ``segment_sample``,
+``sample_frames`` or any other sampler spreads its clips over the window.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ZeldaError
+from .._video import VideoReader
+from . import spec
+from .windows import Window, describe, plan_windows, timeline
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
+                    ".ts", ".wmv")
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+def expand_inputs(paths: Sequence[str], lists: Sequence[str] = ()) -> list[str]:
+    """Files as given, folders searched recursively for video files (sorted), and the
+    paths listed one per line in each ``lists`` file (blank lines and ``#`` comments
+    skipped; relative paths are relative to the list file)."""
+    out: list[str] = []
+    for lst in lists:
+        try:
+            lines = Path(lst).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ZeldaError(f"cannot read the video list {lst}: {exc.strerror or exc}") from None
+        base = Path(lst).parent
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                p = Path(line)
+                out.append(str(p if p.is_absolute() else base / p))
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(str(f) for f in Path(p).rglob("*")
+                           if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not found:
+                raise ZeldaError(f"{p}: no video file ({', '.join(VIDEO_EXTENSIONS)}) in this folder")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+class WindowReader(VideoReader):
+    """A reader showing frames ``[start, start + length)`` of another as ``0..length-1``."""
+
+    def __init__(self, reader: Any, start: int, length: int) -> None:
+        self._reader, self._start = reader, int(start)
+        self.path, self.fps = reader.path, reader.fps
+        self.width, self.height = reader.width, reader.height
+        self.codec = getattr(reader, "codec", "")
+        self.num_frames = int(length)
+
+    def get_frames(self, indices: Sequence[int], *, size: Any = None) -> np.ndarray:
+        inds = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if inds.size and (inds.min() < 0 or inds.max() >= self.num_frames):
+            raise IndexError(f"frame index outside the window of {self.num_frames} frames")
+        return self._reader.get_frames(inds + self._start, size=size)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+@dataclass(frozen=True)
+class Item:
+    video: int
+    window: Window | None = None
+
+
+class PredictDataset:
+    """Map-style dataset of items; ``[i]`` is ``{"item": i, "inputs": uint8 (V, C, T, H, W)}``
+    or ``{"item": i, "error": reason}``."""
+
+    def __init__(self, videos: list[str], items: list[Item], steps: list[dict], *,
+                 decoder: dict[str, Any], seed: int) -> None:
+        self.videos, self.items = videos, items
+        self.pipeline = spec.pipeline_of(steps)
+        self.decoder, self.seed = dict(decoder), seed
+        self.opening = spec.sample_opening(decoder)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.items[i]
+        path = self.videos[item.video]
+        sample = spec.make_sample(path, i if item.window else item.video, seed=self.seed,
+                                  opening=self.opening)
+        try:
+            if item.window is not None:
+                reader = _open(sample)
+                w = item.window
+                sample.update(reader=WindowReader(reader, w.start, w.length),
+                              total_frames=w.length, avg_fps=float(reader.fps or 0.0),
+                              original_shape=(int(reader.height), int(reader.width)))
+            out = self.pipeline(sample)
+        except Exception as exc:  # noqa: BLE001 - one bad video never stops the others
+            return {"item": i, "error": _reason(exc)}
+        return {"item": i, "inputs": out["inputs"]}
+
+
+def _open(sample: dict[str, Any]) -> Any:
+    """The sample's video opened as the pipeline would (its opener, else its decoder table)."""
+    opener = sample.get("opener")
+    if opener is not None:
+        return opener(sample["filename"])
+    from .._video import open_video
+
+    opts = dict(sample["decoder"])
+    return open_video(sample["filename"], opts.pop("type", None), **opts)
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str):
+        return reason
+    return str(exc) if isinstance(exc, ZeldaError) else f"{type(exc).__name__}: {exc}"
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    ok = [b for b in batch if "inputs" in b]
+    return {"items": [b["item"] for b in ok],
+            "inputs": torch.stack([b["inputs"] for b in ok]) if ok else None,
+            "errors": [(b["item"], b["error"]) for b in batch if "error" in b]}
+
+
+# --- scorers -----------------------------------------------------------------------------
+
+@dataclass
+class Source:
+    """What scores the items and how to prepare them."""
+
+    score: Callable[[Any], np.ndarray]
+    """uint8 (B, V, C, T, H, W) tensor -> (B, K) probabilities."""
+    steps: list[dict]
+    decoder: dict[str, Any]
+    seed: int
+    labels: list[str]
+    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
+
+
+def is_exported(path: str | Path) -> bool:
+    from .metadata import sidecar_path
+
+    return Path(path).suffix.lower() == ".onnx" or sidecar_path(path).is_file()
+
+
+def load_source(model_path: str | Path, *, device: str = "auto", amp: str = "auto",
+                decoder: str | None = None) -> Source:
+    """A checkpoint (PyTorch model) or an exported file (its own runtime), ready to score."""
+    src = _exported_source(model_path) if is_exported(model_path) else \
+        _checkpoint_source(model_path, device=device, amp=amp)
+    if decoder:
+        src.decoder = {"type": decoder}
+    return src
+
+
+def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
+    import torch
+
+    from .._engine.device import amp_dtype, autocast
+    from .._engine.build import model_from_checkpoint
+    from .labels import class_names
+
+    model, ckpt = model_from_checkpoint(path, device=device)
+    recipe = ckpt["recipe"]
+    dev = next(model.parameters()).device
+    dtype = amp_dtype(amp, dev)
+    prob = model.average_clips == "prob"
+    _, steps = spec.test_steps(recipe, source=str(path))
+    labels, note = class_names(list(ckpt.get("classes") or []), recipe,
+                               int(getattr(model, "num_classes", 0) or 0) or None)
+
+    def score(inputs: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode(), autocast(dev, dtype):
+            out = model.predict(inputs.to(dev, non_blocking=True)).float()
+        if not prob:
+            out = out.softmax(-1)
+        return out.cpu().numpy()
+
+    from .._data import decoder_spec
+
+    return Source(score=score, steps=steps, decoder=decoder_spec(recipe.get("data") or {}),
+                  seed=int(recipe.get("seed", 0)), labels=labels, notes=[note] if note else [],
+                  device=f"{dev}{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ''}")
+
+
+def _exported_source(path: str | Path) -> Source:
+    from .export import load_runner
+    from .metadata import read_metadata
+
+    meta = read_metadata(path)
+    run = load_runner(path, meta.get("format", "onnx"))
+    single = meta["input"]["layout"] == "NCTHW"
+    fixed = meta["input"]["shape"][0]
+    prob = meta["output"]["kind"] == "probabilities"
+
+    def score(inputs: Any) -> np.ndarray:
+        x = inputs.numpy()
+        if single:
+            if x.shape[1] != 1:
+                raise ZeldaError(f"{path} takes one view per video but the pipeline gives "
+                                 f"{x.shape[1]}")
+            x = x[:, 0]
+        if isinstance(fixed, int):  # a fixed batch size: run it in chunks of that size
+            parts = [run(x[i:i + fixed]) for i in range(0, len(x), fixed)]
+            out = np.concatenate(parts)
+        else:
+            out = run(x)
+        if not prob:
+            out = np.exp(out - out.max(1, keepdims=True))
+            out = out / out.sum(1, keepdims=True)
+        return out
+
+    return Source(score=score, steps=meta["pipeline"], decoder=meta.get("decoder") or {},
+                  seed=int(meta.get("seed", 0)), labels=list(meta["labels"]),
+                  device=f"{meta.get('format', 'onnx')} (cpu)")
+
+
+# --- running -----------------------------------------------------------------------------
+
+@dataclass
+class VideoResult:
+    video: str
+    error: str | None = None
+    predictions: list[dict[str, Any]] | None = None
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] | None = None
+    timeline_text: str = ""
+    duration: float | None = None
+
+
+def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float | None = None,
+            stride: float | None = None, batch_size: int = 8, workers: int = 2,
+            smooth_radius: int = 1, progress: bool | None = None,
+            warn: Callable[[str], None] | None = None) -> list[VideoResult]:
+    """Score every video (whole, or every window); one result per video, in order."""
+    import torch
+    from tqdm import tqdm
+
+    warn = warn or (lambda m: print(f"zelda: warning: {m}", file=sys.stderr))
+    results = [VideoResult(video=v) for v in videos]
+    opening = spec.sample_opening(source.decoder)
+    items: list[Item] = []
+    for n, video in enumerate(videos):
+        if not Path(video).is_file():
+            results[n].error = "file not found"
+            continue
+        if window is None:
+            items.append(Item(n))
+            continue
+        try:
+            num_frames, fps = _probe(video, opening)
+            wins = plan_windows(num_frames, fps, window, stride or window)
+        except Exception as exc:  # noqa: BLE001 - reported, the others go on
+            results[n].error = _reason(exc)
+            continue
+        results[n].duration = num_frames / fps
+        items.extend(Item(n, w) for w in wins)
+    for r in results:
+        if r.error:
+            warn(f"skipped {r.video}: {r.error}")
+    dataset = PredictDataset(videos, items, source.steps, decoder=source.decoder, seed=source.seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, batch_size), shuffle=False,
+                                         num_workers=max(0, workers), collate_fn=collate,
+                                         pin_memory=False)
+    scores: dict[int, np.ndarray] = {}
+    failed: dict[int, str] = {}
+    with tqdm(total=len(items), desc="predict", unit="window" if window else "video",
+              disable=None if progress is None else not progress,
+              file=sys.stderr) as bar:
+        for batch in loader:
+            for i, reason in batch["errors"]:
+                failed[i] = reason
+            if batch["inputs"] is not None:
+                out = source.score(batch["inputs"])
+                for i, row in zip(batch["items"], out):
+                    scores[i] = row
+            bar.update(len(batch["items"]) + len(batch["errors"]))
+    by_video: dict[int, list[tuple[Item, np.ndarray]]] = {}
+    for i, item in enumerate(items):
+        if i in failed:
+            res = results[item.video]
+            if res.error is None:  # one report per video, with the first reason
+                res.error = failed[i]
+                warn(f"skipped {res.video}: {failed[i]}")
+            continue
+        by_video.setdefault(item.video, []).append((item, scores[i]))
+    for n, pairs in by_video.items():
+        res = results[n]
+        if res.error:  # some window failed: the video is reported, not half-predicted
+            continue
+        if window is None:
+            res.predictions = _top(pairs[0][1], source.labels, top_k)
+            continue
+        wins = [it.window for it, _ in pairs]
+        rows = [s.tolist() for _, s in pairs]
+        res.windows = [{"start": round(w.t0, 3), "end": round(w.t1, 3),
+                        "frames": [w.start, w.start + w.length],
+                        "predictions": _top(s, source.labels, top_k)}
+                       for w, (_, s) in zip(wins, pairs)]
+        segs = timeline(wins, rows, radius=smooth_radius, duration=res.duration)
+        res.timeline = [{"label": _name(s.label, source.labels), "index": s.label,
+                         "start": round(s.t0, 3), "end": round(s.t1, 3), "score": round(s.score, 4)}
+                        for s in segs]
+        res.timeline_text = describe(segs, source.labels)
+    return results
+
+
+def _probe(video: str, opening: dict[str, Any]) -> tuple[int, float]:
+    reader = _open({"filename": str(Path(video).resolve()), **opening})
+    try:
+        return int(reader.num_frames), float(reader.fps or 0.0)
+    finally:
+        reader.close()
+
+
+def _name(i: int, labels: list[str]) -> str:
+    return labels[i] if i < len(labels) else str(i)
+
+
+def _top(scores: np.ndarray, labels: list[str], k: int) -> list[dict[str, Any]]:
+    order = np.argsort(-scores, kind="stable")[:max(1, min(k, len(scores)))]
+    return [{"label": _name(int(j), labels), "index": int(j), "probability": float(scores[j])}
+            for j in order]
