@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .._errors import DataError, ZeldaError
+from .._errors import DataError, PluginError, ZeldaError
 from ..api import DEFAULT_DECODER
 from .rng import replacement_index, sample_rng
 
@@ -130,6 +130,8 @@ class VideoDataset:
         for attempt in range(MAX_CONSECUTIVE_FAILURES):
             try:
                 out = self.pipeline(self.raw_sample(current, epoch))
+            except PluginError:  # a component broke its contract: not this video's fault
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never hidden
                 filename = self.records[current][0]
                 reason = _reason(exc, filename)
