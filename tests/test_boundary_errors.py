@@ -193,3 +193,43 @@ def test_width_of_a_backbone_without_out_channels_is_measured(tmp_path, monkeypa
     assert model.backbone.training
     with pytest.raises(RecipeError, match=r"outputs 5 channels but model.head.in_channels is 4"):
         build("models", _model({"in_channels": 4}, {"type": "flat"}), key="model")
+
+
+def test_a_decoder_factory_exception_is_a_decode_error_naming_the_plugin(tmp_path, monkeypatch):
+    code = """
+        from zelda_core import hookimpl
+
+        def reader(path, *, threads: int = 1):
+            raise OSError("backend exploded")
+
+        @hookimpl
+        def register_decoders(register):
+            register("exploding", reader)
+    """
+    make_dist(tmp_path / "more", "zelda-boom", "1.0", {"boom": code})
+    monkeypatch.syspath_prepend(str(tmp_path / "more"))
+    reset_plugin_manager()
+    from zelda_core import DecodeError
+    from zelda_core.api import open_video
+
+    with pytest.raises(DecodeError) as err:  # one bad video stays skippable (on_error)
+        open_video(str(tmp_path / "v.mp4"), "exploding")
+    assert str(err.value) == (f"cannot decode {tmp_path / 'v.mp4'}: the decoder 'exploding' of "
+                              "plugin 'boom' (zelda-boom 1.0) failed with OSError: backend "
+                              "exploded")
+
+
+def test_transform_contract_error_is_not_blamed_on_the_video(tmp_path):
+    from pipeline_helpers import make_dataset
+
+    from zelda_core import build as build_component
+
+    root = tmp_path / "data"
+    make_dataset(root, {"a.mp4": 0, "b.mp4": 1}, frames=8)
+    for on_error in ("raise", "skip"):
+        ds = build_component("datasets", {"type": "video_list", "ann_file": "ann.txt",
+                                          "prefix": "videos"},
+                             root=str(root), decoder="pyav", on_error=on_error,
+                             pipeline=Pipeline.from_config([{"type": "forgetful"}]))
+        with pytest.raises(PluginError, match="transform 'forgetful' returned NoneType"):
+            ds[0]

@@ -228,6 +228,12 @@ def build(kind: str, table: dict[str, Any], *, key: str | None = None, file: str
     except ValueError as exc:  # a factory rejecting a value is the recipe's problem
         raise RecipeError(f"{exc} (type '{name}')", file=file, key=key) from exc
     except Exception as exc:  # anything else is the plugin's: say whose, and where
+        if kind == "decoders" and "path" in injected:  # per video: stays skippable
+            from ._errors import DecodeError
+
+            raise DecodeError(injected["path"], f"the decoder '{name}' of "
+                              f"{component.provider} failed with {type(exc).__name__}: "
+                              f"{exc}") from exc
         where = ", ".join(p for p in (file, f"key '{key}'" if key else None) if p)
         raise PluginError(
             f"{where + ': ' if where else ''}building the {kind[:-1]} '{name}' of "

@@ -13,3 +13,11 @@ metric = build("metrics", {"type": "error_rate"})
 metric.update(torch.tensor([[0.9, 0.1], [0.2, 0.8]]), torch.tensor([0, 0]))
 assert metric.compute() == {"error_rate": 0.5}
 print("example plugin: ok")
+
+# zelda's conformance kit: the transform returns the sample and draws randomness only from
+# sample["rng"]; the metric resets, batches and computes as the contract says.
+from zelda_testing import check_metric, check_transform  # noqa: E402
+
+check_transform("temporal_reverse", params={"p": 0.5})
+check_metric("error_rate")
+print("example plugin: conformance kit ok")

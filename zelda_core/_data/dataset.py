@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from .._errors import DataError, ZeldaError
+from .._errors import DataError, PluginError, ZeldaError
 from .._video import VideoOpener
 from .listfile import read_list_lines
 from .rng import replacement_index, sample_rng
@@ -150,6 +150,8 @@ class VideoDataset:
         for attempt in range(MAX_CONSECUTIVE_FAILURES):
             try:
                 out = self.pipeline(self.raw_sample(current, epoch))
+            except PluginError:  # a component broke its contract: not this video's fault
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never hidden
                 filename = self.records[current][0]
                 reason = _reason(exc, filename)
