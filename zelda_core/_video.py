@@ -201,6 +201,15 @@ class VideoOpener:
             from ._errors import RecipeError
 
             raise RecipeError(f"{exc} (type '{self.name}')", file=self.file, key=self.key) from exc
+        except Exception as exc:  # anything else is the plugin's; per video it stays skippable
+            from ._errors import DecodeError, ZeldaError
+            from ._registry import get_component
+
+            if isinstance(exc, ZeldaError):
+                raise
+            provider = get_component("decoders", self.name).provider
+            raise DecodeError(str(path), f"the decoder '{self.name}' of {provider} failed with "
+                              f"{type(exc).__name__}: {exc}") from exc
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_factory": None}  # factories may not pickle; names do
