@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.skipif(
 REPO = Path(__file__).resolve().parents[1]
 LR0 = 'train.optimizer={type = "SGD", lr = 0.0}'
 SGD = 'train.optimizer={type = "SGD", lr = 0.02, momentum = 0.9}'
+SGD_EXTRA = ("train.checkpoint_iters=1", "train.accumulate=2")  # DDP's no_sync on step 1 of 2
 EPOCHS = 4
 TIMEOUT = 300
 
@@ -50,13 +51,18 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, decoder_name):
-    """5 train videos (steps of 2, 2, 1 at a global batch of 2: the last step leaves rank 1
-    empty), 3 val/test videos (not divisible by 2)."""
+    """5 train videos, one unreadable (on_error = "skip" replaces it); steps of 2, 2, 1 at a
+    global batch of 2: the last step leaves rank 1 empty. 3 val/test videos (not divisible
+    by 2)."""
     base = tmp_path_factory.mktemp("ddp")
-    root = make_dataset(base / "data", n_train=5, n_val=3)
+    root = make_dataset(base / "data", n_train=4, n_val=3)
+    make_corrupt(root / "train" / "bad.mp4")
+    with open(root / "kinetics_tiny_train_video.txt", "a") as f:
+        f.write("bad.mp4 0\n")
     recipe = small_recipe(base / "r.toml", root, base / "unused", epochs=EPOCHS, test_split=True,
                           extra="sync_bn = true\nthreads = 1")
-    recipe.write_text(recipe.read_text().replace('decoder = "pyav"', f'decoder = "{decoder_name}"'))
+    text = recipe.read_text().replace('decoder = "pyav"', f'decoder = "{decoder_name}"\non_error = "skip"')
+    recipe.write_text(text)
     return base, recipe
 
 
@@ -107,7 +113,7 @@ def lr0(setup):
 @pytest.fixture(scope="module")
 def sgd(setup):
     base, recipe = setup
-    return reference(recipe, base / "B1", SGD, "train.checkpoint_iters=1")
+    return reference(recipe, base / "B1", SGD, *SGD_EXTRA)
 
 
 def test_nproc_equals_one_process_at_the_global_batch(setup, lr0):
@@ -122,6 +128,11 @@ def test_nproc_equals_one_process_at_the_global_batch(setup, lr0):
     assert [r["samples"] for r in va] == [3.0] * EPOCHS
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in va] == \
            [{k: v for k, v in r.items() if k != "seconds"} for r in vb]
+    # the unreadable video: skipped where one process skips it, reported once each time
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, lr0))
+    assert sa["skipped"] == sb["skipped"] and sa["skipped"] and sa["skipped"][0][0].endswith("bad.mp4")
+    logs = [(d / "train.log").read_text() for d in (a, lr0)]
+    assert logs[0].count("skipped /") == logs[1].count("skipped /") == len(sa["skipped"])
     ta, tb = (json.loads((d / "test_metrics.json").read_text()) for d in (a, lr0))
     assert ta["metrics"] == tb["metrics"] and ta["metrics"]["samples"] == 3.0
     for name in ("test/confusion_matrix.csv", "val/confusion_matrix.csv"):
@@ -176,14 +187,15 @@ def _worker(agent: int, rank: int) -> int | None:
 def test_sigkill_under_max_restarts_resumes_and_resume_across_world_sizes(setup, sgd, tmp_path):
     """SIGKILL rank 1 mid-run: torchrun restarts the group, which resumes from last.pth and
     finishes; every step then matches one process at batch 2 (no step lost or trained
-    twice beyond the checkpoint interval). The mid-epoch last.pth of the 2-process run,
-    resumed by one process, also continues at the right sample."""
+    twice beyond the checkpoint interval; gradient accumulation under DDP included). The
+    mid-epoch last.pth of the 2-process run, resumed by one process, also continues at the
+    right sample."""
     base, recipe = setup
     a = base / "killed"
     agent = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
          "--max-restarts=2", "-m", "zelda_core", "run", str(recipe),
-         *overrides(a, 1, SGD, "train.checkpoint_iters=1")],
+         *overrides(a, 1, SGD, *SGD_EXTRA)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
     killed = None
     deadline = time.monotonic() + TIMEOUT
@@ -212,8 +224,7 @@ def test_sigkill_under_max_restarts_resumes_and_resume_across_world_sizes(setup,
     from zelda_core._engine.train import run_training
     from zelda_core._recipe import load_recipe
 
-    run_training(load_recipe(recipe, [SGD, "data.batch_size=2", "train.device=cpu",
-                                      "train.checkpoint_iters=1"]),
+    run_training(load_recipe(recipe, [SGD, "data.batch_size=2", "train.device=cpu", *SGD_EXTRA]),
                  work_dir=one, resume=tmp_path / "mid.pth")
     resumed = step_losses(one)
     assert min(resumed) == (mid["epoch"] + 1, mid["iter_in_epoch"] + 1)  # the next step on
@@ -226,18 +237,13 @@ def test_a_failing_rank_stops_the_job_with_its_message(setup, tmp_path):
     """An unreadable video on one rank (on_error = "raise"): the job ends (no hang) with
     that rank's message."""
     base, recipe = setup
-    root = tmp_path / "data"
-    shutil.copytree(base / "data", root)
-    make_corrupt(root / "train" / "train1.mp4")
-    text = recipe.read_text().replace(str(base / "data"), str(root))
-    bad = tmp_path / "bad.toml"
-    bad.write_text(text)
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                          "-m", "zelda_core", "run", str(bad), *overrides(tmp_path / "w", 1, SGD)],
+                          "-m", "zelda_core", "run", str(recipe),
+                          *overrides(tmp_path / "w", 1, SGD, 'data.on_error="raise"')],
                          capture_output=True, text=True, timeout=TIMEOUT, env=env(), cwd=REPO)
     assert out.returncode != 0
-    assert "zelda: error:" in out.stderr and "train1.mp4" in out.stderr, out.stderr[-3000:]
+    assert "zelda: error:" in out.stderr and "bad.mp4" in out.stderr, out.stderr[-3000:]
     assert time.monotonic() - t0 < TIMEOUT
 
 
