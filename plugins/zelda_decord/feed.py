@@ -43,6 +43,15 @@ READ_AHEAD = 48
 CLEAN_KEYFRAME_CODECS = ("vp8", "vp9")
 """Codecs whose every keyframe resets all reference state."""
 
+MUX_FORMATS = ("mp4",)
+"""In-memory containers tried in turn. Only MP4: decord counts an in-memory stream's
+frames from its header, and refuses Matroska ("Failed to measure duration/frame-count");
+files whose codec MP4 cannot carry (VP8) are read by decord itself (FeedError)."""
+
+
+class FeedError(LookupError):
+    """No in-memory container carries this codec: decord has to read the file itself."""
+
 
 @dataclass
 class Run:
@@ -106,6 +115,7 @@ class Feeder:
         self._packets: Any = None
         self._next: int | None = None  # decode position the demuxer yields next
         self._pushback: Any = None
+        self._format: str | None = None  # the first of MUX_FORMATS that carried a stream
 
     def close(self) -> None:
         self._packets = self._pushback = None
@@ -207,16 +217,38 @@ class Feeder:
     # -- muxing -----------------------------------------------------------------------
 
     def _mux(self, fed: list[tuple[int, Any]], need: set[int], frame_at: dict[int, int]) -> Run:
-        """Write ``fed`` (decode order) as an MP4 stream with one keyframe flag."""
+        """Write ``fed`` (decode order) as an in-memory stream with one keyframe flag."""
         order = sorted(range(len(fed)), key=lambda k: self._rank(fed[k][0]))
         rank = [0] * len(fed)
         for r, k in enumerate(order):
             rank[k] = r
         delay = max(0, max(k - r for k, r in enumerate(rank)))
+        data = None
+        for fmt in (self._format,) if self._format else MUX_FORMATS:
+            try:
+                data = self._write(fed, rank, delay, fmt)
+            except (av.FFmpegError, ValueError) as e:  # the muxer refuses this codec
+                reason = f"{type(e).__name__}: {e}"
+                continue
+            self._format = fmt
+            break
+        if data is None:
+            raise FeedError(f"no in-memory container carries {self._codec} ({reason})")
+        chosen = sorted((rank[k], frame_at[p]) for k, (p, _) in enumerate(fed) if p in need)
+        return Run(
+            data=data,
+            packets=len(fed),
+            frames=[i for _, i in chosen],
+            ranks=[r for r, _ in chosen],
+        )
+
+    def _write(self, fed: list[tuple[int, Any]], rank: list[int], delay: int, fmt: str) -> bytes:
         buf = io.BytesIO()
         tb = Fraction(1, 1000)
-        with av.open(buf, "w", format="mp4") as out:
-            ost = out.add_stream_from_template(self._stream)
+        with av.open(buf, "w", format=fmt) as out:
+            # opaque: copy the stream parameters only; no encoder is looked up (there is
+            # none for decoder-only names such as libdav1d)
+            ost = out.add_stream_from_template(self._stream, opaque=True)
             ost.time_base = tb
             for k, (_, pkt) in enumerate(fed):
                 pkt.stream = ost
@@ -226,10 +258,4 @@ class Feeder:
                 pkt.duration = 1
                 pkt.is_keyframe = k == 0
                 out.mux(pkt)
-        chosen = sorted((rank[k], frame_at[p]) for k, (p, _) in enumerate(fed) if p in need)
-        return Run(
-            data=buf.getvalue(),
-            packets=len(fed),
-            frames=[i for _, i in chosen],
-            ranks=[r for r, _ in chosen],
-        )
+        return buf.getvalue()

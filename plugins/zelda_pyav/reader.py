@@ -12,8 +12,8 @@ How a ``get_frames`` call decodes, on files whose packets carry presentation tim
    for: a non-reference frame that nobody asked for never affects another frame, so
    FFmpeg does not decode it at all and the returned frames stay bit-identical to a
    full sequential decode;
-4. wanted frames are converted to RGB with the resize inside the same ``sws_scale``
-   call, so full-size RGB frames are never materialized.
+4. wanted frames are converted to RGB at their own size, then scaled with swscale
+   (``zelda_pyav.rgb``: the same colours as an unscaled decode, no fused-path bias).
 
 Other files (AVI, raw streams) are decoded sequentially from the first packet and
 frames are numbered by counting, which is exact for any decoder output order.
@@ -21,15 +21,14 @@ frames are numbered by counting, which is exact for any decoder output order.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation, VideoReformatter
 
 from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
+from zelda_pyav.boundary import FrameIndexError, reader_boundary
 from zelda_pyav.index import (
     get_index,
     open_container,
@@ -37,11 +36,10 @@ from zelda_pyav.index import (
     seek_packets,
     video_stream,
 )
+from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
 READ_AHEAD = 48
 """Gaps of at most this many packets are crossed by reading, not seeking."""
-
-INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS")
 
 
 class PyAVReader(VideoReader):
@@ -49,9 +47,11 @@ class PyAVReader(VideoReader):
 
     Options: ``threads`` (decoder threads, default 1: DataLoader workers provide the
     parallelism), ``skip_nonref`` (default True: skip non-reference frames nobody asked
-    for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``).
+    for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``: like
+    OpenCV's, see ``zelda_pyav.rgb``).
     """
 
+    @reader_boundary
     def __init__(
         self,
         path: str,
@@ -61,10 +61,7 @@ class PyAVReader(VideoReader):
         interpolation: str = "BILINEAR",
     ) -> None:
         self.path = str(path)
-        if interpolation.upper() not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
-        self.interpolation = interpolation.upper()
-        self._interp = getattr(Interpolation, self.interpolation)
+        self.interpolation = check_interpolation(interpolation)
         self.skip_nonref = bool(skip_nonref)
         self.threads = int(threads)
         self._container = open_container(self.path)
@@ -96,6 +93,7 @@ class PyAVReader(VideoReader):
 
     # -- public -----------------------------------------------------------------------
 
+    @reader_boundary
     def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
         """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
 
@@ -107,7 +105,7 @@ class PyAVReader(VideoReader):
         wanted = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
         for i in wanted:
             if not 0 <= i < self.num_frames:
-                raise IndexError(
+                raise FrameIndexError(
                     f"frame index {i} out of range for {self.path} ({self.num_frames} frames)"
                 )
         h, w = resolve_size(self.height, self.width, size)
@@ -162,11 +160,8 @@ class PyAVReader(VideoReader):
     # -- decoding ---------------------------------------------------------------------
 
     def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
-        """RGB of ``frame`` at (h, w): one sws_scale call does colour and size."""
-        out = _reformatter().reformat(
-            frame, width=w, height=h, format="rgb24", interpolation=self._interp, threads=1
-        )
-        return out.to_ndarray()
+        """RGB of ``frame`` at (h, w)."""
+        return frame_to_rgb(frame, h, w, self.interpolation)
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""
@@ -323,15 +318,3 @@ class PyAVReader(VideoReader):
 
 class _IndexMismatch(Exception):
     """The demuxer disagrees with the packet index: fall back to a counted decode."""
-
-
-_LOCAL = threading.local()
-
-
-def _reformatter() -> VideoReformatter:
-    """This thread's reformatter: its cached SwsContext is reused across frames and
-    readers (a fresh one per frame costs ~30x the conversion itself)."""
-    r = getattr(_LOCAL, "reformatter", None)
-    if r is None:
-        r = _LOCAL.reformatter = VideoReformatter()
-    return r
