@@ -1,16 +1,17 @@
-"""RGB conversion and resizing shared by the pyav and decord readers (swscale).
+"""RGB conversion and resizing shared by the pyav and decord readers.
 
 Colours always come from one conversion at the frame's own size, the one a plain
 ``frame.to_ndarray(format="rgb24")`` does (bit-identical to decord's and so to
-MMAction2's frames). A requested size is then reached by scaling those RGB frames:
-scaling inside the YUV->RGB conversion instead takes swscale's other output path,
-whose rounding and chroma handling made fused frames about 1 grey level brighter than
-resizing afterwards (see docs/pipeline.md for the figures).
+MMAction2's frames). A requested size is then reached by scaling those RGB frames. With
+the default ``"BILINEAR"`` that is torch's uint8 bilinear without antialiasing, the
+kernel of zelda's ``resize`` transform (OpenCV's ``INTER_LINEAR``, MMAction2's): a
+fused decode+resize returns exactly the frames of decoding, then resizing. Other
+interpolations scale the RGB frames with swscale.
 
-The default ``"BILINEAR"`` policy matches OpenCV's ``INTER_LINEAR`` (what MMAction2 and
-zelda's own ``resize`` do) as closely as swscale can: bilinear where a side grows,
-swscale's area filter where it shrinks (swscale widens its bilinear filter when
-downscaling, OpenCV does not; area is the closer one, and equal at 2:1).
+Scaling inside swscale's YUV->RGB conversion instead (one ``sws_scale`` call, zelda's
+fusion before) takes swscale's other output path, whose rounding and chroma handling
+made fused frames about 1 grey level brighter than the unfused ones and 4-6 levels off
+at the 99th percentile; figures in docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -44,22 +45,28 @@ def check_interpolation(name: str) -> str:
     return name.upper()
 
 
-def _flag(interpolation: str, src: tuple[int, int], dst: tuple[int, int]) -> Any:
-    from av.video.reformatter import Interpolation
+def _bilinear(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Torch's uint8 bilinear, no antialiasing (zelda's ``resize``, OpenCV's INTER_LINEAR)."""
+    import torch
+    import torch.nn.functional as F
 
-    if interpolation == "BILINEAR" and (dst[0] < src[0] or dst[1] < src[1]):
-        return Interpolation.AREA
-    return getattr(Interpolation, interpolation)
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+    out = F.interpolate(t, size=(h, w), mode="bilinear", antialias=False, align_corners=False)
+    return out[0].permute(1, 2, 0).contiguous().numpy()
 
 
 def frame_to_rgb(frame: Any, h: int, w: int, interpolation: str = "BILINEAR") -> np.ndarray:
     """RGB uint8 (h, w, 3) of a decoded PyAV frame."""
     rgb = _reformatter("convert").reformat(frame, format="rgb24", threads=1)
-    if (h, w) != (frame.height, frame.width):
-        rgb = _reformatter("scale").reformat(
-            rgb, width=w, height=h,
-            interpolation=_flag(interpolation, (frame.height, frame.width), (h, w)), threads=1)
-    return rgb.to_ndarray()
+    if (h, w) == (frame.height, frame.width):
+        return rgb.to_ndarray()
+    if interpolation == "BILINEAR":
+        return _bilinear(rgb.to_ndarray(), h, w)
+    from av.video.reformatter import Interpolation
+
+    out = _reformatter("scale").reformat(
+        rgb, width=w, height=h, interpolation=getattr(Interpolation, interpolation), threads=1)
+    return out.to_ndarray()
 
 
 def resize_rgb(rgb: np.ndarray, h: int, w: int, interpolation: str = "BILINEAR") -> np.ndarray:
@@ -68,8 +75,11 @@ def resize_rgb(rgb: np.ndarray, h: int, w: int, interpolation: str = "BILINEAR")
 
     if rgb.shape[:2] == (h, w):
         return rgb
+    if interpolation == "BILINEAR":
+        return _bilinear(rgb, h, w)
+    from av.video.reformatter import Interpolation
+
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     out = _reformatter("scale").reformat(
-        frame, width=w, height=h, interpolation=_flag(interpolation, rgb.shape[:2], (h, w)),
-        threads=1)
+        frame, width=w, height=h, interpolation=getattr(Interpolation, interpolation), threads=1)
     return out.to_ndarray()
