@@ -31,6 +31,7 @@ import av
 import numpy as np
 from zelda_pyav.boundary import FrameIndexError, reader_boundary
 from zelda_pyav.boundary import short as _short
+from zelda_pyav.ffmpeg_log import configure_decord
 from zelda_pyav.index import PTS_FORMATS, get_index
 from zelda_pyav.rgb import resize_rgb
 
@@ -44,6 +45,8 @@ try:
     import decord
 except ImportError as _e:  # pragma: no cover - depends on the environment
     raise ImportError("the decord decoder needs the 'decord' package: pip install 'zelda[decord]'") from _e
+
+configure_decord()
 
 
 class DecordReader(VideoReader):

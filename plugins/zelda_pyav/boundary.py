@@ -25,7 +25,9 @@ class FrameIndexError(IndexError):
 def short(e: BaseException) -> str:
     """First line of an exception's message (decord's carry C++ file names and logs)."""
     text = str(e).strip().splitlines()
-    line = _SOURCE_PREFIX.sub("", text[0]) if text else ""
+    line = text[0] if text else ""
+    while _SOURCE_PREFIX.match(line):  # decord nests them: "[t] a.cc:292: [t] b.cc:218: ..."
+        line = _SOURCE_PREFIX.sub("", line, count=1)
     return (line or type(e).__name__)[:200]
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 from zelda_pyav.boundary import FrameIndexError, reader_boundary
+from zelda_pyav.ffmpeg_log import configure_pyav
 from zelda_pyav.index import (
     get_index,
     open_container,
@@ -40,6 +41,8 @@ from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
 READ_AHEAD = 48
 """Gaps of at most this many packets are crossed by reading, not seeking."""
+
+configure_pyav()
 
 
 class PyAVReader(VideoReader):

@@ -89,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    if debug:  # decoder plugins (and DataLoader workers) show FFmpeg's own log lines then
+        import os
+
+        os.environ["ZELDA_DEBUG"] = "1"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
