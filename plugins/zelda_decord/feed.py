@@ -28,17 +28,9 @@ from fractions import Fraction
 from typing import Any
 
 import av
+from zelda_pyav.cursor import PacketCursor
 from zelda_pyav.h264_order import nal_spans
-from zelda_pyav.index import (
-    PacketIndex,
-    open_container,
-    packet_time,
-    seek_packets,
-    video_stream,
-)
-
-READ_AHEAD = 48
-"""Gaps of at most this many packets between segments are read through, not seeked."""
+from zelda_pyav.index import PacketIndex, open_container, video_stream
 
 CLEAN_KEYFRAME_CODECS = ("vp8", "vp9")
 """Codecs whose every keyframe resets all reference state."""
@@ -112,13 +104,11 @@ class Feeder:
         self._codec = index.codec
         self._length = _length_size(self._codec, self._stream.codec_context.extradata)
         self._intra_only = all(index.keyframe)
-        self._packets: Any = None
-        self._next: int | None = None  # decode position the demuxer yields next
-        self._pushback: Any = None
+        self._cursor = PacketCursor(self._container, self._stream, index)
         self._format: str | None = None  # the first of MUX_FORMATS that carried a stream
 
     def close(self) -> None:
-        self._packets = self._pushback = None
+        self._cursor.reset()
         self._container.close()
 
     # -- planning ---------------------------------------------------------------------
@@ -176,43 +166,25 @@ class Feeder:
 
     def _read(self, key: int, last: int) -> list[tuple[int, Any]]:
         """Packets at decode positions ``key..last`` as (position, packet)."""
-        idx = self.index
-        if self._next is None or not self._next <= key <= self._next + READ_AHEAD:
-            self._seek(key)
+        cursor = self._cursor
+        cursor.goto(key)  # LookupError: the reader lets decord read the file instead
         out = []
         while True:
-            if self._pushback is not None:
-                pkt, self._pushback = self._pushback, None
-            else:
-                pkt = self._demux()
+            pkt = cursor.next()
             if pkt is None:
+                cursor.next_pos = None
                 break
-            p = idx.pos_of_pts(packet_time(pkt))
+            p = cursor.position(pkt)
             if p is None:
                 continue
-            self._next = p + 1
-            if p < key:
-                continue
             if p > last:
-                self._pushback, self._next = pkt, p
+                cursor.push(pkt, p)
                 break
+            cursor.next_pos = p + 1
             out.append((p, pkt))
         if not out or out[0][0] != key or out[-1][0] != last:
             raise LookupError(f"packets {key}..{last} not found by demuxing")
         return out
-
-    def _demux(self) -> Any:
-        if self._packets is None:
-            return None
-        for pkt in self._packets:
-            if pkt.size:
-                return pkt
-        self._packets = None
-        return None
-
-    def _seek(self, key: int) -> None:
-        self._packets, self._pushback = seek_packets(self._container, self._stream, self.index, key)
-        self._next = self.index.pos_of_pts(packet_time(self._pushback))
 
     # -- muxing -----------------------------------------------------------------------
 

@@ -29,18 +29,10 @@ import numpy as np
 
 from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 from zelda_pyav.boundary import FrameIndexError, reader_boundary
+from zelda_pyav.cursor import IndexMismatch, PacketCursor
 from zelda_pyav.ffmpeg_log import configure_pyav
-from zelda_pyav.index import (
-    get_index,
-    open_container,
-    packet_time,
-    seek_packets,
-    video_stream,
-)
+from zelda_pyav.index import get_index, open_container, video_stream
 from zelda_pyav.rgb import check_interpolation, frame_to_rgb
-
-READ_AHEAD = 48
-"""Gaps of at most this many packets are crossed by reading, not seeking."""
 
 configure_pyav()
 
@@ -84,9 +76,7 @@ class PyAVReader(VideoReader):
         self.width, self.height = idx.width, idx.height
         self.codec = idx.codec
         self._cc = self._stream.codec_context
-        self._packets: Any = None  # demux iterator
-        self._pushback: Any = None  # one packet read but not consumed
-        self._demux_next: int | None = None  # decode position the iterator yields next
+        self._cursor = PacketCursor(self._container, self._stream, idx)
         self._fed: int | None = None  # decoder fed continuously up to this position
         self._start = 0  # ... from this keyframe position
         self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
@@ -157,7 +147,7 @@ class PyAVReader(VideoReader):
         """Close the container and free the decoder."""
         if not self._closed:
             self._closed = True
-            self._packets = self._pushback = None
+            self._cursor.reset()
             self._container.close()
 
     # -- decoding ---------------------------------------------------------------------
@@ -168,8 +158,8 @@ class PyAVReader(VideoReader):
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""
-        self._packets = self._pushback = None
-        self._demux_next = self._fed = None
+        self._cursor.reset()
+        self._fed = None
         self._start = 0
         self._seq_next = 0
 
@@ -182,23 +172,12 @@ class PyAVReader(VideoReader):
         self._cc.thread_count = max(1, self.threads)
         if self.threads > 1:
             self._cc.thread_type = "AUTO"
-        self._packets = self._container.demux(self._stream)
-        self._pushback = None
-        self._demux_next = self._fed = None
+        self._cursor.restart(self._container, self._stream)
+        self._fed = None
         self._seq_next = 0
 
     def _next_packet(self) -> Any:
-        if self._pushback is not None:
-            pkt, self._pushback = self._pushback, None
-            return pkt
-        if self._packets is None:
-            return None
-        for pkt in self._packets:
-            if pkt.size == 0:
-                continue
-            return pkt
-        self._packets = None
-        return None
+        return self._cursor.next()
 
     def _restart_decoder(self) -> None:
         self._cc.flush_buffers()
@@ -214,24 +193,12 @@ class PyAVReader(VideoReader):
 
     def _goto(self, pos: int) -> None:
         """Position the demuxer so the next packet is the one at decode position ``pos``."""
-        idx = self._index
-        if not (self._demux_next is not None and self._demux_next <= pos <= self._demux_next + READ_AHEAD):
-            try:
-                self._packets, self._pushback = seek_packets(self._container, self._stream, idx, pos)
-            except LookupError:
-                raise DecodeError(self.path, f"cannot seek to packet {pos}") from None
-        # read forward without decoding
-        while True:
-            pkt = self._next_packet()
-            p = idx.pos_of_pts(packet_time(pkt))
-            if pkt is None:
-                raise DecodeError(self.path, f"packet {pos} not found after seeking")
-            if p is not None and p >= pos:
-                if p > pos:  # the packet index does not match what the demuxer yields
-                    raise _IndexMismatch(f"packet {pos} not found")
-                self._pushback = pkt
-                self._demux_next = p
-                return
+        try:
+            self._cursor.goto(pos)
+        except IndexMismatch as e:  # the packet index does not match what the demuxer yields
+            raise _IndexMismatch(str(e)) from None
+        except LookupError as e:
+            raise DecodeError(self.path, str(e)) from None
 
     def _decode_by_pts(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
         idx = self._index
@@ -268,9 +235,9 @@ class PyAVReader(VideoReader):
             while self._fed is None or self._fed < target:
                 pkt = self._next_packet()
                 if pkt is None:  # the file ended early: the caller falls back
-                    self._demux_next = None
+                    self._cursor.next_pos = None
                     break
-                p = idx.pos_of_pts(packet_time(pkt))
+                p = self._cursor.position(pkt)
                 if p is None:
                     continue
                 if self.skip_nonref:
@@ -280,8 +247,8 @@ class PyAVReader(VideoReader):
                 for frame in cc.decode(pkt):
                     collect(frame)
                 self._fed = p
-                self._demux_next = p + 1
-            if self._demux_next is None:
+                self._cursor.next_pos = p + 1
+            if self._cursor.next_pos is None:
                 break
         self._drain(collect)
         cc.skip_frame = "DEFAULT"
@@ -292,7 +259,7 @@ class PyAVReader(VideoReader):
         want = set(uniq)
         last = uniq[-1]
         got: dict[int, np.ndarray] = {}
-        if self._packets is None or self._seq_next > uniq[0] or self._fed is None:
+        if self._cursor.packets is None or self._seq_next > uniq[0] or self._fed is None:
             self._rewind()
         cc = self._cc  # after _rewind, which opens a new container and decoder
         cc.skip_frame = "DEFAULT"
@@ -315,7 +282,7 @@ class PyAVReader(VideoReader):
                 collect(frame)
             self._fed = 0
         # keep the decoder positioned: a later call for later frames continues from here
-        self._demux_next = None
+        self._cursor.next_pos = None
         return got
 
 
