@@ -28,20 +28,21 @@ from fractions import Fraction
 from typing import Any
 
 import av
+from zelda_pyav.cursor import PacketCursor
 from zelda_pyav.h264_order import nal_spans
-from zelda_pyav.index import (
-    PacketIndex,
-    open_container,
-    packet_time,
-    seek_packets,
-    video_stream,
-)
-
-READ_AHEAD = 48
-"""Gaps of at most this many packets between segments are read through, not seeked."""
+from zelda_pyav.index import PacketIndex, open_container, video_stream
 
 CLEAN_KEYFRAME_CODECS = ("vp8", "vp9")
 """Codecs whose every keyframe resets all reference state."""
+
+MUX_FORMATS = ("mp4",)
+"""In-memory containers tried in turn. Only MP4: decord counts an in-memory stream's
+frames from its header, and refuses Matroska ("Failed to measure duration/frame-count");
+files whose codec MP4 cannot carry (VP8) are read by decord itself (FeedError)."""
+
+
+class FeedError(LookupError):
+    """No in-memory container carries this codec: decord has to read the file itself."""
 
 
 @dataclass
@@ -103,12 +104,11 @@ class Feeder:
         self._codec = index.codec
         self._length = _length_size(self._codec, self._stream.codec_context.extradata)
         self._intra_only = all(index.keyframe)
-        self._packets: Any = None
-        self._next: int | None = None  # decode position the demuxer yields next
-        self._pushback: Any = None
+        self._cursor = PacketCursor(self._container, self._stream, index)
+        self._format: str | None = None  # the first of MUX_FORMATS that carried a stream
 
     def close(self) -> None:
-        self._packets = self._pushback = None
+        self._cursor.reset()
         self._container.close()
 
     # -- planning ---------------------------------------------------------------------
@@ -166,57 +166,61 @@ class Feeder:
 
     def _read(self, key: int, last: int) -> list[tuple[int, Any]]:
         """Packets at decode positions ``key..last`` as (position, packet)."""
-        idx = self.index
-        if self._next is None or not self._next <= key <= self._next + READ_AHEAD:
-            self._seek(key)
+        cursor = self._cursor
+        cursor.goto(key)  # LookupError: the reader lets decord read the file instead
         out = []
         while True:
-            if self._pushback is not None:
-                pkt, self._pushback = self._pushback, None
-            else:
-                pkt = self._demux()
+            pkt = cursor.next()
             if pkt is None:
+                cursor.next_pos = None
                 break
-            p = idx.pos_of_pts(packet_time(pkt))
+            p = cursor.position(pkt)
             if p is None:
                 continue
-            self._next = p + 1
-            if p < key:
-                continue
             if p > last:
-                self._pushback, self._next = pkt, p
+                cursor.push(pkt, p)
                 break
+            cursor.next_pos = p + 1
             out.append((p, pkt))
         if not out or out[0][0] != key or out[-1][0] != last:
             raise LookupError(f"packets {key}..{last} not found by demuxing")
         return out
 
-    def _demux(self) -> Any:
-        if self._packets is None:
-            return None
-        for pkt in self._packets:
-            if pkt.size:
-                return pkt
-        self._packets = None
-        return None
-
-    def _seek(self, key: int) -> None:
-        self._packets, self._pushback = seek_packets(self._container, self._stream, self.index, key)
-        self._next = self.index.pos_of_pts(packet_time(self._pushback))
-
     # -- muxing -----------------------------------------------------------------------
 
     def _mux(self, fed: list[tuple[int, Any]], need: set[int], frame_at: dict[int, int]) -> Run:
-        """Write ``fed`` (decode order) as an MP4 stream with one keyframe flag."""
+        """Write ``fed`` (decode order) as an in-memory stream with one keyframe flag."""
         order = sorted(range(len(fed)), key=lambda k: self._rank(fed[k][0]))
         rank = [0] * len(fed)
         for r, k in enumerate(order):
             rank[k] = r
         delay = max(0, max(k - r for k, r in enumerate(rank)))
+        data = None
+        for fmt in (self._format,) if self._format else MUX_FORMATS:
+            try:
+                data = self._write(fed, rank, delay, fmt)
+            except (av.FFmpegError, ValueError) as e:  # the muxer refuses this codec
+                reason = f"{type(e).__name__}: {e}"
+                continue
+            self._format = fmt
+            break
+        if data is None:
+            raise FeedError(f"no in-memory container carries {self._codec} ({reason})")
+        chosen = sorted((rank[k], frame_at[p]) for k, (p, _) in enumerate(fed) if p in need)
+        return Run(
+            data=data,
+            packets=len(fed),
+            frames=[i for _, i in chosen],
+            ranks=[r for r, _ in chosen],
+        )
+
+    def _write(self, fed: list[tuple[int, Any]], rank: list[int], delay: int, fmt: str) -> bytes:
         buf = io.BytesIO()
         tb = Fraction(1, 1000)
-        with av.open(buf, "w", format="mp4") as out:
-            ost = out.add_stream_from_template(self._stream)
+        with av.open(buf, "w", format=fmt) as out:
+            # opaque: copy the stream parameters only; no encoder is looked up (there is
+            # none for decoder-only names such as libdav1d)
+            ost = out.add_stream_from_template(self._stream, opaque=True)
             ost.time_base = tb
             for k, (_, pkt) in enumerate(fed):
                 pkt.stream = ost
@@ -226,10 +230,4 @@ class Feeder:
                 pkt.duration = 1
                 pkt.is_keyframe = k == 0
                 out.mux(pkt)
-        chosen = sorted((rank[k], frame_at[p]) for k, (p, _) in enumerate(fed) if p in need)
-        return Run(
-            data=buf.getvalue(),
-            packets=len(fed),
-            frames=[i for _, i in chosen],
-            ranks=[r for r, _ in chosen],
-        )
+        return buf.getvalue()

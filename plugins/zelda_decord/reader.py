@@ -13,21 +13,27 @@ indices, or consecutive batches from the first frame where its seeking is wrong;
 a decord frame count that disagrees with the packet index is refused rather than
 returning wrong frames.
 
-decord resizes inside its FFmpeg filter graph. Some output sizes come back wrong from
-decord (a 48x64 video asked for 24x24 returns 24x32 and fails); for those the frames
-are decoded at native size and scaled with swscale.
+Frames are decoded at their own size (decord's colours, bit-identical to MMAction2's)
+and a requested size is reached with the pyav reader's scaler (``zelda_pyav.rgb``), so
+both backends resize alike. (decord's own scaling, in its FFmpeg filter graph, returned
+wrong sizes for some requests: a 48x64 video asked for 24x24 came back 24x32.)
+Anything decord or a muxer raises leaves the reader as a DecodeError naming the file
+(``zelda_pyav.boundary``).
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import av
 import numpy as np
+from zelda_pyav.boundary import FrameIndexError, reader_boundary
+from zelda_pyav.boundary import short as _short
+from zelda_pyav.ffmpeg_log import configure_decord
 from zelda_pyav.index import PTS_FORMATS, get_index
+from zelda_pyav.rgb import resize_rgb
 
 from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 
@@ -40,10 +46,13 @@ try:
 except ImportError as _e:  # pragma: no cover - depends on the environment
     raise ImportError("the decord decoder needs the 'decord' package: pip install 'zelda[decord]'") from _e
 
+configure_decord()
+
 
 class DecordReader(VideoReader):
     """Frame-accurate reader on decord (``threads``: decord decoder threads, default 1)."""
 
+    @reader_boundary
     def __init__(self, path: str, *, threads: int = 1) -> None:
         self.path = str(path)
         self.threads = int(threads)
@@ -60,8 +69,7 @@ class DecordReader(VideoReader):
         """decord seeks to wrong frames in AVI/raw files with several keyframes (measured:
         frame 17 came back as frame 2) and in open-GOP files (index 11 came back as frame
         14): such files are read in consecutive batches from frame 0."""
-        self._readers: dict[tuple[int, int], Any] = {}
-        self._bad_sizes: set[tuple[int, int]] = set()
+        self._vr: Any = None  # decord's own reader of the file, when it reads the file
         self._closed = False
         self._feeder: Feeder | None = None
         self.fed = idx.by_pts
@@ -70,23 +78,15 @@ class DecordReader(VideoReader):
         """Frames decord decoded: the packets handed to it; None once it read the file
         itself (it does not report what it decoded then)."""
         if not self.fed:
-            self._reader(self.height, self.width)  # fail early, at open
+            self._reader()  # fail early, at open
 
-    def _reader(self, h: int, w: int) -> Any:
-        vr = self._readers.get((h, w))
-        if vr is not None:
-            return vr
-        native = (h, w) == (self.height, self.width)
+    def _reader(self) -> Any:
+        if self._vr is not None:
+            return self._vr
         try:
-            vr = decord.VideoReader(
-                self.path,
-                ctx=decord.cpu(0),
-                width=-1 if native else w,
-                height=-1 if native else h,
-                num_threads=max(1, self.threads),
-            )
+            vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=max(1, self.threads))
         except Exception as e:  # decord raises DECORDError (a RuntimeError) and friends
-            raise DecodeError(self.path, f"decord cannot open it ({_short(e)})") from e
+            raise DecodeError(self.path, f"decord cannot open it ({_short(e)}); it is {self.codec}, which the pyav decoder may read") from e
         if len(vr) != self.num_frames:
             n = len(vr)
             del vr
@@ -95,12 +95,10 @@ class DecordReader(VideoReader):
                 f"decord counts {n} frames where the packet index has {self.num_frames}; "
                 "use the pyav decoder for this file",
             )
-        # keep a single size open at a time: a pipeline asks for one size per file
-        for k in list(self._readers):
-            del self._readers[k]
-        self._readers[(h, w)] = vr
+        self._vr = vr
         return vr
 
+    @reader_boundary
     def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
         """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
 
@@ -111,26 +109,16 @@ class DecordReader(VideoReader):
         wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
         bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
         if bad.size:
-            raise IndexError(
+            raise FrameIndexError(
                 f"frame index {int(bad[0])} out of range for {self.path} ({self.num_frames} frames)"
             )
         h, w = resolve_size(self.height, self.width, size)
         if wanted.size == 0:
             return np.empty((0, h, w, 3), dtype=np.uint8)
         uniq, inverse = np.unique(wanted, return_inverse=True)
-        native = (self.height, self.width)
-        frames = None
-        if (h, w) != native and (h, w) not in self._bad_sizes:
-            try:
-                frames = self._decode(uniq, h, w)
-            except DecodeError:
-                # decord mis-sizes some outputs (a 48x64 file asked for 24x24 comes back
-                # 24x32, then fails): decode at native size and scale with swscale
-                self._bad_sizes.add((h, w))
-        if frames is None:
-            frames = self._decode(uniq, *native)
-            if (h, w) != native:
-                frames = np.stack([_resize(f, h, w) for f in frames])
+        frames = self._decode(uniq, self.height, self.width)
+        if (h, w) != (self.height, self.width):
+            frames = np.stack([resize_rgb(f, h, w) for f in frames])
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
 
     def _decode(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -138,10 +126,11 @@ class DecordReader(VideoReader):
             try:
                 return self._decode_fed(uniq, h, w)
             except LookupError:
-                # the demuxer disagrees with the packet index: let decord read the file
+                # the demuxer disagrees with the packet index, or no in-memory container
+                # carries the codec (FeedError: VP8): let decord read the file
                 self.fed = False
         self.frames_decoded = None
-        vr = self._reader(h, w)
+        vr = self._reader()
         try:
             if self.sequential:
                 frames = self._read_sequential(vr, uniq)
@@ -174,7 +163,7 @@ class DecordReader(VideoReader):
                     num_threads=max(1, self.threads),
                 )
             except Exception as e:
-                raise DecodeError(self.path, f"decord cannot open it ({_short(e)})") from e
+                raise DecodeError(self.path, f"decord cannot open it ({_short(e)}); it is {self.codec}, which the pyav decoder may read") from e
             try:
                 if len(vr) != run.packets:
                     raise DecodeError(
@@ -219,28 +208,7 @@ class DecordReader(VideoReader):
         """Drop decord's readers (decord closes the file when a reader is freed)."""
         if not self._closed:
             self._closed = True
-            self._readers.clear()
+            self._vr = None
             if self._feeder is not None:
                 self._feeder.close()
                 self._feeder = None
-
-
-_LOCAL = threading.local()
-
-
-def _resize(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear RGB resize with swscale (one cached context per thread)."""
-    from av.video.reformatter import Interpolation, VideoReformatter
-
-    r = getattr(_LOCAL, "reformatter", None)
-    if r is None:
-        r = _LOCAL.reformatter = VideoReformatter()
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    out = r.reformat(frame, width=w, height=h, format="rgb24",
-                     interpolation=Interpolation.BILINEAR, threads=1)
-    return out.to_ndarray()
-
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:200]

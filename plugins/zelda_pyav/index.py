@@ -21,7 +21,11 @@ and 200,000 packets) and, unless
 ``ZELDA_INDEX_CACHE=0``, on disk under ``$ZELDA_CACHE_DIR`` (default
 ``~/.cache/zelda/index``) so that re-opening a file is cheap across processes too.
 The same pass validates the file, so a file that has an index is safe to hand to a
-native decoder (decord hangs on some broken files).
+native decoder (decord hangs on some broken files). It also notices a *truncated* file
+(cut mid-data: a download or copy that stopped): packets cut short at the end are left
+out, so a reader exposes only frames that decode, and ``truncated`` says why the file
+looks cut (the demuxer failed before the end, the last packet is short, or the header
+lists more frames or a longer duration than the packets hold).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from typing import Any
 
 from zelda_core.api import DecodeError
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
 
@@ -70,6 +74,8 @@ class PacketIndex:
     discard: tuple[bool, ...] | None = None
     """Per packet: the demuxer marks it discard (before an MP4 edit list's start): it
     is decoded as a reference but yields no frame. None when no packet is."""
+    truncated: str | None = None
+    """Why the file looks cut short (None when it does not): for ``zelda probe``."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
@@ -149,6 +155,7 @@ class PacketIndex:
             "keyframes": len(self.keyframes),
             "format": self.format_name,
             "header_frames": self.header_frames,
+            **({"truncated": self.truncated} if self.truncated else {}),
         }
 
     def seek_timestamp(self, pos: int) -> int:
@@ -175,6 +182,7 @@ class PacketIndex:
             "header_frames": self.header_frames,
             "display": None if self.display is None else list(self.display),
             "discard": None if self.discard is None else [int(x) for x in self.discard],
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -196,6 +204,7 @@ class PacketIndex:
             header_frames=int(d.get("header_frames", 0)),
             display=None if d.get("display") is None else tuple(d["display"]),
             discard=None if d.get("discard") is None else tuple(bool(x) for x in d["discard"]),
+            truncated=d.get("truncated"),
         )
 
 
@@ -268,6 +277,34 @@ def _ffmpeg_reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
+def _looks_cut(container: Any, stream: Any, packets: int, end: int) -> str | None:
+    """Why the header promises more than the packets hold, or None.
+
+    A header frame count above the packets (MP4/MOV sample tables, AVI headers), or a
+    header duration more than two frames past the last packet's end (Matroska/WebM,
+    whose packets the demuxer stops at the cut without an error).
+    """
+    header = int(stream.frames or 0)
+    if header > packets and any(f in container.format.name for f in ("mov", "mp4", "avi")):
+        return f"the header lists {header} frames, the file holds {packets}"
+    rate = stream.average_rate or stream.guessed_rate
+    tb = stream.time_base
+    if not rate or not tb:
+        return None
+    frame = 1 / float(rate)
+    if stream.duration:
+        promised = float(stream.duration * tb)
+    elif container.duration and len(container.streams) == 1:
+        promised = container.duration / 1_000_000
+    else:
+        return None
+    start = float((stream.start_time or 0) * tb)
+    held = float(end * tb) - start
+    if promised - held > 2 * frame + 0.01:
+        return f"the header says {promised:.2f} s, the packets end at {held:.2f} s"
+    return None
+
+
 def build_index(path: str, container: Any = None) -> PacketIndex:
     """Demux every video packet of ``path`` (no decoding) and return its index.
 
@@ -285,6 +322,10 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
         dts: list[int | None] = []
         key: list[bool] = []
         discard: list[bool] = []
+        ends: list[int] = []  # per packet: pts + duration (the end of its frame)
+        short = 0  # trailing packets the demuxer flagged corrupt (cut short by the file's end)
+        truncated = None
+        file_size = os.path.getsize(path)
         fmt = container.format.name
         pts_format = any(f in fmt.split(",") for f in PTS_FORMATS)
         h264 = None
@@ -304,6 +345,9 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
                 dts.append(pkt.dts)
                 key.append(bool(pkt.is_keyframe))
                 discard.append(bool(pkt.is_discard))
+                ends.append(pts[-1] + (pkt.duration or 0))
+                cut = pkt.is_corrupt or (pkt.pos is not None and pkt.pos + pkt.size > file_size)
+                short = short + 1 if cut else 0
                 if h264 is not None:
                     try:  # headers come first; a slice header needs a few bytes
                         h264.add(memoryview(pkt)[:4096].tobytes())
@@ -313,6 +357,14 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             if not pts:
                 raise DecodeError(path, f"no readable video packet ({_ffmpeg_reason(e)})") from e
             # a damaged tail: keep the packets read so far
+            truncated = f"demuxing stopped after {len(pts)} packets ({_ffmpeg_reason(e)})"
+        if short and short < len(pts):  # partial packets at the end: they do not decode
+            del pts[-short:], dts[-short:], key[-short:], discard[-short:], ends[-short:]
+            truncated = truncated or f"its last {short} packet(s) are cut short"
+        if h264 is not None and short:
+            del h264.pics[len(pts):]  # one picture per packet kept
+        if truncated is None and pts:
+            truncated = _looks_cut(container, stream, len(pts), max(ends))
         if not pts:
             raise DecodeError(path, "the video stream has no packets")
         if all(discard):
@@ -349,6 +401,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             header_frames=int(stream.frames or 0),
             display=display,
             discard=tuple(discard) if any(discard) else None,
+            truncated=truncated,
         )
     finally:
         if own:

@@ -12,8 +12,8 @@ How a ``get_frames`` call decodes, on files whose packets carry presentation tim
    for: a non-reference frame that nobody asked for never affects another frame, so
    FFmpeg does not decode it at all and the returned frames stay bit-identical to a
    full sequential decode;
-4. wanted frames are converted to RGB with the resize inside the same ``sws_scale``
-   call, so full-size RGB frames are never materialized.
+4. wanted frames are converted to RGB at their own size, then scaled with swscale
+   (``zelda_pyav.rgb``: the same colours as an unscaled decode, no fused-path bias).
 
 Other files (AVI, raw streams) are decoded sequentially from the first packet and
 frames are numbered by counting, which is exact for any decoder output order.
@@ -21,27 +21,20 @@ frames are numbered by counting, which is exact for any decoder output order.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation, VideoReformatter
 
 from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
-from zelda_pyav.index import (
-    get_index,
-    open_container,
-    packet_time,
-    seek_packets,
-    video_stream,
-)
+from zelda_pyav.boundary import FrameIndexError, reader_boundary
+from zelda_pyav.cursor import IndexMismatch, PacketCursor
+from zelda_pyav.ffmpeg_log import configure_pyav
+from zelda_pyav.index import get_index, open_container, video_stream
+from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
-READ_AHEAD = 48
-"""Gaps of at most this many packets are crossed by reading, not seeking."""
-
-INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS")
+configure_pyav()
 
 
 class PyAVReader(VideoReader):
@@ -49,9 +42,11 @@ class PyAVReader(VideoReader):
 
     Options: ``threads`` (decoder threads, default 1: DataLoader workers provide the
     parallelism), ``skip_nonref`` (default True: skip non-reference frames nobody asked
-    for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``).
+    for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``: like
+    OpenCV's, see ``zelda_pyav.rgb``).
     """
 
+    @reader_boundary
     def __init__(
         self,
         path: str,
@@ -61,10 +56,7 @@ class PyAVReader(VideoReader):
         interpolation: str = "BILINEAR",
     ) -> None:
         self.path = str(path)
-        if interpolation.upper() not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
-        self.interpolation = interpolation.upper()
-        self._interp = getattr(Interpolation, self.interpolation)
+        self.interpolation = check_interpolation(interpolation)
         self.skip_nonref = bool(skip_nonref)
         self.threads = int(threads)
         self._container = open_container(self.path)
@@ -84,9 +76,7 @@ class PyAVReader(VideoReader):
         self.width, self.height = idx.width, idx.height
         self.codec = idx.codec
         self._cc = self._stream.codec_context
-        self._packets: Any = None  # demux iterator
-        self._pushback: Any = None  # one packet read but not consumed
-        self._demux_next: int | None = None  # decode position the iterator yields next
+        self._cursor = PacketCursor(self._container, self._stream, idx)
         self._fed: int | None = None  # decoder fed continuously up to this position
         self._start = 0  # ... from this keyframe position
         self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
@@ -96,6 +86,7 @@ class PyAVReader(VideoReader):
 
     # -- public -----------------------------------------------------------------------
 
+    @reader_boundary
     def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
         """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
 
@@ -107,7 +98,7 @@ class PyAVReader(VideoReader):
         wanted = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
         for i in wanted:
             if not 0 <= i < self.num_frames:
-                raise IndexError(
+                raise FrameIndexError(
                     f"frame index {i} out of range for {self.path} ({self.num_frames} frames)"
                 )
         h, w = resolve_size(self.height, self.width, size)
@@ -156,22 +147,19 @@ class PyAVReader(VideoReader):
         """Close the container and free the decoder."""
         if not self._closed:
             self._closed = True
-            self._packets = self._pushback = None
+            self._cursor.reset()
             self._container.close()
 
     # -- decoding ---------------------------------------------------------------------
 
     def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
-        """RGB of ``frame`` at (h, w): one sws_scale call does colour and size."""
-        out = _reformatter().reformat(
-            frame, width=w, height=h, format="rgb24", interpolation=self._interp, threads=1
-        )
-        return out.to_ndarray()
+        """RGB of ``frame`` at (h, w)."""
+        return frame_to_rgb(frame, h, w, self.interpolation)
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""
-        self._packets = self._pushback = None
-        self._demux_next = self._fed = None
+        self._cursor.reset()
+        self._fed = None
         self._start = 0
         self._seq_next = 0
 
@@ -184,23 +172,12 @@ class PyAVReader(VideoReader):
         self._cc.thread_count = max(1, self.threads)
         if self.threads > 1:
             self._cc.thread_type = "AUTO"
-        self._packets = self._container.demux(self._stream)
-        self._pushback = None
-        self._demux_next = self._fed = None
+        self._cursor.restart(self._container, self._stream)
+        self._fed = None
         self._seq_next = 0
 
     def _next_packet(self) -> Any:
-        if self._pushback is not None:
-            pkt, self._pushback = self._pushback, None
-            return pkt
-        if self._packets is None:
-            return None
-        for pkt in self._packets:
-            if pkt.size == 0:
-                continue
-            return pkt
-        self._packets = None
-        return None
+        return self._cursor.next()
 
     def _restart_decoder(self) -> None:
         self._cc.flush_buffers()
@@ -216,24 +193,12 @@ class PyAVReader(VideoReader):
 
     def _goto(self, pos: int) -> None:
         """Position the demuxer so the next packet is the one at decode position ``pos``."""
-        idx = self._index
-        if not (self._demux_next is not None and self._demux_next <= pos <= self._demux_next + READ_AHEAD):
-            try:
-                self._packets, self._pushback = seek_packets(self._container, self._stream, idx, pos)
-            except LookupError:
-                raise DecodeError(self.path, f"cannot seek to packet {pos}") from None
-        # read forward without decoding
-        while True:
-            pkt = self._next_packet()
-            p = idx.pos_of_pts(packet_time(pkt))
-            if pkt is None:
-                raise DecodeError(self.path, f"packet {pos} not found after seeking")
-            if p is not None and p >= pos:
-                if p > pos:  # the packet index does not match what the demuxer yields
-                    raise _IndexMismatch(f"packet {pos} not found")
-                self._pushback = pkt
-                self._demux_next = p
-                return
+        try:
+            self._cursor.goto(pos)
+        except IndexMismatch as e:  # the packet index does not match what the demuxer yields
+            raise _IndexMismatch(str(e)) from None
+        except LookupError as e:
+            raise DecodeError(self.path, str(e)) from None
 
     def _decode_by_pts(self, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
         idx = self._index
@@ -270,9 +235,9 @@ class PyAVReader(VideoReader):
             while self._fed is None or self._fed < target:
                 pkt = self._next_packet()
                 if pkt is None:  # the file ended early: the caller falls back
-                    self._demux_next = None
+                    self._cursor.next_pos = None
                     break
-                p = idx.pos_of_pts(packet_time(pkt))
+                p = self._cursor.position(pkt)
                 if p is None:
                     continue
                 if self.skip_nonref:
@@ -282,8 +247,8 @@ class PyAVReader(VideoReader):
                 for frame in cc.decode(pkt):
                     collect(frame)
                 self._fed = p
-                self._demux_next = p + 1
-            if self._demux_next is None:
+                self._cursor.next_pos = p + 1
+            if self._cursor.next_pos is None:
                 break
         self._drain(collect)
         cc.skip_frame = "DEFAULT"
@@ -294,7 +259,7 @@ class PyAVReader(VideoReader):
         want = set(uniq)
         last = uniq[-1]
         got: dict[int, np.ndarray] = {}
-        if self._packets is None or self._seq_next > uniq[0] or self._fed is None:
+        if self._cursor.packets is None or self._seq_next > uniq[0] or self._fed is None:
             self._rewind()
         cc = self._cc  # after _rewind, which opens a new container and decoder
         cc.skip_frame = "DEFAULT"
@@ -317,21 +282,9 @@ class PyAVReader(VideoReader):
                 collect(frame)
             self._fed = 0
         # keep the decoder positioned: a later call for later frames continues from here
-        self._demux_next = None
+        self._cursor.next_pos = None
         return got
 
 
 class _IndexMismatch(Exception):
     """The demuxer disagrees with the packet index: fall back to a counted decode."""
-
-
-_LOCAL = threading.local()
-
-
-def _reformatter() -> VideoReformatter:
-    """This thread's reformatter: its cached SwsContext is reused across frames and
-    readers (a fresh one per frame costs ~30x the conversion itself)."""
-    r = getattr(_LOCAL, "reformatter", None)
-    if r is None:
-        r = _LOCAL.reformatter = VideoReformatter()
-    return r

@@ -38,13 +38,28 @@ MAX_SIDE = 8192
 allocate gigabytes per clip); checked at construction (``zelda recipe check``)."""
 
 
-def _check_size(size: int | list[int]) -> None:
-    """A resize ``size``: a short side, or ``[h, w]`` with ``-1`` keeping the aspect on one."""
-    sides = [size] if isinstance(size, int) else list(size)
-    if any(not -1 <= s <= MAX_SIDE or s == 0 for s in sides) or max(sides) < 1 \
-            or (isinstance(size, int) and size < 1):
-        raise ValueError(f"size must be a positive short side or [h, w] (one side may be -1 to keep "
-                         f"the aspect), each at most {MAX_SIDE}, got {size!r}")
+def _check_sides(name: str, value: Any, expected: str) -> None:
+    """A positive number, or two sides each positive or -1 (not both -1): else ValueError."""
+    def bad() -> ValueError:
+        return ValueError(f"resize {name} must be {expected}, got {value!r}")
+
+    if isinstance(value, bool):
+        raise bad()
+    if isinstance(value, (int, float)):
+        if not value > 0 or (name == "size" and not isinstance(value, int)):
+            raise bad()
+        if name == "size" and value > MAX_SIDE:
+            raise ValueError(f"resize size must be at most {MAX_SIDE} pixels, got {value!r}")
+        return
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise bad()
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 or v == -1):
+            raise bad()
+        if name == "size" and v > MAX_SIDE:
+            raise ValueError(f"resize size sides must be at most {MAX_SIDE} pixels, got {value!r}")
+    if list(value) == [-1, -1]:
+        raise bad()
 
 
 def _rng(sample: dict[str, Any]) -> np.random.Generator:
@@ -82,6 +97,8 @@ def resize_frames(imgs: np.ndarray, size: tuple[int, int],
 
     if tuple(imgs.shape[1:3]) == tuple(size):
         return imgs
+    if interpolation == "area" and (size[0] > imgs.shape[1] or size[1] > imgs.shape[2]):
+        return _area_upscale(imgs, size)
     t = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2)
     mode = {"area": "area", "nearest": "nearest", "bicubic": "bicubic"}.get(interpolation, "bilinear")
     kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
@@ -93,6 +110,31 @@ def resize_frames(imgs: np.ndarray, size: tuple[int, int],
     return out.permute(0, 2, 3, 1).contiguous().numpy()
 
 
+def _area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's INTER_AREA taps along one axis when the image grows on some axis:
+    two-tap linear weights placed by area overlap (``fx = (d + 1) - (s + 1) / scale``)."""
+    scale = src / dst
+    d = np.arange(dst)
+    s0 = np.floor(d * scale).astype(np.int64)
+    fx = (d + 1) - (s0 + 1) * (dst / src)
+    fx = np.where(fx <= 0, 0.0, fx - np.floor(fx))
+    last = s0 >= src - 1
+    fx[last] = 0.0
+    s0 = np.minimum(s0, src - 1)
+    return s0, np.minimum(s0 + 1, src - 1), fx
+
+
+def _area_upscale(imgs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``interpolation = "area"`` when a side grows: OpenCV (and so MMAction2) then
+    interpolates linearly with area-placed weights instead of averaging boxes."""
+    y0, y1, fy = _area_taps(imgs.shape[1], size[0])
+    x0, x1, fx = _area_taps(imgs.shape[2], size[1])
+    f = imgs.astype(np.float32)
+    rows = f[:, y0] * (1 - fy)[None, :, None, None] + f[:, y1] * fy[None, :, None, None]
+    out = rows[:, :, x0] * (1 - fx)[None, None, :, None] + rows[:, :, x1] * fx[None, None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 class Resize:
     """Resize every frame.
 
@@ -100,30 +142,30 @@ class Resize:
     (``-1`` on one side keeps the aspect). Or MMAction2's ``scale``: ``[-1, s]`` short
     side ``s``; ``[w, h]`` exact with ``keep_ratio = false``, or the largest size within
     it with ``keep_ratio = true``; a float factor. A bilinear resize directly after
-    ``decode`` is done by the decoder (``Decode.fuse``); ``target_size`` and ``record``
-    serve both ways.
+    ``decode`` is done by the decoder (``Decode.fuse``) unless ``fuse = false`` (then the
+    frames are exactly MMAction2's: decoded at full size, then resized here;
+    docs/pipeline.md says what fusion changes). ``scale_factor`` in the sample multiplies
+    over several resizes, as in MMAction2.
     """
 
     def __init__(self, size: int | list[int] | None = None,
                  scale: float | list[float] | None = None, keep_ratio: bool = True,
-                 interpolation: Interpolation = "bilinear") -> None:
+                 interpolation: Interpolation = "bilinear", fuse: bool = True) -> None:
         if (size is None) == (scale is None):
             raise ValueError("resize needs exactly one of 'size' (zelda: short side or [h, w]) "
                              "or 'scale' (MMAction2's (w, h) convention)")
         if interpolation not in ("nearest", "bilinear", "bicubic", "area"):
             raise ValueError(f"interpolation must be nearest, bilinear, bicubic or area, "
                              f"got {interpolation!r}")
-        if size is not None and not isinstance(size, int):
-            if not (isinstance(size, (list, tuple)) and len(size) == 2):
-                raise ValueError(f"size must be an int (short side) or [h, w], got {size!r}")
-            size = [int(v) for v in size]
         if size is not None:
-            _check_size(size)
-        if scale is not None and not isinstance(scale, (int, float)):
-            if not (isinstance(scale, (list, tuple)) and len(scale) == 2):
-                raise ValueError(f"scale must be a float or [w, h], got {scale!r}")
+            _check_sides("size", size, "an int short side or [h, w] (-1 on one side keeps the aspect)")
+            size = size if isinstance(size, int) else [int(v) for v in size]
+        if scale is not None:
+            _check_sides("scale", scale, "a positive factor or [w, h] (-1 on one side: short side)")
         self.size, self.scale, self.keep_ratio = size, scale, keep_ratio
         self.interpolation = interpolation
+        # the decoder's own scaler is bilinear; fuse = false keeps MMAction2's exact path
+        self.fusable = interpolation == "bilinear" and bool(fuse)
 
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of a ``height`` x ``width`` frame after this resize."""
@@ -142,11 +184,17 @@ class Resize:
             factor = min(long_edge / max(height, width), short_edge / min(height, width))
         return int(height * factor + 0.5), int(width * factor + 0.5)
 
-    def record(self, sample: dict[str, Any]) -> None:
-        """Bookkeeping keys (also used when the decoder did the resize)."""
+    def record(self, sample: dict[str, Any], before: tuple[int, int] | None = None) -> None:
+        """Bookkeeping keys (also used when the decoder did the resize).
+
+        ``before``: the (h, w) this resize started from (default: the original shape,
+        which is what a fused resize starts from). ``scale_factor`` multiplies into the
+        sample's (MMAction2: cumulative over several resizes).
+        """
         h, w = sample["img_shape"]
-        oh, ow = sample.get("original_shape", (h, w))
-        sample["scale_factor"] = np.array([w / ow, h / oh], dtype=np.float32)
+        oh, ow = before if before is not None else sample.get("original_shape", (h, w))
+        prev = sample.get("scale_factor", np.array([1, 1], dtype=np.float32))
+        sample["scale_factor"] = prev * np.array([w / ow, h / oh], dtype=np.float32)
         sample["keep_ratio"] = self.keep_ratio if self.scale is not None else isinstance(self.size, int)
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +202,7 @@ class Resize:
         size = self.target_size(h, w)
         sample["imgs"] = resize_frames(sample["imgs"], size, self.interpolation)
         sample["img_shape"] = size
-        self.record(sample)
+        self.record(sample, before=(h, w))
         return sample
 
 

@@ -74,7 +74,7 @@ class Decode:
         The decoders' own scalers are bilinear; a resize asking for another
         interpolation stays a separate step. ``self`` is left unchanged.
         """
-        if self.resize is not None or not isinstance(step, Resize) or step.interpolation != "bilinear":
+        if self.resize is not None or not isinstance(step, Resize) or not step.fusable:
             return None
         fused = copy.copy(self)
         fused.resize = step

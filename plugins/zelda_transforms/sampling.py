@@ -134,6 +134,11 @@ class SampleFrames:
         _positive("num_clips", num_clips)
         _bounded(clip_len, num_clips, 2 if twice_sample else 1)
         _check_oob(out_of_bound_opt)
+        if twice_sample and num_clips == 1 and clip_len > 1:
+            raise ValueError(
+                "twice_sample = true with num_clips = 1 and clip_len > 1 would return the same "
+                "clip twice (MMAction2 fails there: it spaces the clips by num_clips - 1); "
+                "use num_clips >= 2, or twice_sample = false")
         self.clip_len, self.frame_interval, self.num_clips = clip_len, frame_interval, num_clips
         self.test_mode, self.out_of_bound_opt = test_mode, out_of_bound_opt
         self.keep_tail_frames, self.twice_sample = keep_tail_frames, twice_sample
@@ -207,7 +212,8 @@ class SampleFrames:
         inds = self.frame_indices(total, _rng(sample), sample.get("avg_fps"))
         inds = inds + int(sample.get("start_index", 0))
         # like MMAction2, twice_sample yields 2 * num_clips clips but reports num_clips
-        return _finish(sample, inds, self.clip_len, inds.shape[0], self.frame_interval)
+        # (format_shape's reshape to (-1, num_clips, clip_len) takes the two sets as views)
+        return _finish(sample, inds, self.clip_len, self.num_clips, self.frame_interval)
 
 
 class UniformSample:

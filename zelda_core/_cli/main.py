@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
     args.argv = argv  # `--nproc N` starts the same command line in N processes
+    if debug:  # decoder plugins (and DataLoader workers) show FFmpeg's own log lines then
+        import os
+
+        os.environ["ZELDA_DEBUG"] = "1"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             header = r.get("header_frames")
             lie = f" (header says {header})" if header is not None and header != r["frames"] else ""
+            if r.get("truncated"):
+                lie += f" (TRUNCATED: {r['truncated']}; only the frames that decode are counted)"
             print(
                 f"{r['path']}: {r['frames']} frames{lie}, {r['fps']:.3f} fps, "
                 f"{r['width']}x{r['height']}, {r['codec']}, {r['duration']:.2f} s, "
