@@ -37,6 +37,7 @@ from zelda_pyav.index import (
     seek_packets,
     video_stream,
 )
+from zelda_pyav.intra import decode_keyframes, is_all_keyframes
 
 READ_AHEAD = 48
 """Gaps of at most this many packets are crossed by reading, not seeking."""
@@ -116,7 +117,9 @@ class PyAVReader(VideoReader):
             return out
         uniq = sorted(set(wanted))
         try:
-            if self._index.by_pts:
+            if is_all_keyframes(self._index):  # a prepared copy: one packet per frame
+                got = decode_keyframes(self, uniq, h, w)
+            elif self._index.by_pts:
                 try:
                     got = self._decode_by_pts(uniq, h, w)
                 except _IndexMismatch:
