@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from zelda_core._engine.build import build_model, model_table
     from zelda_core._engine.config import parse_train_config
     from zelda_core._engine.log import RunLogger
     from zelda_core._engine.loop import Trainer
-    from zelda_core._engine.runner import build_model, model_table
     from zelda_core._recipe import load_recipe
 
     recipe = load_recipe(args.recipe)

@@ -95,7 +95,9 @@ def test_init_from_reports_missing_unexpected_and_mismatched(tmp_path):
 
 
 def test_round_trip_and_predict(tmp_path):
-    from zelda_core._engine.runner import model_from_checkpoint, predict_videos, run_training
+    from zelda_core._engine.build import model_from_checkpoint
+    from zelda_core._engine.predict import predict_videos
+    from zelda_core._engine.train import run_training
     from zelda_core._recipe import load_recipe
 
     root = make_dataset(tmp_path / "data")

@@ -51,6 +51,11 @@ def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -92,6 +97,17 @@ def check_params(
     injected: typing.Iterable[str] = (),
 ) -> list[str]:
     """Problems with calling ``factory(**params, **injected)``, as sentences."""
+    return [sentence for _, sentence in param_problems(factory, params, injected)]
+
+
+def param_problems(
+    factory: Callable[..., Any],
+    params: dict[str, Any],
+    injected: typing.Iterable[str] = (),
+) -> list[tuple[str, str]]:
+    """Like :func:`check_params`, each sentence with the parameter it is about."""
+    import difflib
+
     sig = signature_of(factory)
     if sig is None:
         return []
@@ -102,17 +118,19 @@ def check_params(
     accepted = describe_params(sig, injected)
     unknown = [k for k in params if k not in names and not has_var_kw]
     for k in unknown:
-        problems.append(f"unknown parameter '{k}'; accepted parameters: {accepted}")
+        hint = difflib.get_close_matches(k, [n for n in names if n not in injected], n=1)
+        problems.append((k, f"unknown parameter '{k}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+                         + f"; accepted parameters: {accepted}"))
     for p in sig.parameters.values():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.default is not p.empty:
             continue
         if p.name not in params and p.name not in injected:
-            problems.append(f"missing parameter '{p.name}'; accepted parameters: {accepted}")
+            problems.append((p.name, f"missing parameter '{p.name}'; accepted parameters: {accepted}"))
     hints = _hints(factory)
     for k, v in params.items():
         if k in hints and k not in unknown and not (isinstance(v, dict) and "type" in v):
             if not value_matches(v, hints[k]):
-                problems.append(
+                problems.append((k,
                     f"parameter '{k}' expects {_type_name(hints[k])}, got {type(v).__name__} {v!r}"
-                )
+                ))
     return problems

@@ -12,17 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ._data.config import data_errors
 from ._errors import RecipeError
 from ._recipe import META_KEY, Recipe
 
 TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
 SPLITS = ("train", "val", "test")
 DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
-DATA_TYPES: dict[str, type | tuple[type, ...]] = {
-    "root": str, "decoder": str, "decoder_options": dict, "batch_size": int, "workers": int,
-    "persistent_workers": bool, "prefetch": int, "on_error": str, "drop_last": bool,
-}
-DATA_AUTO_FLAGS = ("pin_memory", "prefetch_across_epochs")  # true, false or "auto"
 
 
 @dataclass
@@ -72,19 +68,7 @@ def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
     d = data.get("data", {})
     if not isinstance(d, dict):
         return errors + [RecipeError("'data' must be a table", file=file, key="data")]
-    for key, expected in DATA_TYPES.items():
-        value = d.get(key)
-        if value is not None and (not isinstance(value, expected) or
-                                  (expected is int and isinstance(value, bool))):
-            errors.append(RecipeError(
-                f"expects {getattr(expected, '__name__', expected)}, got {value!r}",
-                file=file, key=f"data.{key}"))
-    for key in DATA_AUTO_FLAGS:
-        if key in d and not isinstance(d[key], bool) and d[key] != "auto":
-            errors.append(RecipeError(f"expects true, false or \"auto\", got {d[key]!r}",
-                                      file=file, key=f"data.{key}"))
-    if d.get("on_error", "raise") not in ("raise", "skip"):
-        errors.append(RecipeError("expects \"raise\" or \"skip\"", file=file, key="data.on_error"))
+    errors += data_errors(d, file)
     metrics = data.get("metrics")
     if metrics is not None and not (isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())):
         errors.append(RecipeError(

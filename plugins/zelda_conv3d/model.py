@@ -164,6 +164,22 @@ class Recognizer(nn.Module):
         super().__init__()
         self.preprocessor, self.backbone, self.head = preprocessor, backbone, head
 
+    @property
+    def num_classes(self) -> int:
+        """The number of classes the head scores."""
+        return self.head.num_classes
+
+    @property
+    def average_clips(self) -> str:
+        """How ``predict`` averages views: "prob" (mean softmax) or "score"."""
+        return self.head.average_clips
+
+    def enable_channels_last(self) -> None:
+        """Weights and the preprocessor's output in channels_last_3d (faster Conv3d)."""
+        self.to(memory_format=torch.channels_last_3d)
+        if hasattr(self.preprocessor, "channels_last"):
+            self.preprocessor.channels_last = True
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw class scores for every view: (B*V, K)."""
         return self.head(self.backbone(self.preprocessor(inputs)))

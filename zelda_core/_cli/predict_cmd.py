@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from .._engine.runner import predict_videos
+    from .._engine.predict import predict_videos
     from .._errors import ZeldaError
 
     if args.top_k < 1:

@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._engine.runner import run_training
+    from .._engine.train import run_training
     from .._errors import ZeldaError
     from .._recipe import load_recipe
     from .._schema import validate_recipe

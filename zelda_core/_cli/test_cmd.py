@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._engine.runner import test_checkpoint
+    from .._engine.evaluate import test_checkpoint
     from .._recipe import load_recipe
     from .._schema import validate_recipe
 

@@ -13,12 +13,14 @@ _LAZY = {
     "TrainingError": "zelda_core._engine.errors",
     "select_device": "zelda_core._engine.device",
     "Trainer": "zelda_core._engine.loop",
-    "evaluate": "zelda_core._engine.loop",
+    "evaluate": "zelda_core._engine.evaluate",
     "save_checkpoint": "zelda_core._engine.checkpoint",
     "load_checkpoint": "zelda_core._engine.checkpoint",
-    "run_training": "zelda_core._engine.runner",
-    "test_checkpoint": "zelda_core._engine.runner",
-    "model_from_checkpoint": "zelda_core._engine.runner",
+    "run_training": "zelda_core._engine.train",
+    "test_checkpoint": "zelda_core._engine.evaluate",
+    "predict_videos": "zelda_core._engine.predict",
+    "model_from_checkpoint": "zelda_core._engine.build",
+    "place_model": "zelda_core._engine.device",
     "ensure_dataset": "zelda_core._engine.download",
 }
 

@@ -6,22 +6,26 @@ every problem at once; ``parse_train_config`` raises the first as a RecipeError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .._errors import RecipeError
+from .._params import param_problems
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "none")
 
 
 @dataclass
 class TrainConfig:
-    """Every ``[train]`` key with its default (see docs/training.md)."""
+    """Every ``[train]`` key with its default (see docs/training.md).
+
+    The annotations are the table's schema: ``zelda_core._params`` checks a recipe's
+    ``[train]`` against them, as it checks every component table against its factory."""
 
     epochs: int = 10
     device: str = "auto"
-    amp: str = "auto"
-    channels_last: bool | str = "auto"
+    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False
     optimizer: dict[str, Any] = field(default_factory=lambda: {"type": "Adam", "lr": 1e-3})
     scheduler: dict[str, Any] | None = None
@@ -30,64 +34,31 @@ class TrainConfig:
     accumulate: int = 1
     val_interval: int = 1
     best_metric: str | None = None
-    best_mode: str = "max"
+    best_mode: Literal["max", "min"] = "max"
     keep_checkpoints: int = 2
     checkpoint_iters: int | None = None
     data_time_warning: float = 0.2
     threads: int | None = None
     deterministic: bool = False
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "epochs": (int,),
-    "device": (str,),
-    "amp": (str,),
-    "channels_last": (bool, str),
-    "compile": (bool,),
-    "optimizer": (dict,),
-    "scheduler": (dict,),
-    "warmup": (dict,),
-    "clip_grad_norm": (int, float),
-    "accumulate": (int,),
-    "val_interval": (int,),
-    "best_metric": (str,),
-    "best_mode": (str,),
-    "keep_checkpoints": (int,),
-    "checkpoint_iters": (int,),
-    "data_time_warning": (int, float),
-    "threads": (int,),
-    "deterministic": (bool,),
-}
+    sync_bn: bool = False
+    scale_lr: dict[str, Any] | None = None
 
 
 def _errors(table: Any, file: str | None) -> list[RecipeError]:
-    import difflib
-
     if table is None:
         return []
     if not isinstance(table, dict):
         return [RecipeError("'train' must be a table", file=file, key="train")]
     errs: list[RecipeError] = []
-    known = [f.name for f in fields(TrainConfig)]
 
     def err(key: str, msg: str) -> None:
         errs.append(RecipeError(msg, file=file, key=f"train.{key}"))
 
-    good = {}
-    for key, value in table.items():
-        if key not in _TYPES:
-            hint = difflib.get_close_matches(key, known, n=1)
-            err(key, "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
-                + f" Keys of [train]: {', '.join(known)}.")
-            continue
-        types = _TYPES[key]
-        if isinstance(value, bool) and bool not in types:
-            err(key, f"expects {' or '.join(t.__name__ for t in types)}, got {value!r}")
-        elif not isinstance(value, types):
-            err(key, f"expects {' or '.join(t.__name__ for t in types)}, got {value!r}")
-        else:
-            good[key] = value
-    table = good
+    problems = param_problems(TrainConfig, table)
+    for key, sentence in problems:
+        err(key, sentence)
+    bad = {key for key, _ in problems}
+    table = {k: v for k, v in table.items() if k not in bad}
     for key in ("epochs", "accumulate", "val_interval"):
         if key in table and table[key] < 1:
             err(key, f"must be >= 1, got {table[key]}")
@@ -97,15 +68,8 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
         err("checkpoint_iters", "must be >= 1 (leave it out to checkpoint only at epoch ends)")
     if table.get("threads") is not None and table["threads"] < 1:
         err("threads", "must be >= 1")
-    if "clip_grad_norm" in table and table["clip_grad_norm"] <= 0:
+    if table.get("clip_grad_norm") is not None and table["clip_grad_norm"] <= 0:
         err("clip_grad_norm", "must be > 0 (leave it out to disable clipping)")
-    if table.get("amp", "auto") not in AMP_CHOICES:
-        err("amp", f"expects one of {', '.join(map(repr, AMP_CHOICES))}, got {table['amp']!r}")
-    if table.get("best_mode", "max") not in ("max", "min"):
-        err("best_mode", f"expects 'max' or 'min', got {table['best_mode']!r}")
-    cl = table.get("channels_last", "auto")
-    if isinstance(cl, str) and cl != "auto":
-        err("channels_last", f"expects true, false or 'auto', got {cl!r}")
     device = table.get("device", "auto")
     if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
         err("device", f"expects 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
@@ -130,6 +94,12 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
             sf = warm.get("start_factor", 0.001)
             if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0 < sf <= 1:
                 err("warmup.start_factor", f"must be in (0, 1], got {sf!r}")
+    scale = table.get("scale_lr")
+    if scale is not None:
+        base = scale.get("base_batch_size")
+        if set(scale) != {"base_batch_size"} or isinstance(base, bool) or not isinstance(base, int) or base < 1:
+            err("scale_lr", "expects { base_batch_size = N } (N >= 1): the learning rate is multiplied by "
+                f"(data.batch_size x processes) / N; got {scale!r}")
     errs += _class_errors(table, file)
     return errs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -82,12 +83,38 @@ def use_channels_last(setting: bool | str, device: torch.device) -> bool:
     return bool(setting)
 
 
-def apply_channels_last(model: torch.nn.Module) -> None:
-    """Switch the model's weights and its preprocessor's output to channels_last_3d."""
-    model.to(memory_format=torch.channels_last_3d)
-    pre = getattr(model, "preprocessor", None)
-    if pre is not None and hasattr(pre, "channels_last"):
-        pre.channels_last = True
+def apply_channels_last(model: torch.nn.Module) -> bool:
+    """Switch ``model`` to channels_last_3d through its ``enable_channels_last()``; a model
+    without that method (e.g. a 2D-conv model) is left as it is. Returns whether it switched."""
+    enable = getattr(model, "enable_channels_last", None)
+    if not callable(enable):
+        return False
+    enable()
+    return True
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model runs: its device, autocast dtype (None: fp32) and memory format."""
+
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+
+    def describe(self) -> str:
+        return describe(self.device, self.dtype, self.channels_last)
+
+
+def place_model(model: torch.nn.Module, *, device: str | torch.device = "auto", amp: str = "auto",
+                channels_last: bool | str = "auto") -> Placement:
+    """Put ``model`` on its device with its precision and memory format (``[train]``'s
+    ``device``, ``amp`` and ``channels_last``): the one place training, testing and
+    prediction set a model up."""
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    dtype = amp_dtype(amp, dev)
+    model.to(dev)
+    cl = use_channels_last(channels_last, dev) and apply_channels_last(model)
+    return Placement(dev, dtype, cl)
 
 
 def describe(device: torch.device, dtype: torch.dtype | None, channels_last: bool) -> str:

@@ -2,7 +2,7 @@
 
 The loop is independent of how batches are made: it takes callables that return
 iterables of batches (``{"inputs", "label", "meta", "skipped"}``), so tests feed it
-synthetic clips and the runner feeds it ``zelda_core._data`` loaders.
+synthetic clips and ``zelda_core._engine.train`` feeds it ``zelda_core._data`` loaders.
 """
 
 from __future__ import annotations
@@ -19,16 +19,9 @@ import torch
 
 from . import checkpoint as ckpt_io
 from .config import TrainConfig
-from .device import (
-    amp_dtype,
-    apply_channels_last,
-    autocast,
-    describe,
-    make_scaler,
-    select_device,
-    use_channels_last,
-)
+from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
 from .errors import CheckpointError, TrainingError
+from .evaluate import evaluate
 from .log import RunLogger
 from .optim import Scheduler, Warmup, build_optimizer
 
@@ -49,55 +42,6 @@ class FitResult:
     last_checkpoint: Path | None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _merge_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, metric in metrics.items():
-        for key, value in metric.compute().items():
-            out[f"{name}/{key}" if key in out else key] = float(value)
-    return out
-
-
-def evaluate(
-    model: torch.nn.Module,
-    batches: Batches,
-    metrics: Mapping[str, Any],
-    *,
-    device: torch.device,
-    dtype: torch.dtype | None = None,
-    total: int | None = None,
-    desc: str = "val",
-    skipped: list[tuple[str, str]] | None = None,
-) -> dict[str, float]:
-    """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``."""
-    from tqdm import tqdm
-
-    for m in metrics.values():
-        m.reset()
-    was_training = model.training
-    model.eval()
-    count = 0
-    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None, leave=False,
-                                      file=sys.stderr, dynamic_ncols=True) as bar:
-        for batch in batches:
-            if skipped is not None:
-                skipped.extend(batch.get("skipped") or [])
-            labels = batch.get("label")
-            if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
-                bar.update(1)
-                continue
-            with autocast(device, dtype):
-                scores = model.predict(batch["inputs"])
-            scores = scores.float().cpu()
-            for m in metrics.values():
-                m.update(scores, labels)
-            count += labels.numel()
-            bar.update(1)
-    model.train(was_training)
-    result = _merge_metrics(metrics)
-    result["samples"] = float(count)
-    return result
 
 
 class Trainer:
@@ -147,15 +91,12 @@ class Trainer:
             torch.set_num_threads(config.threads)
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        self.device = select_device(config.device)
-        if self.device.type == "cuda":
+        device = select_device(config.device)
+        if device.type == "cuda":
             # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
             torch.backends.cudnn.benchmark = not config.deterministic
-        self.dtype = amp_dtype(config.amp, self.device)
-        self.channels_last = use_channels_last(config.channels_last, self.device)
-        model.to(self.device)
-        if self.channels_last:
-            apply_channels_last(model)
+        place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
+        self.device, self.dtype, self.channels_last = place.device, place.dtype, place.channels_last
         self.optimizer = build_optimizer(model, config.optimizer)
         self.opt_steps_per_epoch = math.ceil(steps_per_epoch / config.accumulate)
         self.scheduler = (

@@ -1,0 +1,120 @@
+"""The model and metrics a recipe names, built through the registry, and weights loading.
+
+The engine knows models and metrics only by their contracts (``zelda_core.api.Model``
+and ``Metric``); nothing here names a bundled plugin.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import RecipeError
+from . import checkpoint as ckpt_io
+from .errors import CheckpointError
+
+MODEL_MEMBERS = ("num_classes", "average_clips", "loss", "predict")
+"""What the engine uses of a model (see ``zelda_core.api.Model``)."""
+
+
+def _takes_num_classes(type_name: str) -> bool:
+    from .._params import accepted_params, signature_of
+    from .._registry import get_component, resolve_factory
+
+    try:
+        factory = resolve_factory(get_component("models", type_name))
+    except RecipeError:  # an unknown type: building reports it with the recipe key
+        return False
+    sig = signature_of(factory)
+    return sig is not None and "num_classes" in accepted_params(sig)
+
+
+def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: str | None) -> None:
+    if isinstance(table.get("type"), str) and _takes_num_classes(table["type"]):
+        given = table.get("num_classes")
+        if given is None:
+            table["num_classes"] = int(num_classes)
+        elif isinstance(given, int) and not isinstance(given, bool) and given < num_classes:
+            raise RecipeError(
+                f"{key}.num_classes = {given} but the data has {num_classes} classes; "
+                f"set it to {num_classes} or leave it out (it is then taken from the data)",
+                file=file, key=f"{key}.num_classes")
+    for name, value in table.items():
+        if isinstance(value, dict) and "type" in value:
+            _fill_num_classes(value, num_classes, f"{key}.{name}", file)
+
+
+def model_table(data: dict[str, Any], num_classes: int | None, *, file: str | None = None) -> dict[str, Any]:
+    """A copy of the recipe's ``[model]`` where every table whose factory takes a
+    ``num_classes`` parameter and leaves it out gets the data's class count."""
+    table = data.get("model")
+    if not isinstance(table, dict):
+        raise RecipeError(
+            "the recipe has no [model] table; add one with a type (zelda plugins lists the "
+            "models) and its parts", file=file, key="model")
+    table = copy.deepcopy(table)
+    if num_classes is not None:
+        _fill_num_classes(table, num_classes, "model", file)
+    return table
+
+
+def build_model(table: dict[str, Any], *, file: str | None = None) -> torch.nn.Module:
+    """Build a ``[model]`` table through the registry (nested parts first) and check that
+    the result is a ``torch.nn.Module`` with the members the engine uses."""
+    from .._registry import build
+
+    model = build("models", table, key="model", file=file)
+    missing = [m for m in MODEL_MEMBERS if not hasattr(model, m)]
+    if not isinstance(model, torch.nn.Module) or missing:
+        what = "not a torch.nn.Module" if not isinstance(model, torch.nn.Module) else f"no {', '.join(missing)}"
+        raise RecipeError(
+            f"model type '{table.get('type')}' built a {type(model).__name__} ({what}); the engine "
+            "needs a torch.nn.Module with num_classes, average_clips, loss(inputs, labels) and "
+            "predict(inputs) (zelda_core.api.Model)", file=file, key="model")
+    return model
+
+
+def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: str | None = None) -> dict[str, Any]:
+    """Every ``[metrics.<name>]`` table built. The recipe names its metrics: there is no
+    default. ``needed_for`` (a split) makes an empty ``[metrics]`` an error."""
+    from .._registry import build
+
+    tables = data.get("metrics") or {}
+    if not tables and needed_for:
+        raise RecipeError(
+            f"the recipe has a [data.{needed_for}] split but no [metrics] table to score it with; "
+            "add one, e.g. [metrics.accuracy] with a type that 'zelda plugins' lists under "
+            "metrics", file=file, key="metrics")
+    return {name: build("metrics", t, key=f"metrics.{name}", file=file) for name, t in tables.items()}
+
+
+def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
+    """The checkpoint's weights into ``model``; CheckpointError when they do not fit."""
+    try:
+        model.load_state_dict(ckpt_io.model_state(ckpt))
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path} does not fit the model: {str(exc).splitlines()[0]} "
+            "(was it trained with another model or number of classes?)") from None
+
+
+def model_from_checkpoint(path: str | Path, *, device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model from the checkpoint's own recipe, load its weights and put it on
+    ``device`` in full precision (eval mode)."""
+    from .device import place_model
+
+    ckpt = ckpt_io.load_checkpoint(path)
+    recipe = ckpt.get("recipe")
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("model"), dict):
+        raise CheckpointError(
+            f"{path} has no recipe inside (not a zelda checkpoint?); use 'zelda test RECIPE "
+            "--checkpoint CKPT' with the recipe it was trained with")
+    classes = list(ckpt.get("classes") or [])
+    model = build_model(model_table(recipe, len(classes) or None), file=str(path))
+    load_weights(model, ckpt, path)
+    place_model(model, device=device, amp="none", channels_last=False)
+    model.eval()
+    return model, ckpt

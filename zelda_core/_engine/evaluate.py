@@ -1,0 +1,128 @@
+"""Evaluation: a model's metrics over batches, and a checkpoint tested on a split.
+
+``test_checkpoint`` is the one path for both ``zelda test`` and the test ``zelda run``
+does after training.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import RecipeError
+from .device import autocast
+
+Batches = Iterable[Mapping[str, Any]]
+
+
+def _merge_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, metric in metrics.items():
+        for key, value in metric.compute().items():
+            out[f"{name}/{key}" if key in out else key] = float(value)
+    return out
+
+
+def evaluate(
+    model: torch.nn.Module,
+    batches: Batches,
+    metrics: Mapping[str, Any],
+    *,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    total: int | None = None,
+    desc: str = "val",
+    skipped: list[tuple[str, str]] | None = None,
+) -> dict[str, float]:
+    """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``."""
+    from tqdm import tqdm
+
+    for m in metrics.values():
+        m.reset()
+    was_training = model.training
+    model.eval()
+    count = 0
+    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None, leave=False,
+                                      file=sys.stderr, dynamic_ncols=True) as bar:
+        for batch in batches:
+            if skipped is not None:
+                skipped.extend(batch.get("skipped") or [])
+            labels = batch.get("label")
+            if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
+                bar.update(1)
+                continue
+            with autocast(device, dtype):
+                scores = model.predict(batch["inputs"])
+            scores = scores.float().cpu()
+            for m in metrics.values():
+                m.update(scores, labels)
+            count += labels.numel()
+            bar.update(1)
+    model.train(was_training)
+    result = _merge_metrics(metrics)
+    result["samples"] = float(count)
+    return result
+
+
+def save_metric_files(metrics: Mapping[str, Any], directory: Path, classes: list[str]) -> list[Path]:
+    """Let metrics that write files (``save(directory, classes)``) write them into
+    ``directory`` (created first: the Metric contract promises it exists)."""
+    savers = [m for m in metrics.values() if hasattr(m, "save")]
+    if savers:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    return [Path(m.save(Path(directory), classes)) for m in savers]
+
+
+def splits_of(data: dict[str, Any]) -> set[str]:
+    """The split names of a recipe dict (``[data.<split>]`` tables with a type)."""
+    return {k for k, v in (data.get("data") or {}).items() if isinstance(v, dict) and "type" in v}
+
+
+def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test", out: str | Path | None = None,
+                    device: str | None = None) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on ``split`` of ``recipe`` (a ``Recipe``) with the recipe's
+    model, metrics and ``[train]`` device/precision settings. Writes the report (default:
+    ``<run dir>/<split>_metrics.json``) and metric files (``<its folder>/<split>/``)."""
+    from .._data import build_dataloader, build_dataset
+    from . import checkpoint as ckpt_io
+    from .build import build_metrics, build_model, load_weights, model_table
+    from .config import parse_train_config
+    from .device import place_model
+    from .files import write_json
+    from .train import seed_everything
+
+    data = copy.deepcopy(recipe.data)
+    file = recipe.file
+    cfg = parse_train_config(data.get("train"), file=file)
+    seed_everything(int(data.get("seed", 0)))
+    splits = splits_of(data)
+    if split not in splits:
+        raise RecipeError(f"the recipe has no [data.{split}] split to test on (it has: "
+                          f"{', '.join(sorted(splits)) or 'none'}); use --split", file=file, key=f"data.{split}")
+    ckpt = ckpt_io.load_checkpoint(checkpoint)
+    ds = build_dataset(data, split, recipe_file=file)
+    classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
+    model = build_model(model_table(data, len(classes) or None, file=file), file=file)
+    load_weights(model, ckpt, checkpoint)
+    place = place_model(model, device=device or cfg.device, amp=cfg.amp, channels_last=cfg.channels_last)
+    metrics = build_metrics(data, file=file, needed_for=split)
+    loader = build_dataloader(data, split, ds, shuffle=False)
+    skipped: list[tuple[str, str]] = []
+    t0 = time.perf_counter()
+    result = evaluate(model, loader, metrics, device=place.device, dtype=place.dtype, total=len(loader),
+                      desc=split, skipped=skipped)
+    ck_dir = Path(checkpoint).resolve().parent
+    run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
+    out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
+    files = save_metric_files(metrics, out_path.parent / split, classes)
+    report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
+              "metrics": result, "files": [str(f) for f in files], "skipped": [list(s) for s in skipped]}
+    write_json(out_path, report)
+    report["out"] = str(out_path)
+    return report
