@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from zelda_pyav.encode import PROFILES, Profile, prepare_video
 from zelda_pyav.reader import PyAVReader
 
