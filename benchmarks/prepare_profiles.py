@@ -27,11 +27,8 @@ from zelda_pyav.reader import PyAVReader
 CANDIDATES = [
     PROFILES["random-access"],
     Profile("all-key crf23 fast (no tune)", keyint=1, crf=23, preset="fast", tune=""),
-    Profile("all-key crf18 fastdecode", keyint=1, crf=18, preset="fast", tune="fastdecode"),
     Profile("all-key crf28 fastdecode", keyint=1, crf=28, preset="fast", tune="fastdecode"),
     Profile("all-key crf23 ultrafast", keyint=1, crf=23, preset="ultrafast", tune=""),
-    Profile("all-key crf23 medium fastdecode", keyint=1, crf=23, preset="medium", tune="fastdecode"),
-    Profile("key every 4, crf23 fastdecode", keyint=4, crf=23, preset="fast", tune="fastdecode"),
     PROFILES["compact"],
     Profile("key every 16, 3 B-frames, crf23 medium", keyint=16, bframes=3, crf=23,
             preset="medium", tune=""),
