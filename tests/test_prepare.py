@@ -187,7 +187,9 @@ CORPUS = sorted(k for k, v in MANIFEST.items() if "error" not in v)
 @pytest.mark.parametrize("name", CORPUS)
 def test_corpus_copies_match_manifest(tmp_path: Path, name: str) -> None:
     """Every decodable corpus file, prepared to short side 256: the source's frame count
-    and the MANIFEST thumbnails (the decoder tests' tolerance), frame by frame."""
+    and the MANIFEST thumbnails, frame by frame: within the decoder tests' tolerances (2.0
+    at native size; 6.0 for resized frames, as test_resize_in_conversion) and closer to
+    its own frame than to a neighbour's."""
     from zelda_pyav.encode import PROFILES, prepare_video
 
     truth = MANIFEST[name]
@@ -197,10 +199,12 @@ def test_corpus_copies_match_manifest(tmp_path: Path, name: str) -> None:
     with open_video(str(dst), decoder="pyav") as d:
         assert d.num_frames == truth["frames"]
         assert d.fps == pytest.approx(truth["fps"], rel=1e-3)
+        resized = (d.width, d.height) != (truth["width"], truth["height"])
         frames = d.get_frames(sorted(thumbs))
+    tol = 6.0 if resized else 2.0
     for i, frame in zip(sorted(thumbs), frames):
         own = np.abs(thumb16(frame) - thumbs[i]).mean()
-        assert own <= 2.0, f"{name} frame {i}: thumbnail off by {own:.2f}"
+        assert own <= tol, f"{name} frame {i}: thumbnail off by {own:.2f}"
         for j in (i - 1, i + 1):
             if j in thumbs and np.abs(thumbs[j] - thumbs[i]).mean() > 1.0:
                 assert own < np.abs(thumb16(frame) - thumbs[j]).mean()
