@@ -106,6 +106,12 @@ class Dataset(Protocol):
     "meta": dict}``. ``classes`` names the labels (label i is ``classes[i]``).
     ``records`` lists ``(filename, label)`` pairs, the files a split uses (data tools such
     as ``zelda data check`` and ``zelda data prepare`` read it).
+
+    Optional, for data tools that copy a dataset (``zelda data prepare``): ``root`` (the
+    folder every record and data file lies under), ``data_files`` (paths of the other
+    files the split reads, such as its annotation file and label map; copied verbatim) and
+    ``sources`` (per record, ``"annotation_file:line"`` where it is listed, so a failed
+    video's line can be set aside; any other form leaves annotation files untouched).
     """
 
     classes: list[str]
@@ -183,6 +189,8 @@ _LAZY = {
     "raise_problems": "zelda_core._data.dataset",
     "read_list_lines": "zelda_core._data.listfile",
     "parse_label": "zelda_core._data.listfile",
+    "load_recipe": "zelda_core._recipe",
+    "build_dataset": "zelda_core._data.build",
 }
 
 __all__ = [

@@ -111,6 +111,7 @@ class VideoList(VideoDataset):
             self.classes = [str(i) for i in range(max(label for _, label in records) + 1)]
         self.records, self.sources = records, sources
         self.ann_file = ann_path
+        self.data_files = [ann_path] + ([os.path.join(root, label_map)] if label_map else [])
 
 
 def _line_order(problem: str) -> tuple[str, int]:

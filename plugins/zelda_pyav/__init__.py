@@ -17,5 +17,7 @@ def register_decoders(register):  # type: ignore[no-untyped-def]
 
 @hookimpl
 def register_commands(register):  # type: ignore[no-untyped-def]
-    """``zelda bench decode``: the decode benchmark against the floor."""
+    """``zelda bench decode`` (the decode benchmark against the floor) and ``zelda data
+    prepare`` (verified random-access copies of a dataset)."""
     register("zelda_pyav.bench_decode_cmd", group="bench")
+    register("zelda_pyav.prepare_cmd", group="data")

@@ -60,10 +60,11 @@ class PacketCursor:
         """Give back ``pkt`` (at ``pos``): it is the next packet again."""
         self.pushback, self.next_pos = pkt, pos
 
-    def goto(self, pos: int) -> None:
+    def goto(self, pos: int, *, read_ahead: int = READ_AHEAD) -> None:
         """Make packet ``pos`` the next one (LookupError when the file does not yield
-        it: IndexMismatch when the demuxer yields a later packet instead)."""
-        near = self.next_pos is not None and self.next_pos <= pos <= self.next_pos + READ_AHEAD
+        it: IndexMismatch when the demuxer yields a later packet instead). Gaps of at most
+        ``read_ahead`` packets are read through, larger ones seek."""
+        near = self.next_pos is not None and self.next_pos <= pos <= self.next_pos + read_ahead
         if not near:
             self.packets, self.pushback = seek_packets(self.container, self.stream, self.index, pos)
         while True:

@@ -32,6 +32,7 @@ from zelda_pyav.boundary import FrameIndexError, reader_boundary
 from zelda_pyav.cursor import IndexMismatch, PacketCursor
 from zelda_pyav.ffmpeg_log import configure_pyav
 from zelda_pyav.index import get_index, open_container, video_stream
+from zelda_pyav.intra import decode_keyframes, is_all_keyframes
 from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
 configure_pyav()
@@ -107,7 +108,9 @@ class PyAVReader(VideoReader):
             return out
         uniq = sorted(set(wanted))
         try:
-            if self._index.by_pts:
+            if is_all_keyframes(self._index):  # a prepared copy: one packet per frame
+                got = decode_keyframes(self, uniq, h, w)
+            elif self._index.by_pts:
                 try:
                     got = self._decode_by_pts(uniq, h, w)
                 except _IndexMismatch:

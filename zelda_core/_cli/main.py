@@ -25,7 +25,7 @@ COMMANDS = (
     "zelda_core._cli.plot_cmd",
 )
 GROUP_COMMANDS = {
-    "bench": ("zelda_core._cli.bench_pipeline_cmd",),
+    "bench": ("zelda_core._cli.bench_pipeline_cmd", "zelda_core._cli.bench_train_cmd"),
     "data": ("zelda_core._cli.data_cmd",),
 }
 GROUP_HELP = {

@@ -21,7 +21,7 @@ class DataConfig:
     decoder: str | None = None
     decoder_options: dict[str, Any] | None = None
     batch_size: int = 1
-    workers: int = 0
+    workers: int | Literal["auto"] = 0
     persistent_workers: bool = False
     prefetch: int | None = None
     on_error: Literal["raise", "skip"] = "raise"

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, default_collate
 from .._errors import DataError
 from .build import _recipe_parts, build_dataset
 from .sampler import EpochSampler, StepBatchSampler
+from .workers import resolve_workers
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
         dataset.defer_errors = True
     shuffle = (split == "train") if shuffle is None else bool(shuffle)
     batch_size = int(data.get("batch_size", 1))
-    workers = int(data.get("workers", 0))
+    workers = resolve_workers(data.get("workers", 0))
     if batch_size < 1 or workers < 0:
         raise DataError(f"data.batch_size must be >= 1 and data.workers >= 0, got "
                         f"{batch_size} and {workers}")

@@ -1,0 +1,51 @@
+"""``zelda bench train RECIPE``: model ceiling, loader supply and end-to-end clips/s."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_set_argument
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="will this device starve? model ceiling vs loader supply",
+        description="For the recipe as written: the model's ceiling in clips/s (synthetic "
+                    "uint8 batches already on the device, forward + backward + step with the "
+                    "recipe's AMP/channels_last/compile settings), the training loader's supply "
+                    "in clips/s with the recipe's workers (real decoding, no model), the "
+                    "predicted bound, and the measured end-to-end clips/s with the share of "
+                    "time spent waiting for data.")
+    p.add_argument("recipe", help="path to a .toml recipe")
+    p.add_argument("--device", default=None, help="override train.device (cpu, cuda, cuda:N)")
+    p.add_argument("--batches", type=int, default=200,
+                   help="batches for the loader and the end-to-end runs (default 200)")
+    p.add_argument("--model-batches", type=int, default=None,
+                   help="synthetic batches for the model ceiling (default min(batches, 50))")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_set_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._engine.bench_train import bench_train
+    from .._errors import ZeldaError
+    from .._recipe import load_recipe
+
+    if args.batches < 1 or (args.model_batches is not None and args.model_batches < 1):
+        raise ZeldaError("--batches and --model-batches must be at least 1")
+    recipe = load_recipe(args.recipe, args.overrides)
+    r = bench_train(recipe, device=args.device, batches=args.batches,
+                    model_batches=args.model_batches)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['recipe']}: batch {r['batch_size']} of {r['clip_shape']}, {r['workers']} workers, "
+          f"{r['placement']}")
+    print(f"  model ceiling  {r['model_ceiling_clips_s']:10.2f} clips/s  (synthetic batches on the device)")
+    print(f"  loader supply  {r['loader_supply_clips_s']:10.2f} clips/s  (real decoding, no model)")
+    print(f"  end to end     {r['end_to_end_clips_s']:10.2f} clips/s  ({100 * r['data_share']:.0f}% "
+          f"of the time waiting for data)")
+    print(f"  {r['message']}")
+    return 0

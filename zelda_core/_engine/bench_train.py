@@ -1,0 +1,152 @@
+"""``zelda bench train``: will this device starve? Model ceiling, loader supply, end to end.
+
+Three measurements of the recipe as written (its model, batch size, workers, AMP,
+channels_last and compile settings):
+
+1. **loader supply**: clips/s the training loader delivers with the recipe's workers
+   (real decoding, no model), after the workers have started;
+2. **model ceiling**: clips/s of forward + backward + optimizer step on synthetic uint8
+   batches of the loader's shape, already on the device (no data cost at all);
+3. **end to end**: clips/s of real training steps fed by the loader, and the share of
+   the time the step waited for data.
+
+The predicted bound is the smaller of (1) and (2).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from .._errors import DataError
+from .build import build_model, model_table
+from .config import parse_train_config
+from .device import autocast, make_scaler, place_model, select_device
+from .optim import build_optimizer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _batches(loader: Any) -> Iterator[dict[str, Any]]:
+    """The loader's batches over as many epochs as it takes."""
+    for epoch in itertools.count():
+        loader.set_epoch(epoch, 0)
+        for batch in loader:
+            if batch.get("errors"):
+                raise DataError("; ".join(batch["errors"]))
+            if batch.get("label") is not None and batch["label"].numel():
+                yield batch
+
+
+def bench_train(recipe: Any, *, device: str | None = None, batches: int = 200,
+                model_batches: int | None = None, warmup: int = 3) -> dict[str, Any]:
+    """Measure the recipe; returns the report (see the module docstring)."""
+    from .._data import build_dataloader, build_dataset
+    from .._data.workers import resolve_workers
+
+    data = copy.deepcopy(recipe.data)
+    file = recipe.file
+    cfg = parse_train_config(data.get("train"), file=file)
+    if device:
+        cfg.device = device
+    dev = select_device(cfg.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(int(data.get("seed", 0)))
+    ds = build_dataset(data, "train", recipe_file=file)
+    model = build_model(model_table(data, len(ds.classes) or None, file=file), file=file)
+    place = place_model(model, device=dev, amp=cfg.amp, channels_last=cfg.channels_last)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    scaler = make_scaler(place.device, place.dtype)
+    if cfg.compile:
+        model.compile()
+    model.train()
+    loader = build_dataloader(data, "train", ds)
+    data_table = data.get("data") or {}
+    workers = resolve_workers(data_table.get("workers", 0))
+
+    def step(inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        with autocast(place.device, place.dtype):
+            loss = model.loss(inputs, labels)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    # 1. loader supply (the first batch pays for worker start-up: not counted)
+    feed = _batches(loader)
+    t0 = time.perf_counter()
+    first = next(feed)
+    startup = time.perf_counter() - t0
+    clips = 0
+    t0 = time.perf_counter()
+    for _ in range(max(1, batches)):
+        clips += int(next(feed)["label"].numel())
+    supply = clips / (time.perf_counter() - t0)
+
+    # 2. model ceiling: synthetic uint8 batches of the same shape, already on the device
+    n_model = model_batches or max(5, min(batches, 50))
+    shape = tuple(first["inputs"].shape)
+    num_classes = int(getattr(model, "num_classes", 0) or len(ds.classes) or 1)
+    inputs = torch.randint(0, 256, shape, dtype=torch.uint8, device=place.device)
+    labels = torch.randint(0, num_classes, (shape[0],), dtype=torch.int64, device=place.device)
+    for _ in range(warmup):
+        step(inputs, labels)
+    _sync(place.device)
+    t0 = time.perf_counter()
+    for _ in range(n_model):
+        step(inputs, labels)
+    _sync(place.device)
+    ceiling = n_model * shape[0] / (time.perf_counter() - t0)
+
+    # 3. end to end: real batches into real steps, timing the wait for data
+    waited = 0.0
+    clips = 0
+    _sync(place.device)
+    t0 = end = time.perf_counter()
+    for _ in range(max(1, batches)):
+        batch = next(feed)
+        got = time.perf_counter()
+        waited += got - end
+        step(batch["inputs"], batch["label"])
+        _sync(place.device)
+        clips += int(batch["label"].numel())
+        end = time.perf_counter()
+    total = end - t0
+    end_to_end = clips / total
+    loader.close()
+
+    bound = "loader" if supply < ceiling else "model"
+    ratio = max(supply, ceiling) / min(supply, ceiling)
+    if bound == "loader":
+        message = (f"loader-bound by {ratio:.1f}x: use `zelda data prepare` or more workers "
+                   f"(data.workers = {workers}, this machine has {_cores()} cores)")
+    else:
+        message = f"model-bound by {ratio:.1f}x: the loader keeps up with {place.describe()}"
+    return {
+        "recipe": file, "device": str(place.device), "placement": place.describe(),
+        "batch_size": shape[0], "clip_shape": list(shape[1:]), "workers": workers,
+        "batches": batches, "model_batches": n_model,
+        "model_ceiling_clips_s": round(ceiling, 3),
+        "loader_supply_clips_s": round(supply, 3),
+        "loader_startup_s": round(startup, 2),
+        "predicted_bound": bound, "bound_ratio": round(ratio, 2),
+        "predicted_clips_s": round(min(supply, ceiling), 3),
+        "end_to_end_clips_s": round(end_to_end, 3),
+        "data_share": round(waited / total, 3) if total else None,
+        "message": message,
+    }
+
+
+def _cores() -> int:
+    from .._data.workers import usable_cores
+
+    return usable_cores()
