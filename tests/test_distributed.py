@@ -213,7 +213,8 @@ def test_sigkill_under_max_restarts_resumes_and_resume_across_world_sizes(setup,
     assert agent.returncode == 0, err[-3000:]
     summary = json.loads((a / "summary.json").read_text())
     assert summary["epochs"] == EPOCHS
-    assert "torchrun restarted the processes (restart 1): resuming from" in (a / "train.log").read_text()
+    log = (a / "train.log").read_text()
+    assert "torchrun restarted the processes (restart " in log and "): resuming from" in log, err[-3000:]
     assert_same_steps(a, sgd, rel=1e-4)
     assert_same_steps(a, sgd, rel=1e-5, first=1)  # the first step exactly
 
