@@ -10,7 +10,6 @@ every helper here is the one-process identity.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -164,13 +163,3 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
-
-
-def rank_prefix() -> str:
-    """'[rank N] ' on ranks other than 0 of a distributed run, else ''."""
-    rank = _env_int("RANK", 0) if launched() else 0
-    return f"[rank {rank}] " if rank else ""
-
-
-def print_err(message: str) -> None:
-    print(f"{rank_prefix()}{message}", file=sys.stderr, flush=True)
