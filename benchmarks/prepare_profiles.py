@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from zelda_pyav.encode import PROFILES, Profile, prepare_video
+from zelda_pyav.encode import PROFILES, Profile, VerifyError, prepare_video
 from zelda_pyav.reader import PyAVReader
 
 CANDIDATES = [
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("paths", nargs="*", default=["../shared/data/kinetics2_tiny/train"])
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--short-side", type=int, default=256)
+    ap.add_argument("--only", default="", help="comma-separated candidate names")
     a = ap.parse_args()
     files: list[str] = []
     for p in a.paths:
@@ -78,15 +79,22 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
     rows = [("source (originals)", sum(os.path.getsize(f) for f in files) / len(files) / 1e3,
              decode_cost(files), None)]
+    only = [x for x in a.only.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
-        for prof in CANDIDATES:
+        for prof in (c for c in CANDIDATES if not only or c.name in only):
             outs = []
             c0, t0 = cpu(), time.perf_counter()
-            for n, f in enumerate(files):
-                dst = os.path.join(tmp, prof.name.replace(" ", "_").replace(",", ""),
-                                   f"{n}{Path(f).suffix}")
-                prepare_video(f, dst, prof, a.short_side)
-                outs.append(dst)
+            try:
+                for n, f in enumerate(files):
+                    dst = os.path.join(tmp, prof.name.replace(" ", "_").replace(",", ""),
+                                       f"{n}{Path(f).suffix}")
+                    prepare_video(f, dst, prof, a.short_side)
+                    outs.append(dst)
+            except VerifyError as e:
+                print(f"  {prof.name}: a copy failed verification: {e}", file=sys.stderr)
+                rows.append((f"{prof.name} (failed verification: {e})", float("nan"),
+                             float("nan"), None))
+                continue
             prep = (cpu() - c0) / len(files)
             kb = sum(os.path.getsize(o) for o in outs) / len(outs) / 1e3
             rows.append((prof.name, kb, decode_cost(outs), prep))

@@ -166,7 +166,8 @@ def test_prepare_shards_complete_together(tmp_path: Path) -> None:
 @pytest.mark.parametrize("profile", ["compact", "copy"])
 def test_other_profiles_are_exact(tmp_path: Path, profile: str) -> None:
     root = tmp_path / "data"
-    recipe = _dataset(root, 2, frames=40)
+    # at 48x64 the synthetic frames (all changing) lose too much to P-frames at CRF 23
+    recipe = _dataset(root, 2, frames=40, size=(144, 176))
     out = tmp_path / "prepared"
     r = _zelda("data", "prepare", str(recipe), "--out", str(out), "--workers", "1",
                "--profile", profile, "--splits", "train")
