@@ -98,7 +98,9 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
         resume = last if found else None
     if ctx.is_main:
         prepare_work_dir(work_dir)
-    with WorkDirLock(work_dir, force=force_lock) as lock:  # rank 0's; the others share it
+    # rank 0's lock; the others share it. After a torchrun restart the agent has stopped
+    # the previous group, so its lock is taken over even if a straggler still holds it
+    with WorkDirLock(work_dir, force=force_lock or restarted) as lock:
         return _run_locked(recipe, data, cfg, ctx, work_dir, lock, resume=resume, init_from=init_from,
                            force_init=force_init, download=download, restarted=restarted,
                            plots=plots)

@@ -4,8 +4,10 @@
   file, so a run or an evaluation fails in its first second, not after an hour.
 - :class:`WorkDirLock` keeps two runs from writing into one folder (their checkpoints,
   ``metrics.jsonl`` and ``summary.json`` would mix): ``.zelda.lock`` holds the pid, host,
-  start time and command of the run, under an ``flock`` that the OS releases when the
-  process dies, so a lock left by ``kill -9`` is recognised as stale and taken over.
+  start time and command of the run, under a POSIX record lock (``lockf``) that the OS
+  releases when the process dies, so a lock left by ``kill -9`` is recognised as stale
+  and taken over. Unlike ``flock``, a record lock is not shared with forked children
+  (DataLoader workers), which may outlive a killed run by a few seconds.
 - :func:`clean_stale_temporaries` removes the partial ``.name.tmp-PID`` files a killed
   run's atomic writes leave behind.
 - :func:`os_error_message` words an OSError for people (the path, what to do).
@@ -184,10 +186,17 @@ class WorkDirLock:
         self._fd: int | None = None
         self.replaced: dict[str, Any] | None = None  # a stale lock this one took over
 
-    def holder(self) -> dict[str, Any] | None:
-        """What the lock file says about its owner (None: no lock file or unreadable)."""
+    def holder(self, fd: int | None = None) -> dict[str, Any] | None:
+        """What the lock file says about its owner (None: no lock file or unreadable).
+
+        Read through ``fd`` when this process has the file open: closing another
+        descriptor of the file would drop this process's record lock."""
         try:
-            info = json.loads(self.path.read_text(encoding="utf-8") or "null")
+            if fd is None:
+                text = self.path.read_text(encoding="utf-8")
+            else:
+                text = os.pread(fd, 65536, 0).decode("utf-8", "replace")
+            info = json.loads(text or "null")
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) else None
@@ -200,15 +209,15 @@ class WorkDirLock:
             try:
                 if not self._flock(fd):
                     if not self.force:
-                        raise WorkDirError(self._busy_message(self.holder() or {}, alive=True))
-                    self.replaced = self.holder()
+                        raise WorkDirError(self._busy_message(self.holder(fd) or {}, alive=True))
+                    self.replaced = self.holder(fd)
                     self.path.unlink()  # the holder keeps its (now nameless) file and flock
                     os.close(fd)
                     continue
                 if not self._same_file(fd):
                     os.close(fd)
                     continue
-                info = self.holder()
+                info = self.holder(fd)
                 if info and not self.force and info.get("host") != socket.gethostname():
                     # another host's lock: its flock does not reach us, its pid means nothing
                     raise WorkDirError(self._busy_message(info, alive=False))
@@ -248,7 +257,7 @@ class WorkDirLock:
         if fcntl is None:
             return True
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False
         return True
