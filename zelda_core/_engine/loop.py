@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
 from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate
+from .finetune import Finetune, init_from_checkpoint
 from .log import RunLogger
 from .optim import Scheduler, Warmup, build_optimizer
 
@@ -97,7 +98,10 @@ class Trainer:
             torch.backends.cudnn.benchmark = not config.deterministic
         place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
         self.device, self.dtype, self.channels_last = place.device, place.dtype, place.channels_last
-        self.optimizer = build_optimizer(model, config.optimizer)
+        self.finetune = Finetune.from_table(config.finetune)
+        self.finetune.check(model)
+        self.optimizer = build_optimizer(model, config.optimizer,
+                                         self.finetune.param_groups(model, config.optimizer))
         self.opt_steps_per_epoch = math.ceil(steps_per_epoch / config.accumulate)
         self.scheduler = (
             Scheduler(self.optimizer, config.scheduler, epochs=config.epochs,
@@ -171,23 +175,10 @@ class Trainer:
         within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
         self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
 
-    def init_from(self, path: str | Path) -> dict[str, list[str]]:
-        """Load weights only (shape-mismatched tensors are left out); report the rest."""
-        ck = ckpt_io.load_checkpoint(path)
-        weights = ckpt_io.model_state(ck)
-        own = self.model.state_dict()
-        mismatched = [k for k, v in weights.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
-        usable = {k: v for k, v in weights.items() if k not in mismatched}
-        result = self.model.load_state_dict(usable, strict=False)
-        report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
-                  "shape_mismatch": mismatched}
-        loaded = len(usable) - len(report["unexpected"])
-        self.log.info(f"init-from {path}: loaded {loaded} of {len(own)} tensors")
-        for what, keys in report.items():
-            if keys:
-                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
-                self.log.warning(f"init-from: {what.replace('_', ' ')} keys: {shown}")
-        return report
+    def init_from(self, spec: str | Path | dict[str, Any]) -> dict[str, list[str]]:
+        """Load weights only (``train.init_from``: a path, or a table with key ``map`` and
+        ``skip``; shape-mismatched tensors are left out); report the rest."""
+        return init_from_checkpoint(self.model, spec, self.log)
 
     def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
         """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
@@ -245,6 +236,7 @@ class Trainer:
 
         cfg, model = self.cfg, self.model
         model.train()
+        self.finetune.prepare_epoch(model, epoch)
         losses: list[float] = []
         data_t = step_t = 0.0
         t_epoch = time.perf_counter()
@@ -333,6 +325,8 @@ class Trainer:
         if resume:
             self.resume(resume)
         self.log.info(f"device: {describe(self.device, self.dtype, self.channels_last)}")
+        for line in self.finetune.describe(self.model, self.optimizer):
+            self.log.info(line)
         if self.epoch >= cfg.epochs:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")

@@ -113,6 +113,7 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
             metrics=metrics, work_dir=work_dir, classes=classes, recipe=data,
             recipe_toml=_recipe_toml(data), versions=_versions(), logger=logger,
         )
+        init_from = init_from or (cfg.init_from if not resume else None)
         if init_from:
             trainer.init_from(init_from)
         result: FitResult = trainer.fit(resume=resume)
