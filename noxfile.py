@@ -1,4 +1,4 @@
-"""Sessions: tests (per decoder backend), lint, example_plugin.
+"""Sessions: tests (per decoder backend), tests_torchvision, lint, example_plugin.
 
 Each session installs the CPU build torch==2.13.0 first (set ZELDA_NOX_TORCH to change it),
 so a fresh virtualenv never pulls a multi-GB CUDA build.
@@ -11,9 +11,10 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "example_plugin"]
+nox.options.sessions = ["lint", "tests", "tests_torchvision", "example_plugin"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
+TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")  # as pyproject's torchvision extra
 
 
 def install_zelda(session: nox.Session, extras: str = "test") -> None:
@@ -30,6 +31,16 @@ def tests(session: nox.Session, decoder: str) -> None:
         "pytest", "-q", *session.posargs,
         env={"ZELDA_TEST_DECODER": decoder, "ZELDA_STRICT_PLUGINS": "1"},
     )
+
+
+@nox.session
+def tests_torchvision(session: nox.Session) -> None:
+    """The torchvision plugin's tests with the zelda[torchvision] extra, whose pinned torch
+    (the release torchvision was built for) replaces ZELDA_NOX_TORCH here."""
+    session.install(*TORCHVISION_PAIR)
+    session.install("-e", ".[test,torchvision]")
+    session.run("pytest", "-q", "tests/test_torchvision_models.py", *session.posargs,
+                env={"ZELDA_TEST_TORCHVISION": "1", "ZELDA_STRICT_PLUGINS": "1"})
 
 
 @nox.session

@@ -250,3 +250,60 @@ def test_recipes_check(name):
     from zelda_core._cli.main import main
 
     assert main(["recipe", "check", str(REPO / "recipes" / f"{name}.toml")]) == 0
+
+
+def _kinetics2_subset(src: Path, root: Path, n_train: int = 4, n_val: int = 2) -> Path:
+    """root with n_train/n_val videos of kinetics2_tiny (both classes), linked."""
+    import shutil
+
+    for split, ann, n in (("train", "kinetics_tiny_train_video.txt", n_train),
+                          ("val", "kinetics_tiny_val_video.txt", n_val)):
+        lines = [x.split() for x in (src / ann).read_text().splitlines() if x.strip()]
+        picked = [next(x for x in lines if x[1] == str(c)) for c in (0, 1)]
+        picked += [x for x in lines if x not in picked][: n - 2]
+        (root / split).mkdir(parents=True)
+        for name, _ in picked:
+            (root / split / name).symlink_to(src / split / name)
+        (root / ann).write_text("".join(f"{a} {b}\n" for a, b in picked))
+    shutil.copy(src / "label_map.txt", root / "label_map.txt")
+    return root
+
+
+@pytest.mark.slow
+def test_finetune_r2plus1d_one_epoch_on_kinetics2(shared_dir, tmp_path, capsys):
+    """``zelda run recipes/r2plus1d_kinetics_tiny.toml`` for 1 epoch on CPU from a local .pth
+    (torchvision's own 400-class r2plus1d_18): the backbone is frozen in epoch 1 (its weights
+    and, with batchnorm = "eval", its running statistics are unchanged), the classifier is
+    replaced and trained, the pretrained layers' group has 0.1x the learning rate."""
+    import torchvision.models.video as tvv
+
+    from zelda_core._cli.main import main
+
+    src = shared_dir / "data" / "kinetics2_tiny"
+    if not src.is_dir():
+        pytest.skip(f"{src} not found")
+    root = _kinetics2_subset(src, tmp_path / "k2")
+    torch.manual_seed(0)
+    pth = tmp_path / "r2plus1d_18.pth"
+    torch.save(tvv.r2plus1d_18().state_dict(), pth)
+    work = tmp_path / "work"
+    small = ["data.train.pipeline.0.clip_len=4", "data.val.pipeline.0.clip_len=4",
+             "data.val.pipeline.0.num_clips=1", "data.train.pipeline.2.size=[40, 53]",
+             "data.train.pipeline.3.size=32", "data.val.pipeline.2.size=[40, 53]",
+             "data.val.pipeline.3.crop_size=32", "data.batch_size=2"]
+    args = ["run", str(REPO / "recipes" / "r2plus1d_kinetics_tiny.toml"), "--work-dir", str(work),
+            "--set", f"data.root={root}", "--set", "train.epochs=1", "--set", "data.workers=0",
+            "--set", "data.train.label_map=label_map.txt", "--set", f"model.weights={pth}",
+            "--set", "train.device=cpu"]
+    for s in small:
+        args += ["--set", s]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "net.fc is replaced by a new 2-class classifier" in out.err
+    log = (work / "train.log").read_text()
+    assert "frozen for the first 1 epoch(s)" in log and "lr 0.001" in log and "lr 0.01" in log
+    trained = torch.load(work / "checkpoints" / "last.pth", weights_only=True)["model"]
+    pretrained = torch.load(pth, weights_only=True)
+    frozen = [k for k in pretrained if k.startswith(("stem.", "layer"))]
+    assert frozen and all(torch.equal(trained[f"net.{k}"], pretrained[k]) for k in frozen)
+    assert trained["net.fc.weight"].shape == (2, 512)

@@ -131,6 +131,9 @@ def input_spec(arch: str, params: dict[str, Any]) -> InputSpec:
     fixed = ARCHS[arch].fixed_size
     if fixed:
         frames, crop = params.get("frames", MVIT_SIZE[0]), params.get("crop_size", MVIT_SIZE[1])
+        if member is not None and (frames, crop) != MVIT_SIZE:
+            raise ValueError(f"the {source} weights are for {MVIT_SIZE[0]}x{MVIT_SIZE[1]}x"
+                             f"{MVIT_SIZE[1]} clips: leave frames and crop_size out")
     return InputSpec(
         source=source,
         mean=tuple(round(m * 255, 4) for m in t.mean),
@@ -203,9 +206,6 @@ def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequ
     state = None
     classifier = ARCHS[arch].classifier
     if weights is not None:
-        if ARCHS[arch].fixed_size and (frames, crop_size) != MVIT_SIZE:
-            raise ValueError(f"{arch} weights are built for {MVIT_SIZE[0]}x{MVIT_SIZE[1]}x"
-                             f"{MVIT_SIZE[1]} clips; leave frames and crop_size out")
         state, source = load_state(arch, weights, progress=progress)
         if f"{classifier}.weight" not in state:
             raise WeightsError(f"weights = {weights!r} ({source}) have no {classifier}.weight: "
