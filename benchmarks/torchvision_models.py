@@ -65,7 +65,7 @@ def bench(arch: str, device: torch.device, iters: int, frames: int | None, amp: 
     infer = run(False)
     train = run(True)
     size = f"{t}x{spec.crop}x{spec.crop}"
-    return f"| {arch} | {params:.1f} | {gflops:.1f} | {size} | {train:.2f} | {infer:.2f} |"
+    return f"| {arch} | {params:.1f} | {gflops:.1f} | {size} | {train:.3g} | {infer:.3g} |"
 
 
 def main() -> None:
