@@ -11,7 +11,9 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests_torchvision", "example_plugin"]
+# tests_torchvision is not a default: installing its torch/torchvision pair (a 5.5 GB CUDA
+# build here) takes 6-24 min on the 2-core CI machine, past the CI budget (docs/models.md)
+nox.options.sessions = ["lint", "tests", "example_plugin"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
 TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")  # as pyproject's torchvision extra
