@@ -12,7 +12,7 @@ import os
 import nox
 
 # tests_torchvision is not a default: installing its torch/torchvision pair (a 5.5 GB CUDA
-# build here) takes 6-24 min on the 2-core CI machine, past the CI budget (docs/models.md)
+# build here) takes 6-27 min on the 2-core CI machine, past the CI budget (docs/models.md)
 nox.options.sessions = ["lint", "tests", "example_plugin"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
