@@ -1,4 +1,5 @@
-"""Sessions: tests (per decoder backend), lint, example_plugin, decoder_example.
+"""Sessions: tests (per decoder backend), lint, example_plugin, decoder_example, and
+tests_torchvision (by hand, not a default).
 
 Each session installs the CPU build torch==2.13.0 first (set ZELDA_NOX_TORCH to change it),
 so a fresh virtualenv never pulls a multi-GB CUDA build.
@@ -11,9 +12,12 @@ import os
 
 import nox
 
+# tests_torchvision is not a default: installing its torch/torchvision pair (a 5.5 GB CUDA
+# build here) takes 6-27 min on the 2-core CI machine, past the CI budget (docs/models.md)
 nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
+TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")  # as pyproject's torchvision extra
 
 
 def install_zelda(session: nox.Session, extras: str = "test") -> None:
@@ -30,6 +34,16 @@ def tests(session: nox.Session, decoder: str) -> None:
         "pytest", "-q", *session.posargs,
         env={"ZELDA_TEST_DECODER": decoder, "ZELDA_STRICT_PLUGINS": "1"},
     )
+
+
+@nox.session
+def tests_torchvision(session: nox.Session) -> None:
+    """The torchvision plugin's tests with the zelda[torchvision] extra, whose pinned torch
+    (the release torchvision was built for) replaces ZELDA_NOX_TORCH here."""
+    session.install(*TORCHVISION_PAIR)
+    session.install("-e", ".[test,torchvision]")
+    session.run("pytest", "-q", "tests/test_torchvision_models.py", *session.posargs,
+                env={"ZELDA_TEST_TORCHVISION": "1", "ZELDA_STRICT_PLUGINS": "1"})
 
 
 @nox.session

@@ -18,6 +18,7 @@ from .api import (
     Dataset,
     DecodeError,
     Decoder,
+    InputSpec,
     Metric,
     Model,
     PluginError,

@@ -31,6 +31,8 @@ class Recipe:
     data: dict[str, Any]
     path: Path | None = None
     sources: list[Path] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
+    """Values filled from the model's declared input (``zelda_core._input_spec``)."""
 
     @property
     def file(self) -> str | None:
@@ -177,14 +179,17 @@ def _index(items: list[Any], part: str, where: str) -> int:
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
-    """Read a recipe, follow ``extends`` and apply ``--set`` overrides."""
+    """Read a recipe, follow ``extends``, apply ``--set`` overrides, then fill what it
+    leaves out from its model's declared input (``zelda_core.api.InputSpec``)."""
     path = Path(path)
     sources: list[Path] = []
     data = _load_with_extends(path, (), sources)
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(data, keys, value)
-    return Recipe(data=data, path=path, sources=sources)
+    from ._input_spec import apply_input_spec  # the model's input fills what is left out
+
+    return Recipe(data=data, path=path, sources=sources, derived=apply_input_spec(data))
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -90,6 +90,9 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
         from ._engine.validate import train_errors  # the engine checks [train] itself
 
         errors += train_errors(recipe)
+    from ._input_spec import input_spec_errors  # values that contradict the model's input
+
+    errors += input_spec_errors(recipe.data, recipe.file)
     return errors
 
 

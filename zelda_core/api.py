@@ -14,6 +14,7 @@ Importing this module imports neither torch nor numpy (names that need them load
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._errors import DataError, DecodeError, PluginError, RecipeError, ZeldaError
@@ -84,11 +85,18 @@ class Transform(Protocol):
     transform that can do that step's work too returns a new transform doing both (it
     must not change ``self``), else None. The pair then runs as one step named
     ``first+second``. The bundled ``decode`` absorbs a bilinear ``resize`` this way: the
-    decoder scales while converting to RGB (same output shape; the decoder's interpolation).
+    decoder converts each frame and resizes it with the resize's own kernel at once, so the
+    sample never holds full-size frames (the output is bit-identical to the unfused steps).
 
     Optional, for samplers: ``min_frames() -> int``, the frames a video needs for one
     clip without an out-of-bound rule (loop or repeat_last); ``zelda data check`` lists
     shorter videos.
+
+    Optional capability: ``input_params``, a class attribute mapping :class:`InputSpec`
+    fields (``"frames"``, ``"resize"``, ``"crop"``) to the parameter that sets that field,
+    e.g. ``{"crop": "crop_size"}``; a tuple names the parameter, then parameters that also
+    settle it (``{"resize": ("size", "scale")}``). A recipe step that leaves the parameter
+    out gets the model's value (see :class:`InputSpec`).
     """
 
     def __call__(self, sample: Sample) -> Sample: ...
@@ -137,6 +145,12 @@ class Model(Protocol):
 
     Any model-tree table whose factory takes a ``num_classes`` parameter and leaves it out
     gets the dataset's class count from the engine.
+
+    Optional, on the *factory* (not the built model): ``factory.input_spec(params: dict)
+    -> InputSpec | None``, the input the model built from ``params`` (the recipe table
+    without ``type``) expects, e.g. what its pretrained weights were trained with. It must
+    not build the model. Recipe values left out follow it (``zelda recipe show`` prints
+    them) and ``zelda recipe check`` reports values that contradict it.
     """
 
     num_classes: int
@@ -145,6 +159,30 @@ class Model(Protocol):
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input a model expects, declared by its factory (``input_spec``), typically what
+    its pretrained weights were trained with. None means "no preference".
+
+    When a recipe leaves them out: ``mean``/``std`` (per channel, 0-255 scale) fill every
+    model-tree table whose factory takes ``mean``/``std``; ``frames`` (clip length),
+    ``resize`` (short side, or ``[h, w]``) and ``crop`` (side of a square crop) fill the
+    pipeline steps that declare them (``Transform.input_params``). ``fixed_size``: the model
+    takes only ``frames`` x ``crop`` x ``crop`` clips (e.g. fixed positional embeddings), so
+    other crops or clip lengths are recipe errors. ``fps`` is the frame rate the weights saw
+    (for information). ``source`` names where the values come from, for messages.
+    """
+
+    source: str
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: int | tuple[int, int] | None = None
+    crop: int | None = None
+    frames: int | None = None
+    fps: float | None = None
+    fixed_size: bool = False
 
 
 @runtime_checkable
@@ -197,7 +235,7 @@ __all__ = [
     "hookimpl", "hookspec", "Register", "Command", "DEFAULT_DECODER", "Sample", "Size",
     "resolve_size",
     "ZeldaError", "RecipeError", "PluginError", "DecodeError", "DataError",
-    "Decoder", "Transform", "Dataset", "Model", "Backbone", "Metric",
+    "Decoder", "Transform", "Dataset", "Model", "InputSpec", "Backbone", "Metric",
     *_LAZY,
 ]
 

@@ -148,6 +148,8 @@ class Resize:
     over several resizes, as in MMAction2.
     """
 
+    input_params = {"resize": ("size", "scale")}  # a model's InputSpec fills size
+
     def __init__(self, size: int | list[int] | None = None,
                  scale: float | list[float] | None = None, keep_ratio: bool = True,
                  interpolation: Interpolation = "bilinear", fuse: bool = True) -> None:
@@ -209,6 +211,8 @@ class Resize:
 class CenterCrop:
     """Crop the centre ``crop_size`` (int or ``[w, h]``): left = (W - w) // 2, top = (H - h) // 2."""
 
+    input_params = {"crop": "crop_size"}
+
     def __init__(self, crop_size: int | list[int]) -> None:
         self.crop_w, self.crop_h = _pair(crop_size, "crop_size")
 
@@ -220,6 +224,8 @@ class CenterCrop:
 
 class RandomCrop:
     """A random square crop of ``size`` (MMAction2: offsets in ``[0, W - size)``, exclusive)."""
+
+    input_params = {"crop": "size"}
 
     def __init__(self, size: int) -> None:
         self.size = _pair(size, "size")[0]
@@ -389,6 +395,8 @@ class ThreeCrop:
     stacked crop-major: ``imgs`` becomes (3 * N, h, w, 3).
     """
 
+    input_params = {"crop": "crop_size"}
+
     def __init__(self, crop_size: int | list[int]) -> None:
         self.crop_w, self.crop_h = _pair(crop_size, "crop_size")
 
@@ -419,6 +427,8 @@ class TenCrop:
     Offsets on quarter steps ``ws = (W - w) // 4``, ``hs = (H - h) // 4``: (0, 0),
     (4ws, 0), (0, 4hs), (4ws, 4hs), (2ws, 2hs). ``imgs`` becomes (10 * N, h, w, 3).
     """
+
+    input_params = {"crop": "crop_size"}
 
     def __init__(self, crop_size: int | list[int]) -> None:
         self.crop_w, self.crop_h = _pair(crop_size, "crop_size")

@@ -82,6 +82,8 @@ class SegmentSample:
     ``out_of_bound_opt`` rule (the tutorial would crash there).
     """
 
+    input_params = {"frames": "clip_len"}
+
     def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False,
                  out_of_bound_opt: OutOfBound = "loop") -> None:
         _positive("clip_len", clip_len)
@@ -124,6 +126,8 @@ class SampleFrames:
     ``keep_tail_frames``, ``twice_sample``, ``temporal_jitter`` and ``target_fps`` as in
     MMAction2.
     """
+
+    input_params = {"frames": "clip_len"}
 
     def __init__(self, clip_len: int, frame_interval: int = 1, num_clips: int = 1,
                  test_mode: bool = False, out_of_bound_opt: OutOfBound = "loop",
@@ -224,6 +228,8 @@ class UniformSample:
     ``k`` of ``num_clips`` takes ``round(seg * i) + int(seg / (num_clips + 1) * (k + 1))``.
     In train mode ``num_clips`` independent clips are drawn (MMAction2 draws one).
     """
+
+    input_params = {"frames": "clip_len"}
 
     def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False) -> None:
         _positive("clip_len", clip_len)

@@ -26,6 +26,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
+    _print_derived(recipe, defaults=False)
     print(f"{args.recipe}: ok")
     return 0
 
@@ -33,5 +34,18 @@ def run_check(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from .._recipe import dumps, load_recipe
 
-    print(dumps(load_recipe(args.recipe, args.overrides).data), end="")
+    recipe = load_recipe(args.recipe, args.overrides)
+    _print_derived(recipe)
+    print(dumps(recipe.data), end="")
     return 0
+
+
+def _print_derived(recipe, *, defaults: bool = True) -> None:
+    """Values the model's declared input filled in, and values that differ from it, as
+    TOML comments (so ``recipe show`` output stays a valid recipe)."""
+    from .._input_spec import input_spec_warnings
+
+    for note in recipe.derived if defaults else ():
+        print(f"# default: {note}")
+    for warning in input_spec_warnings(recipe.data):
+        print(f"# warning: {warning}")

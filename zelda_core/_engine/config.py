@@ -42,6 +42,8 @@ class TrainConfig:
     deterministic: bool = False
     sync_bn: bool = False
     scale_lr: dict[str, Any] | None = None
+    init_from: str | dict[str, Any] | None = None
+    finetune: dict[str, Any] | None = None
 
 
 def _errors(table: Any, file: str | None) -> list[RecipeError]:
@@ -100,6 +102,11 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
         if set(scale) != {"base_batch_size"} or isinstance(base, bool) or not isinstance(base, int) or base < 1:
             err("scale_lr", "expects { base_batch_size = N } (N >= 1): the learning rate is multiplied by "
                 f"(data.batch_size x processes) / N; got {scale!r}")
+    from .finetune import finetune_errors, init_from_errors
+
+    for name, check in (("finetune", finetune_errors), ("init_from", init_from_errors)):
+        for key, sentence in check(table.get(name)):
+            err(f"{name}.{key}".rstrip("."), sentence)
     errs += _class_errors(table, file)
     return errs
 

@@ -24,6 +24,7 @@ from .config import TrainConfig
 from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
 from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate
+from .finetune import Finetune, init_from_checkpoint
 from .log import RankLogger, RunLogger
 from .optim import Scheduler, Warmup, build_optimizer
 
@@ -114,7 +115,10 @@ class Trainer:
             model = self.model = convert_sync_batchnorm(model, device)
         place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
         self.device, self.dtype, self.channels_last = place.device, place.dtype, place.channels_last
-        self.optimizer = build_optimizer(model, config.optimizer)
+        self.finetune = Finetune.from_table(config.finetune)
+        self.finetune.check(model)
+        self.optimizer = build_optimizer(model, config.optimizer,
+                                         self.finetune.param_groups(model, config.optimizer))
         self.opt_steps_per_epoch = math.ceil(steps_per_epoch / config.accumulate)
         self.scheduler = (
             Scheduler(self.optimizer, config.scheduler, epochs=config.epochs,
@@ -222,33 +226,15 @@ class Trainer:
         self.log.info(f"the checkpoint's run took {before} samples per step, this one {now}: resuming "
                       f"at sample {self.resume_batch * now} of the epoch (step {self.resume_batch + 1}){note}")
 
-    def init_from(self, path: str | Path, force: bool = False) -> dict[str, list[str]]:
-        """Load weights only (shape-mismatched tensors are left out); report the rest.
+    def init_from(self, spec: str | Path | dict[str, Any], force: bool = False) -> dict[str, list[str]]:
+        """Load weights only (``--init-from``/``train.init_from``: a path, or a table with
+        ``map`` and ``skip``; shape-mismatched tensors are left out); report the rest.
 
         CheckpointError when no tensor matches (a checkpoint of another model) unless
-        ``force``."""
-        ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
-        weights = ckpt_io.model_state(ck)
-        own = self.model.state_dict()
-        mismatched = [k for k, v in weights.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
-        usable = {k: v for k, v in weights.items() if k not in mismatched}
-        result = self.model.load_state_dict(usable, strict=False)
-        report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
-                  "shape_mismatch": mismatched}
-        loaded = len(usable) - len(report["unexpected"])
-        if loaded == 0 and not force:
-            sample = ", ".join(list(weights)[:3]) or "none"
-            raise CheckpointError(
-                f"--init-from {path}: none of its {len(weights)} tensors fits this model's "
-                f"{len(own)} (its names: {sample} ...; this model's: "
-                f"{', '.join(list(own)[:3])} ...): it is a checkpoint of another model. Pass "
-                "--force-init to start from random weights anyway")
-        self.log.info(f"init-from {path}: loaded {loaded} of {len(own)} tensors")
-        for what, keys in report.items():
-            if keys:
-                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
-                self.log.warning(f"init-from: {what.replace('_', ' ')} keys: {shown}")
-        return report
+        ``force``. Rank 0 reads the file and sends it to the other processes."""
+        return init_from_checkpoint(self.model, spec, self.log, force=force,
+                                    load=lambda p: dist.broadcast(
+                                        ckpt_io.load_checkpoint(p) if self.dist.is_main else None))
 
     def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
         """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
@@ -328,6 +314,7 @@ class Trainer:
         if start_batch == 0:
             self._progress = {}
         progress = self._progress  # loss sum and count over the whole epoch, resumes included
+        self.finetune.prepare_epoch(model, epoch)
         data_t = step_t = 0.0
         t_epoch = time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=start_batch, disable=None if self.dist.is_main else True,
@@ -446,6 +433,8 @@ class Trainer:
         if resume:
             self.resume(resume)
         self.log.info(f"device: {describe(self.device, self.dtype, self.channels_last)}")
+        for line in self.finetune.describe(self.model, self.optimizer):
+            self.log.info(line)
         if self.epoch >= cfg.epochs:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")

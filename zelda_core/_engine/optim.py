@@ -17,15 +17,18 @@ def _cls(module: Any, name: str, key: str) -> type:
     return cls
 
 
-def build_optimizer(model: torch.nn.Module, table: dict[str, Any]) -> torch.optim.Optimizer:
-    """Any ``torch.optim`` class: ``{type = "Adam", lr = 0.01, ...}`` over trainable params."""
+def build_optimizer(model: torch.nn.Module, table: dict[str, Any],
+                    groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """Any ``torch.optim`` class: ``{type = "Adam", lr = 0.01, ...}`` over trainable params,
+    or over ``groups`` (parameter groups with their own lr/weight_decay) when given."""
     params = {k: v for k, v in table.items() if k != "type"}
     cls = _cls(torch.optim, table["type"], "train.optimizer.type")
     for k, v in params.items():
         if isinstance(v, list):  # TOML arrays for betas etc.
             params[k] = tuple(v)
     try:
-        return cls([p for p in model.parameters() if p.requires_grad], **params)
+        return cls(groups if groups is not None else [p for p in model.parameters() if p.requires_grad],
+                   **params)
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{table['type']}: {exc}", key="train.optimizer") from None
 

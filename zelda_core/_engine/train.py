@@ -189,6 +189,7 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir:
         if resume and restarted and resume == last:
             logger.info(f"torchrun restarted the processes (restart "
                            f"{os.environ.get('TORCHELASTIC_RESTART_COUNT')}): resuming from {last}")
+        init_from = init_from or (cfg.init_from if not resume else None)
         if init_from:
             trainer.init_from(init_from, force=force_init)
         result: FitResult = trainer.fit(resume=resume)

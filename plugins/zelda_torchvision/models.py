@@ -1,0 +1,285 @@
+"""torchvision's video classifiers wrapped as zelda models (``zelda_core.api.Model``).
+
+Each factory builds ``VideoClassifier``: the loader's uint8 (B, V, C, T, H, W) batch is
+normalized on the model's device (mean/std on the 0-255 scale), the torchvision network
+scores every view, ``loss`` is cross-entropy and ``predict`` averages the views.
+
+``weights`` (a torchvision weight name, URL or ``.pth`` file) is loaded into a network
+built on the meta device (no time spent on a random initialization it would overwrite).
+When the weights score another number of classes than the model (``num_classes``, which
+the engine fills from the data), the classifier is replaced by a new one.
+
+Each factory's ``input_spec(params)`` states the preprocessing of its weight set
+(torchvision's ``weights.transforms()`` and ``meta``) without downloading anything; the
+recipe layer uses it for defaults and checks (``zelda_core.api.InputSpec``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zelda_core.api import InputSpec
+
+from .archs import ARCHS
+from .weights import (
+    WeightsError,
+    clip_settings,
+    load_state,
+    named_weights,
+    torchvision,
+    weight_enum,
+)
+
+MVIT_SIZE = (16, 224)
+"""(frames, crop) that torchvision builds MViT for, and that its weights need."""
+
+
+class VideoClassifier(nn.Module):
+    """A torchvision video network behind zelda's model contract.
+
+    ``net`` is the torchvision module (its state-dict keys are ``net.<torchvision key>``).
+    """
+
+    def __init__(self, net: nn.Module, *, arch: str, num_classes: int, mean: Sequence[float],
+                 std: Sequence[float], average_clips: str = "prob", label_smoothing: float = 0.0):
+        super().__init__()
+        self.net, self.arch = net, arch
+        self.num_classes, self.average_clips = num_classes, average_clips
+        self.label_smoothing = label_smoothing
+        view = (1, -1, 1, 1, 1)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(view), False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(view), False)
+        self.channels_last = False
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Raw class scores of every view: uint8 (B, V, C, T, H, W) -> (B*V, K)."""
+        if inputs.dim() == 5:  # (B, C, T, H, W): a single view
+            inputs = inputs.unsqueeze(1)
+        if inputs.dim() != 6 or inputs.shape[2] != self.mean.shape[1]:
+            raise ValueError(f"{self.arch} expects inputs of shape (B, V, 3, T, H, W), got "
+                             f"{tuple(inputs.shape)}")
+        x = inputs.to(self.mean.device, non_blocking=True).flatten(0, 1).float()
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return self.net(x)
+
+    def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (float32); each of V views is trained on its sample's label."""
+        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
+        scores = self(inputs)
+        labels = labels.to(scores.device, non_blocking=True)
+        if num_views > 1:
+            labels = labels.repeat_interleave(num_views)
+        return F.cross_entropy(scores.float(), labels, label_smoothing=self.label_smoothing)
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, K) scores, the views averaged as ``average_clips`` says (probabilities
+        with "prob")."""
+        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
+        scores = self(inputs).float().view(-1, num_views, self.num_classes)
+        if self.average_clips == "prob":
+            return scores.softmax(dim=-1).mean(dim=1)
+        return scores.mean(dim=1)
+
+
+class ConvVideoClassifier(VideoClassifier):
+    """A 3D-conv network: it can run in channels_last_3d (transformers gain nothing)."""
+
+    def enable_channels_last(self) -> None:
+        self.net.to(memory_format=torch.channels_last_3d)
+        self.channels_last = True
+
+
+class ClampedAvgPool3d(nn.Module):
+    """S3D's final ``AvgPool3d((2, 7, 7), stride=1)``, with the kernel clamped to the input
+    so clips smaller than 14x224x224 still run (identical at and above that size)."""
+
+    def __init__(self, kernel_size: tuple[int, int, int]):
+        super().__init__()
+        self.kernel_size = tuple(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = tuple(min(k, s) for k, s in zip(self.kernel_size, x.shape[-3:]))
+        return F.avg_pool3d(x, kernel, stride=1)
+
+
+def input_spec(arch: str, params: dict[str, Any]) -> InputSpec:
+    """The preprocessing ``params["weights"]`` was trained with (torchvision's
+    ``transforms()`` and ``meta``); for a file, URL or no weights, that of the
+    architecture's default weight set. Downloads nothing."""
+    weights = params.get("weights")
+    member = named_weights(arch, weights) if isinstance(weights, str) else None
+    enum = weight_enum(arch)
+    ref = member if member is not None else enum.DEFAULT
+    source = f"{enum.__name__}.{ref.name}"
+    if member is None:
+        source += " (the architecture's reference preprocessing)"
+    t = ref.transforms()
+    clip = clip_settings(ref.meta.get("_docs", ""))
+    frames = int(clip.get("clip_len") or ref.meta.get("min_temporal_size") or 16)
+    resize = t.resize_size[0] if len(t.resize_size) == 1 else tuple(t.resize_size)
+    crop = t.crop_size[0]
+    fixed = ARCHS[arch].fixed_size
+    if fixed:
+        frames, crop = params.get("frames", MVIT_SIZE[0]), params.get("crop_size", MVIT_SIZE[1])
+        if member is not None and (frames, crop) != MVIT_SIZE:
+            raise ValueError(f"the {source} weights are for {MVIT_SIZE[0]}x{MVIT_SIZE[1]}x"
+                             f"{MVIT_SIZE[1]} clips: leave frames and crop_size out")
+    return InputSpec(
+        source=source,
+        mean=tuple(round(m * 255, 4) for m in t.mean),
+        std=tuple(round(s * 255, 4) for s in t.std),
+        resize=resize, crop=crop, frames=frames, fps=clip.get("frame_rate"), fixed_size=fixed,
+    )
+
+
+def _mvit(module: Any, arch: str, num_classes: int, frames: int, crop: int) -> nn.Module:
+    """An MViT built for ``frames`` x ``crop`` x ``crop`` clips (torchvision's builders fix
+    16x224x224; its private ``_mvit`` takes the size)."""
+    builder = getattr(module, arch)
+    if (frames, crop) == MVIT_SIZE:
+        return builder(weights=None, num_classes=num_classes)
+    real = module._mvit
+
+    def sized(*args: Any, **kwargs: Any) -> nn.Module:
+        kwargs["spatial_size"], kwargs["temporal_size"] = (crop, crop), frames
+        return real(*args, **kwargs)
+
+    module._mvit = sized
+    try:
+        return builder(weights=None, num_classes=num_classes)
+    finally:
+        module._mvit = real
+
+
+def _net(arch: str, num_classes: int, *, frames: int, crop: int, meta: bool) -> nn.Module:
+    """The bare torchvision network (on the meta device when weights will fill it)."""
+    tv = torchvision(arch)
+    with torch.device("meta") if meta else contextlib.nullcontext():
+        if ARCHS[arch].fixed_size:
+            net = _mvit(tv.models.video.mvit, arch, num_classes, frames, crop)
+        else:
+            net = getattr(tv.models.video, arch)(weights=None, num_classes=num_classes)
+    if arch == "s3d":
+        net.avgpool = ClampedAvgPool3d(net.avgpool.kernel_size)
+    return net
+
+
+def _replace_classifier(net: nn.Module, path: str, num_classes: int) -> None:
+    """A new ``num_classes`` layer where ``path`` is: normal(0, 0.01) weights, zero bias."""
+    parent_path, _, name = path.rpartition(".")
+    parent = net.get_submodule(parent_path) if parent_path else net
+    old = getattr(parent, name)
+    if isinstance(old, nn.Linear):
+        new: nn.Module = nn.Linear(old.in_features, num_classes)
+    else:  # S3D's 1x1x1 Conv3d
+        new = nn.Conv3d(old.in_channels, num_classes, kernel_size=1, bias=True)
+    nn.init.normal_(new.weight, 0.0, 0.01)
+    nn.init.zeros_(new.bias)
+    setattr(parent, name, new)
+
+
+def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequence[float] | None,
+          std: Sequence[float] | None, average_clips: str, label_smoothing: float,
+          replace_classifier: bool, progress: bool, frames: int = MVIT_SIZE[0],
+          crop_size: int = MVIT_SIZE[1]) -> VideoClassifier:
+    """The zelda model of ``arch`` (see the module docstring)."""
+    if average_clips not in ("prob", "score"):
+        raise ValueError(f"average_clips must be 'prob' or 'score', got {average_clips!r}")
+    if num_classes is not None and num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    spec = input_spec(arch, {"weights": weights, "frames": frames, "crop_size": crop_size})
+    for name, value in (("mean", mean), ("std", std)):
+        if value is not None and len(value) != 3:
+            raise ValueError(f"{name} needs 3 values (R, G, B on the 0-255 scale), got {value}")
+    if std is not None and any(s <= 0 for s in std):
+        raise ValueError(f"std values must be positive, got {list(std)}")
+    state = None
+    classifier = ARCHS[arch].classifier
+    if weights is not None:
+        state, source = load_state(arch, weights, progress=progress)
+        if f"{classifier}.weight" not in state:
+            raise WeightsError(f"weights = {weights!r} ({source}) have no {classifier}.weight: "
+                               f"not a torchvision {arch} state dict")
+        weight_classes = int(state[f"{classifier}.weight"].shape[0])
+    if num_classes is None:
+        if state is None:
+            raise ValueError("num_classes is not set: give it, or let the engine take it from "
+                             "the data set's classes, or give weights")
+        num_classes = weight_classes
+    net = _net(arch, weight_classes if state is not None else num_classes,
+               frames=frames, crop=crop_size, meta=state is not None)
+    if state is not None:
+        try:
+            net.load_state_dict(state, assign=True)
+        except RuntimeError as exc:
+            raise WeightsError(
+                f"weights = {weights!r} ({source}) do not fit {arch}: "
+                f"{' '.join(str(exc).split())[:600]}") from None
+        if weight_classes != num_classes:
+            if not replace_classifier:
+                raise ValueError(
+                    f"the weights ({source}) score {weight_classes} classes but the model is "
+                    f"built for {num_classes}: set replace_classifier = true to train a new "
+                    f"{num_classes}-class classifier, or num_classes = {weight_classes}")
+            _replace_classifier(net, classifier, num_classes)
+            print(f"zelda: {arch}: the weights ({source}) score {weight_classes} classes; "
+                  f"net.{classifier} is replaced by a new {num_classes}-class classifier",
+                  file=sys.stderr)
+    cls = ConvVideoClassifier if ARCHS[arch].conv else VideoClassifier
+    return cls(net, arch=arch, num_classes=num_classes,
+               mean=mean if mean is not None else spec.mean,
+               std=std if std is not None else spec.std,
+               average_clips=average_clips, label_smoothing=label_smoothing)
+
+
+def _factory(arch: str) -> Callable[..., VideoClassifier]:
+    if ARCHS[arch].fixed_size:
+        def factory(num_classes: int | None = None, weights: str | None = None,
+                    mean: list[float] | None = None, std: list[float] | None = None,
+                    average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
+                    replace_classifier: bool = True, progress: bool = True,
+                    frames: int = MVIT_SIZE[0], crop_size: int = MVIT_SIZE[1]) -> VideoClassifier:
+            return build(arch, **locals_of(locals()))
+    else:
+        def factory(num_classes: int | None = None, weights: str | None = None,
+                    mean: list[float] | None = None, std: list[float] | None = None,
+                    average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
+                    replace_classifier: bool = True, progress: bool = True) -> VideoClassifier:
+            return build(arch, **locals_of(locals()))
+    factory.__name__ = factory.__qualname__ = arch
+    factory.__doc__ = (
+        f"torchvision's {arch} ({ARCHS[arch].help}) as a zelda model.\n\n"
+        "num_classes: filled from the data when left out; weights: a torchvision weight name "
+        "(e.g. 'KINETICS400_V1'), a URL or a .pth file, None for a random initialization; "
+        "mean/std: 0-255 scale, default from the weights; average_clips: 'prob' or 'score'; "
+        "replace_classifier: a new classifier when the weights have another class count; "
+        "progress: show the download's progress bar."
+        + (" frames/crop_size: the clip size the network is built for (its positional "
+           "embeddings need exactly that size; the weights need 16x224)." if ARCHS[arch].fixed_size else ""))
+    factory.input_spec = lambda params: input_spec(arch, params)  # type: ignore[attr-defined]
+    return factory
+
+
+def locals_of(scope: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in scope.items() if k not in ("arch", "build")}
+
+
+r3d_18 = _factory("r3d_18")
+mc3_18 = _factory("mc3_18")
+r2plus1d_18 = _factory("r2plus1d_18")
+s3d = _factory("s3d")
+mvit_v1_b = _factory("mvit_v1_b")
+mvit_v2_s = _factory("mvit_v2_s")
+swin3d_t = _factory("swin3d_t")
+swin3d_s = _factory("swin3d_s")
+swin3d_b = _factory("swin3d_b")
