@@ -70,7 +70,7 @@ def read_run(path: str | Path, name: str | None = None) -> Run:
     run = Run(name=name or path.resolve().name, path=path)
     train, val = [], []
     with open(jsonl, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        for line in f:
             line = line.strip()
             if not line:
                 continue
