@@ -221,6 +221,8 @@ SKIP_VAL_KEYS = {"type", "step", "epoch", "seconds", "samples"}
 
 
 def _plot_val(runs: list[Run], out: Path, written: list[Path]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     keys: list[str] = []
     for run in runs:
         for r in run.val:
@@ -241,6 +243,7 @@ def _plot_val(runs: list[Run], out: Path, written: list[Path]) -> None:
                 ax.plot(*zip(*pts), marker="o", markersize=3, color=color, label=run.name)
         ax.set_title(f"val {key}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in axes[len(keys):]:
