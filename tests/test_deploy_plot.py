@@ -85,9 +85,10 @@ def test_400_classes_stay_readable(tmp_path):
     assert len(keep) == 30 and {7, 300, 12, 13} <= set(keep)
     files = plot_runs([work], tmp_path / "out")
     assert {f.name for f in files} >= {"confusion_val_counts.svg", "per_class_accuracy_val.svg"}
-    root = svg_root(tmp_path / "out" / "confusion_val_counts.svg")
-    assert len(svg_texts_by_id(root, "counts-")) == 30 * 30
-    assert "30 of 400 classes" in (tmp_path / "out" / "confusion_val_counts.svg").read_text()
+    svg = (tmp_path / "out" / "confusion_val_counts.svg").read_text()
+    assert "30 of 400 classes" in svg
+    shown = {i for i in range(k) if f">class {i}<" in svg}
+    assert shown == set(keep)  # the axes name exactly the 30 classes kept
     bars = (tmp_path / "out" / "per_class_accuracy_val.svg").read_text()
     assert all(f"class {i} (n=" in bars for i in range(k))
     w, h = png_ok(tmp_path / "out" / "per_class_accuracy_val.png")

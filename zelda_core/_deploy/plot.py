@@ -22,7 +22,8 @@ from .._errors import ZeldaError
 
 MAX_MATRIX_CLASSES = 30
 """Above this many classes the confusion matrix shows the classes of the top confusions."""
-MAX_ANNOTATED = 30
+MAX_ANNOTATED = 20
+"""Cells carry their number as text up to this many classes (colour only above)."""
 CONFUSION_HEADER = "true \\ predicted"
 FORMATS = ("png", "svg")
 
