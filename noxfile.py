@@ -29,7 +29,8 @@ def install_zelda(session: nox.Session, extras: str = "test") -> None:
 @nox.parametrize("decoder", DECODERS)
 def tests(session: nox.Session, decoder: str) -> None:
     """The test suite with one decoder backend (tests read ZELDA_TEST_DECODER)."""
-    install_zelda(session, "test,decord" if decoder == "decord" else "test")
+    # export and plot: the deploy tests run the real onnxruntime and matplotlib
+    install_zelda(session, "test,export,plot,decord" if decoder == "decord" else "test,export,plot")
     session.run(
         "pytest", "-q", *session.posargs,
         env={"ZELDA_TEST_DECODER": decoder, "ZELDA_STRICT_PLUGINS": "1"},

@@ -94,12 +94,13 @@ def test_window_records_csv_and_lists(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_windows_over_joined_kinetics_clips_change_top1_at_the_join(separator):
+def test_windows_over_joined_kinetics_clips_change_top1_at_the_join(separator, decoder_name):
     """A model fit to one typing and one exercise clip (see deploy_fixtures.separator)
     labels 2 s windows of the two clips joined: every window before the join is "typing",
     every window after it "doing exercises", the change comes once, at the join."""
     r = zelda("predict", str(separator["ckpt"]), str(separator["video"]), "--window", "2",
-              "--stride", "1", "--format", "jsonl", "--top-k", "1", "--workers", "0")
+              "--stride", "1", "--format", "jsonl", "--top-k", "1", "--workers", "0",
+              "--decoder", decoder_name)
     assert r.returncode == 0, r.stderr
     recs = _jsonl(r.stdout)
     windows = [x for x in recs if x["type"] == "window"]

@@ -22,7 +22,8 @@ from .._errors import ZeldaError
 
 MAX_MATRIX_CLASSES = 30
 """Above this many classes the confusion matrix shows the classes of the top confusions."""
-MAX_ANNOTATED = 30
+MAX_ANNOTATED = 20
+"""Cells carry their number as text up to this many classes (colour only above)."""
 CONFUSION_HEADER = "true \\ predicted"
 FORMATS = ("png", "svg")
 
@@ -70,7 +71,7 @@ def read_run(path: str | Path, name: str | None = None) -> Run:
     run = Run(name=name or path.resolve().name, path=path)
     train, val = [], []
     with open(jsonl, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        for line in f:
             line = line.strip()
             if not line:
                 continue
@@ -221,6 +222,8 @@ SKIP_VAL_KEYS = {"type", "step", "epoch", "seconds", "samples"}
 
 
 def _plot_val(runs: list[Run], out: Path, written: list[Path]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     keys: list[str] = []
     for run in runs:
         for r in run.val:
@@ -241,6 +244,7 @@ def _plot_val(runs: list[Run], out: Path, written: list[Path]) -> None:
                 ax.plot(*zip(*pts), marker="o", markersize=3, color=color, label=run.name)
         ax.set_title(f"val {key}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in axes[len(keys):]:

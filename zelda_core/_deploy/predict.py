@@ -182,8 +182,8 @@ def load_source(model_path: str | Path, *, device: str = "auto", amp: str = "aut
 def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
     import torch
 
-    from .._engine.device import amp_dtype, autocast
     from .._engine.build import model_from_checkpoint
+    from .._engine.device import amp_dtype, autocast
     from .labels import class_names
 
     model, ckpt = model_from_checkpoint(path, device=device)
