@@ -13,8 +13,8 @@ from deploy_helpers import zelda
 
 from zelda_core._cli.main import main
 
-onnx = pytest.importorskip("onnx", reason="zelda[export] (onnx) is not installed")
-ort = pytest.importorskip("onnxruntime", reason="zelda[export] (onnxruntime) is not installed")
+onnx = pytest.importorskip("onnx", reason="zelda-video[export] (onnx) is not installed")
+ort = pytest.importorskip("onnxruntime", reason="zelda-video[export] (onnxruntime) is not installed")
 
 FORMATS = {"onnx": "m.onnx", "torchscript": "m.pt", "torch-export": "m.pt2"}
 

@@ -11,7 +11,7 @@ from deploy_helpers import png_ok, svg_root, svg_texts_by_id
 
 from zelda_core._cli.main import main
 
-pytest.importorskip("matplotlib", reason="zelda[plot] (matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="zelda-video[plot] (matplotlib) is not installed")
 
 CURVES = ("train_loss", "learning_rate", "val_metrics")
 

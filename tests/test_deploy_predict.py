@@ -28,7 +28,7 @@ def _docs_example() -> str:
 
 
 def test_docs_onnx_example_equals_zelda_predict(tiny_run, tmp_path):
-    pytest.importorskip("onnxruntime", reason="zelda[export] is not installed")
+    pytest.importorskip("onnxruntime", reason="zelda-video[export] is not installed")
     code = _docs_example()
     assert len(code.strip().splitlines()) <= 25 and "zelda" not in code and "torch" not in code
     script = tmp_path / "onnx_predict.py"

@@ -129,4 +129,4 @@ def test_without_torchvision_the_error_says_how_to_install(tmp_path):
                           env={**os.environ, "ZELDA_STRICT_PLUGINS": "1"})
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "needs torchvision" in proc.stderr and "pip install 'zelda[torchvision]'" in proc.stderr
+    assert "needs torchvision" in proc.stderr and "pip install 'zelda-video[torchvision]'" in proc.stderr

@@ -145,7 +145,7 @@ def plot_runs(work_dirs: list[str | Path], out: str | Path) -> list[Path]:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ZeldaError("zelda plot needs matplotlib: pip install 'zelda[plot]'") from None
+        raise ZeldaError("zelda plot needs matplotlib: pip install 'zelda-video[plot]'") from None
     runs = _named([read_run(p) for p in work_dirs])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
