@@ -43,7 +43,7 @@ def tests_torchvision(session: nox.Session) -> None:
     (the release torchvision was built for) replaces ZELDA_NOX_TORCH here."""
     session.install(*TORCHVISION_PAIR)
     session.install("-e", ".[test,torchvision]")
-    session.run("pytest", "-q", "tests/test_torchvision_models.py", *session.posargs,
+    session.run("pytest", "-q", "tests/plugins/zelda_torchvision", "tests/core/test_finetune.py", *session.posargs,
                 env={"ZELDA_TEST_TORCHVISION": "1", "ZELDA_STRICT_PLUGINS": "1"})
 
 

@@ -1,22 +1,39 @@
-"""Shared fixtures: the decoder backend under test and the read-only shared data."""
+"""Shared fixtures: the decoder backend under test and the read-only shared data.
+
+The suite is laid out like the code: ``core/`` tests ``zelda_core`` (and the conformance
+kit), ``plugins/<plugin>/`` each bundled plugin (``plugins/decoders/`` both decoders), and
+``helpers/`` holds the modules tests share (test media, fixtures), importable by name.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 os.environ.setdefault("ZELDA_STRICT_PLUGINS", "1")  # the suite runs strict: a broken plugin fails it
 os.environ.setdefault("ZELDA_PLOTS", "0")  # runs draw no pictures unless a test asks (seconds each)
 
 REPO = Path(__file__).resolve().parents[1]
+BUNDLED_DECODERS = {"pyav": "av", "decord": "decord"}  # decoder: the library it needs
 
 
-@pytest.fixture(scope="session")
-def decoder_name() -> str:
-    """The decoder backend the nox session chose (ZELDA_TEST_DECODER), pyav by default."""
-    return os.environ.get("ZELDA_TEST_DECODER", "pyav")
+def decoders_under_test() -> list[str]:
+    """ZELDA_TEST_DECODER (comma-separated; each nox session names one), else every bundled
+    decoder whose library is installed."""
+    chosen = [d.strip() for d in os.environ.get("ZELDA_TEST_DECODER", "").split(",") if d.strip()]
+    return chosen or [d for d, lib in BUNDLED_DECODERS.items() if importlib.util.find_spec(lib)]
+
+
+@pytest.fixture(scope="session", params=decoders_under_test())
+def decoder_name(request: pytest.FixtureRequest) -> str:
+    """The decoder backend under test: a fixture parameter, so one run can cover both."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

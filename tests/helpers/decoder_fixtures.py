@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from media import full_decode, make_edit_list_video, make_video  # noqa: F401 - old import path; use media
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # keep the packet-index disk cache of test runs out of ~/.cache
 os.environ.setdefault("ZELDA_CACHE_DIR", tempfile.mkdtemp(prefix="zelda-test-cache-"))

@@ -18,7 +18,7 @@ from media import make_video  # noqa: E402
 
 from zelda_core._cli.main import main  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 DECODER_LIBRARIES = {"av", "decord"}
 BUNDLED_PLUGINS = {"zelda_pyav", "zelda_decord", "zelda_transforms", "zelda_datasets",

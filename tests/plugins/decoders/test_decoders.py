@@ -1,4 +1,4 @@
-"""Decoder conformance: the backend named by ZELDA_TEST_DECODER (pyav by default).
+"""Decoder conformance: every decoder under test (the `decoder_name` fixture parameter).
 
 Against the shared corpus (MANIFEST.json: true frame counts and 16x16 luma thumbnails)
 and against small H.264 files encoded here with PyAV.

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KINETICS2 = "data/kinetics2_tiny"
 
 

@@ -29,7 +29,7 @@ from pipeline_helpers import make_corrupt  # noqa: E402
 pytestmark = [pytest.mark.distributed, pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed")]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LR0 = 'train.optimizer={type = "SGD", lr = 0.0}'
 SGD = 'train.optimizer={type = "SGD", lr = 0.02, momentum = 0.9}'
 SGD_EXTRA = ("train.checkpoint_iters=1", "train.accumulate=2")  # DDP's no_sync on step 1 of 2

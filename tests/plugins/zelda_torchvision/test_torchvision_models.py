@@ -27,7 +27,7 @@ from zelda_torchvision.weights import WeightsError  # noqa: E402
 
 from zelda_core._registry import build  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 TINY = {  # (frames, side) of a clip each architecture accepts, as small as it allows
     "r3d_18": (4, 32), "mc3_18": (4, 32), "r2plus1d_18": (4, 32),

@@ -117,7 +117,7 @@ def test_syntax_error_exit_1_with_line(tmp_path):
 
 def test_entry_point_discovery_through_pip_installed_example(tmp_path):
     """The example plugin, installed by pip into a target folder, shows up and builds."""
-    example = Path(__file__).resolve().parents[1] / "examples" / "zelda-plugin-example"
+    example = Path(__file__).resolve().parents[2] / "examples" / "zelda-plugin-example"
     target = tmp_path / "target"
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
