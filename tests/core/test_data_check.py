@@ -57,7 +57,8 @@ def test_one_pass_names_every_bad_file_with_its_reason(damaged, decoder_name, ca
     assert f"missing: {ann}:2: video not found: {damaged / 'videos' / 'missing.mp4'}" in out
     assert f"unreadable: {ann}:3: {damaged / 'videos' / 'corrupt.mp4'}: " in out
     assert f"truncated: {ann}:4: {damaged / 'videos' / 'truncated.mp4'}: " in out
-    assert "does not decode" in out.split("truncated:")[1].splitlines()[0]
+    reason = out.split("truncated:")[1].splitlines()[0]
+    assert "does not decode" in reason or "cut short" in reason  # the decoder may see it at open
     assert "midstream" not in out  # its first and last frames decode: the quick mode misses it
     assert "      2   40.0%  0" in out and "      3   60.0%  1" in out  # labels of parsed lines
     assert "quick check: each video opened and its first and last frame decoded" in out
