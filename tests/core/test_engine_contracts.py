@@ -123,7 +123,7 @@ def test_train_and_data_tables_go_through_the_params_checker():
     text = "\n".join(map(str, recipe_errors(Recipe(data=data))))
     assert "data.batch_size" in text and "expects int, got bool True" in text
     assert "data.workers" in text and "must be >= 0" in text
-    assert "data.pin_memory" in text and "bool or 'auto'" in text
+    assert "data.pin_memory" in text and "bool | 'auto'" in text
     assert "data.on_error" in text and "'raise' or 'skip'" in text
     assert "unknown parameter 'batch_szie'; did you mean 'batch_size'?" in text
     assert "[data.val] has no 'type'" in text
