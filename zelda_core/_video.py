@@ -48,8 +48,8 @@ class VideoReader:
     ordering and duplicates, size resolution, and turning a decoding library's own
     exception into ``DecodeError``. Override :meth:`_release` to free the file.
 
-    A reader may instead override ``get_frames`` and ``close`` whole (the bundled pyav and
-    decord readers do, for speed); then it keeps to the same contract itself.
+    A reader may instead override ``get_frames`` and ``close`` whole (the bundled decoder
+    plugins do, for speed); then it keeps to the same contract itself.
     """
 
     path: str
