@@ -30,7 +30,7 @@ def _docs_example() -> str:
 def test_docs_onnx_example_equals_zelda_predict(tiny_run, tmp_path):
     pytest.importorskip("onnxruntime", reason="zelda-video[export] is not installed")
     code = _docs_example()
-    assert len(code.strip().splitlines()) <= 25 and "zelda" not in code and "torch" not in code
+    assert len(code.strip().splitlines()) <= 30 and "zelda" not in code and "torch" not in code
     script = tmp_path / "onnx_predict.py"
     script.write_text(code)
     onnx_file = tmp_path / "m.onnx"
@@ -56,7 +56,7 @@ def test_folder_with_corrupt_videos_reports_them_and_predicts_the_rest(tiny_run,
     folder = tmp_path / "videos"
     (folder / "sub").mkdir(parents=True)
     make_video(folder / "a.mp4")
-    make_video(folder / "sub" / "b.mp4", bright=True)
+    make_video(folder / "sub" / "b.mp4", pattern="bright")
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     good = make_h264(tmp_path / "whole.mp4", 40)
     (folder / "truncated.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 3])

@@ -78,10 +78,30 @@ def setup(device: str = "auto") -> Dist:
             raise TrainingError(f"LOCAL_RANK {local} but this machine has {torch.cuda.device_count()} "
                                 "CUDA device(s): start at most that many processes per node")
         torch.cuda.set_device(local)
-        dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+        dist.init_process_group("nccl", device_id=torch.device("cuda", local), **_restart_store())
     else:
-        dist.init_process_group("gloo", timeout=timedelta(minutes=30))
+        dist.init_process_group("gloo", timeout=PG_TIMEOUT, **_restart_store())
     return context()
+
+
+PG_TIMEOUT = timedelta(minutes=30)
+
+
+def _restart_store() -> dict[str, Any]:
+    """After torchrun restarted the group (``--max-restarts``), the store it describes may
+    still hold the killed attempt's process-group keys (a dead peer's address, which the
+    new group would try to connect to): join under a prefix of this restart's own. The
+    first attempt joins through ``env://`` as usual (empty result)."""
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or "0"
+    if restart == "0" or "MASTER_ADDR" not in os.environ:
+        return {}
+    rank, world = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1)
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun hosts it
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 29500), world,
+                          is_master=not agent and rank == 0, timeout=PG_TIMEOUT,
+                          multi_tenant=not agent)
+    return {"store": dist.PrefixStore(f"zelda/restart_{restart}", store), "rank": rank,
+            "world_size": world}
 
 
 def teardown() -> None:

@@ -13,11 +13,11 @@ from zelda_transforms.geometry import Resize, resize_frames
 from zelda_transforms.loading import Decode
 
 from zelda_core._pipeline import Pipeline
-from zelda_core.api import open_video, resolve_size
+from zelda_core.api import VideoOpener, open_video, resolve_size
 
 
 def _sample(path: Path, decoder: str, ids: list[int]) -> dict:
-    return {"filename": str(path), "decoder": {"type": decoder}, "frame_inds": np.array(ids)}
+    return {"filename": str(path), "opener": VideoOpener({"type": decoder}), "frame_inds": np.array(ids)}
 
 
 @pytest.fixture(scope="module")
