@@ -108,6 +108,21 @@ def test_prepare_copies_sets_aside_corrupt_and_resumes(tmp_path: Path) -> None:
     _assert_copy(root / "a" / "v00.mp4", out / "a" / "v00.mp4")
 
 
+def _run_in_slices(proc: subprocess.Popen, journal: Path, lines: int) -> None:
+    """Let the process group run 20 ms at a time (SIGCONT, sleep, SIGSTOP) until its journal
+    holds ``lines`` lines, and leave it stopped: the count cannot move between the check and
+    the kill, however late this process is scheduled on a busy machine."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGSTOP)
+        if journal.is_file() and journal.read_text().count("\n") >= lines:
+            return
+        os.killpg(proc.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    assert proc.poll() is None, "prepare finished before it could be killed; use bigger videos"
+    raise AssertionError(f"the journal never held {lines} lines in 120 s")
+
+
 def test_prepare_resumes_after_kill_9(tmp_path: Path) -> None:
     root = tmp_path / "data"
     recipe = _dataset(root, 16, frames=60, size=(144, 176))
@@ -117,14 +132,11 @@ def test_prepare_resumes_after_kill_9(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     journal = out / ".zelda-prepare" / "journal-0-of-1.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.is_file() and journal.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "prepare finished before it could be killed; use bigger videos"
-    os.killpg(proc.pid, signal.SIGKILL)  # the command and its encoding workers
-    proc.wait()
+    try:
+        _run_in_slices(proc, journal, lines=2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the command and its encoding workers
+        proc.wait()
     done_before = journal.read_text().count("\n")
     assert 2 <= done_before < 16
     assert not (out / "train.txt").exists()  # never looks usable while incomplete
