@@ -43,9 +43,12 @@ from typing import Any
 
 from zelda_core.api import DecodeError
 
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
+OFFSET_FORMATS = ("mov", "mp4")
+"""Container formats whose packet positions are where the packet's bytes start (MP4/MOV
+sample tables), so a packet can be read straight from the file."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,13 @@ class PacketIndex:
     is decoded as a reference but yields no frame. None when no packet is."""
     truncated: str | None = None
     """Why the file looks cut short (None when it does not): for ``zelda probe``."""
+    offsets: tuple[int, ...] | None = None
+    """Per packet: the file offset of its bytes (MP4/MOV only, else None)."""
+    sizes: tuple[int, ...] | None = None
+    """Per packet: its size in bytes (with ``offsets``)."""
+    extradata: str | None = None
+    """The stream's codec extradata, hex (with ``offsets``): a decoder needs it to decode
+    packets read straight from the file."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
@@ -183,6 +193,9 @@ class PacketIndex:
             "display": None if self.display is None else list(self.display),
             "discard": None if self.discard is None else [int(x) for x in self.discard],
             "truncated": self.truncated,
+            "offsets": None if self.offsets is None else list(self.offsets),
+            "sizes": None if self.sizes is None else list(self.sizes),
+            "extradata": self.extradata,
         }
 
     @classmethod
@@ -205,6 +218,9 @@ class PacketIndex:
             display=None if d.get("display") is None else tuple(d["display"]),
             discard=None if d.get("discard") is None else tuple(bool(x) for x in d["discard"]),
             truncated=d.get("truncated"),
+            offsets=None if d.get("offsets") is None else tuple(d["offsets"]),
+            sizes=None if d.get("sizes") is None else tuple(d["sizes"]),
+            extradata=d.get("extradata"),
         )
 
 
@@ -323,6 +339,8 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
         key: list[bool] = []
         discard: list[bool] = []
         ends: list[int] = []  # per packet: pts + duration (the end of its frame)
+        offsets: list[int | None] = []
+        sizes: list[int] = []
         short = 0  # trailing packets the demuxer flagged corrupt (cut short by the file's end)
         truncated = None
         file_size = os.path.getsize(path)
@@ -346,6 +364,8 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
                 key.append(bool(pkt.is_keyframe))
                 discard.append(bool(pkt.is_discard))
                 ends.append(pts[-1] + (pkt.duration or 0))
+                offsets.append(pkt.pos)
+                sizes.append(pkt.size)
                 cut = pkt.is_corrupt or (pkt.pos is not None and pkt.pos + pkt.size > file_size)
                 short = short + 1 if cut else 0
                 if h264 is not None:
@@ -360,6 +380,7 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             truncated = f"demuxing stopped after {len(pts)} packets ({_ffmpeg_reason(e)})"
         if short and short < len(pts):  # partial packets at the end: they do not decode
             del pts[-short:], dts[-short:], key[-short:], discard[-short:], ends[-short:]
+            del offsets[-short:], sizes[-short:]
             truncated = truncated or f"its last {short} packet(s) are cut short"
         if h264 is not None and short:
             del h264.pics[len(pts):]  # one picture per packet kept
@@ -385,6 +406,9 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             key[0] = True  # some muxers flag nothing; decoding must start at the first packet
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         tb = stream.time_base
+        direct = (any(f in fmt.split(",") for f in OFFSET_FORMATS)
+                  and all(o is not None and o >= 0 for o in offsets))
+        extradata = stream.codec_context.extradata
         return PacketIndex(
             path=str(path),
             format_name=fmt,
@@ -402,6 +426,9 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             display=display,
             discard=tuple(discard) if any(discard) else None,
             truncated=truncated,
+            offsets=tuple(offsets) if direct else None,  # type: ignore[arg-type]
+            sizes=tuple(sizes) if direct else None,
+            extradata=extradata.hex() if direct and extradata else None,
         )
     finally:
         if own:
@@ -432,39 +459,59 @@ def _disk_path(key: tuple[str, int, int]) -> Path | None:
     return d / h[:2] / f"{h}.json"
 
 
-def get_index(path: str, container: Any = None) -> PacketIndex:
-    """The cached index of ``path``, building it (and validating the file) on a miss."""
+def _cache_key(path: str) -> tuple[str, int, int]:
     try:
         st = os.stat(path)
     except FileNotFoundError as e:
         raise DecodeError(path, "no such file") from e
     except OSError as e:
         raise DecodeError(path, f"cannot stat ({e})") from e
-    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    return os.path.realpath(path), st.st_mtime_ns, st.st_size
+
+
+def cached_index(path: str) -> PacketIndex | None:
+    """The index of ``path`` from the in-process or disk cache, or None (build it with
+    :func:`get_index`). DecodeError when the file is gone."""
+    key = _cache_key(path)
     with _LOCK:
         idx = _LRU.get(key)
         if idx is not None:
             _LRU.move_to_end(key)
             return idx
     disk = _disk_path(key)
-    idx = None
-    if disk is not None and disk.is_file():
+    if disk is None or not disk.is_file():
+        return None
+    try:
+        data = json.loads(disk.read_text())
+        if data.get("version") != INDEX_VERSION:
+            return None
+        idx = PacketIndex.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _remember(key, idx, path)
+
+
+def get_index(path: str, container: Any = None) -> PacketIndex:
+    """The cached index of ``path``, building it (and validating the file) on a miss."""
+    idx = cached_index(path)
+    if idx is not None:
+        return idx
+    key = _cache_key(path)
+    idx = build_index(path, container)
+    disk = _disk_path(key)
+    if disk is not None:
         try:
-            data = json.loads(disk.read_text())
-            if data.get("version") == INDEX_VERSION:
-                idx = PacketIndex.from_json(data)
-        except (OSError, ValueError, KeyError, TypeError):
-            idx = None
-    if idx is None:
-        idx = build_index(path, container)
-        if disk is not None:
-            try:
-                disk.parent.mkdir(parents=True, exist_ok=True)
-                tmp = disk.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(idx.to_json(), separators=(",", ":")))
-                os.replace(tmp, disk)
-            except OSError:
-                pass  # a read-only home is fine: the in-process cache still works
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            tmp = disk.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(idx.to_json(), separators=(",", ":")))
+            os.replace(tmp, disk)
+        except OSError:
+            pass  # a read-only home is fine: the in-process cache still works
+    return _remember(key, idx, path)
+
+
+def _remember(key: tuple[str, int, int], idx: PacketIndex, path: str) -> PacketIndex:
+    """Put ``idx`` (renamed to ``path`` when it came from another name) in the LRU."""
     if idx.path != str(path):
         idx = PacketIndex.from_json({**idx.to_json(), "path": str(path)})
     with _LOCK:

@@ -15,6 +15,10 @@ How a ``get_frames`` call decodes, on files whose packets carry presentation tim
 4. wanted frames are converted to RGB at their own size, then scaled with swscale
    (``zelda_pyav.rgb``: the same colours as an unscaled decode, no fused-path bias).
 
+Files whose every packet is a keyframe (``zelda data prepare`` copies) decode one packet
+per frame (``zelda_pyav.intra``); in MP4/MOV those packets are read at their file offsets
+and the container is not even opened once the index is cached.
+
 Other files (AVI, raw streams) are decoded sequentially from the first packet and
 frames are numbered by counting, which is exact for any decoder output order.
 """
@@ -31,8 +35,14 @@ from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 from zelda_pyav.boundary import FrameIndexError, reader_boundary
 from zelda_pyav.cursor import IndexMismatch, PacketCursor
 from zelda_pyav.ffmpeg_log import configure_pyav
-from zelda_pyav.index import get_index, open_container, video_stream
-from zelda_pyav.intra import decode_keyframes, is_all_keyframes
+from zelda_pyav.index import cached_index, get_index, open_container, video_stream
+from zelda_pyav.intra import (
+    DirectPackets,
+    can_read_direct,
+    decode_direct,
+    decode_keyframes,
+    is_all_keyframes,
+)
 from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
 configure_pyav()
@@ -60,6 +70,30 @@ class PyAVReader(VideoReader):
         self.interpolation = check_interpolation(interpolation)
         self.skip_nonref = bool(skip_nonref)
         self.threads = int(threads)
+        self._container: Any = None
+        self._direct: DirectPackets | None = None
+        idx = cached_index(self.path)
+        if idx is not None and can_read_direct(idx):  # a prepared copy: no container at all
+            self._index = idx
+            self._direct = DirectPackets(self.path, idx, self.threads)
+        else:
+            self._open()
+            idx = self._index
+            if can_read_direct(idx):
+                self._direct = DirectPackets(self.path, idx, self.threads)
+        self.num_frames = idx.num_frames
+        self.fps = idx.fps
+        self.width, self.height = idx.width, idx.height
+        self.codec = idx.codec
+        self._fed: int | None = None  # decoder fed continuously up to this position
+        self._start = 0  # ... from this keyframe position
+        self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
+        self.frames_decoded = 0
+        """Frames the decoder produced so far (for ``zelda bench decode``)."""
+        self._closed = False
+
+    def _open(self) -> None:
+        """Open the container (and build or load the index on first use)."""
         self._container = open_container(self.path)
         try:
             self._index = get_index(self.path, self._container)
@@ -71,19 +105,8 @@ class PyAVReader(VideoReader):
         except BaseException:
             self._container.close()
             raise
-        idx = self._index
-        self.num_frames = idx.num_frames
-        self.fps = idx.fps
-        self.width, self.height = idx.width, idx.height
-        self.codec = idx.codec
         self._cc = self._stream.codec_context
-        self._cursor = PacketCursor(self._container, self._stream, idx)
-        self._fed: int | None = None  # decoder fed continuously up to this position
-        self._start = 0  # ... from this keyframe position
-        self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
-        self.frames_decoded = 0
-        """Frames the decoder produced so far (for ``zelda bench decode``)."""
-        self._closed = False
+        self._cursor = PacketCursor(self._container, self._stream, self._index)
 
     # -- public -----------------------------------------------------------------------
 
@@ -108,7 +131,11 @@ class PyAVReader(VideoReader):
             return out
         uniq = sorted(set(wanted))
         try:
-            if is_all_keyframes(self._index):  # a prepared copy: one packet per frame
+            if self._direct is not None:  # an all-keyframe MP4: packets read at their offsets
+                got = decode_direct(self, uniq, h, w)
+                if len(got) < len(uniq) and self._container is None:
+                    self._open()  # the general path decodes what did not come out
+            elif is_all_keyframes(self._index):  # one packet per frame, through the demuxer
                 got = decode_keyframes(self, uniq, h, w)
             elif self._index.by_pts:
                 try:
@@ -150,8 +177,11 @@ class PyAVReader(VideoReader):
         """Close the container and free the decoder."""
         if not self._closed:
             self._closed = True
-            self._cursor.reset()
-            self._container.close()
+            if self._direct is not None:
+                self._direct.close()
+            if self._container is not None:
+                self._cursor.reset()
+                self._container.close()
 
     # -- decoding ---------------------------------------------------------------------
 
@@ -161,7 +191,8 @@ class PyAVReader(VideoReader):
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""
-        self._cursor.reset()
+        if self._container is not None:
+            self._cursor.reset()
         self._fed = None
         self._start = 0
         self._seq_next = 0
