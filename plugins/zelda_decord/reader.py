@@ -19,11 +19,17 @@ both backends resize alike. (decord's own scaling, in its FFmpeg filter graph, r
 wrong sizes for some requests: a 48x64 video asked for 24x24 came back 24x32.)
 Anything decord or a muxer raises leaves the reader as a DecodeError naming the file
 (``zelda_pyav.boundary``).
+
+decord 0.6 decodes frames of some small widths (16, 24, 48 and 72 pixels, measured over
+widths 16-998) but cannot copy them out ("DECORDArrayCopyFromTo: The size must exactly
+match"). For such a file the reader decodes with the pyav reader instead, says so once in
+the log, and ``info()["decoded_by"]`` names it.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +46,10 @@ from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
 from .feed import Feeder
 
 SEQ_CHUNK = 16
+COPY_BUG = "DECORDArrayCopyFromTo"
+"""decord's message when it cannot copy a decoded frame of an unlucky width out."""
+
+log = logging.getLogger(__name__)
 
 try:
     import decord
@@ -74,6 +84,7 @@ class DecordReader(VideoReader):
         self._feeder: Feeder | None = None
         self.fed = idx.by_pts
         """Decode from in-memory streams of just the needed packets (``feed.py``)."""
+        self._pyav: Any = None  # the pyav reader, for files decord cannot copy frames of
         self.frames_decoded: int | None = 0
         """Frames decord decoded: the packets handed to it; None once it read the file
         itself (it does not report what it decoded then)."""
@@ -122,6 +133,19 @@ class DecordReader(VideoReader):
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
 
     def _decode(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
+        if self._pyav is None:
+            try:
+                return self._decode_decord(uniq, h, w)
+            except _CopyBug:
+                from zelda_pyav.reader import PyAVReader
+
+                log.warning("%s: decord cannot copy out frames %d pixels wide; decoding this "
+                            "file with the pyav reader", self.path, self.width)
+                self._pyav = PyAVReader(self.path)
+                self.frames_decoded = None
+        return self._pyav.get_frames(uniq.tolist())
+
+    def _decode_decord(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
         if self.fed:
             try:
                 return self._decode_fed(uniq, h, w)
@@ -137,6 +161,8 @@ class DecordReader(VideoReader):
             else:
                 frames = vr.get_batch(uniq.tolist()).asnumpy()
         except Exception as e:
+            if COPY_BUG in str(e):
+                raise _CopyBug from e
             raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
         if frames.shape[1:3] != (h, w):
             raise DecodeError(self.path, f"decord returned frames of {frames.shape[1:3]}, not {(h, w)}")
@@ -174,6 +200,8 @@ class DecordReader(VideoReader):
             except DecodeError:
                 raise
             except Exception as e:
+                if COPY_BUG in str(e):
+                    raise _CopyBug from e
                 raise DecodeError(self.path, f"decord failed to decode ({_short(e)})") from e
             finally:
                 del vr
@@ -202,6 +230,8 @@ class DecordReader(VideoReader):
         d = super().info()
         d.update(self._index.probe_info())
         d["decoder"] = "decord"
+        if self._pyav is not None:
+            d["decoded_by"] = "pyav (decord cannot copy out frames of this width)"
         return d
 
     def close(self) -> None:
@@ -209,6 +239,13 @@ class DecordReader(VideoReader):
         if not self._closed:
             self._closed = True
             self._vr = None
+            if self._pyav is not None:
+                self._pyav.close()
+                self._pyav = None
             if self._feeder is not None:
                 self._feeder.close()
                 self._feeder = None
+
+
+class _CopyBug(Exception):
+    """decord decoded a frame but could not copy it out (its bug for a few widths)."""

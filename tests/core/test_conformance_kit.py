@@ -31,12 +31,7 @@ def test_media_frames_name_their_index(tmp_path):
     assert frame_ids(frames) == list(range(40))
 
 
-def test_bundled_decoder_conforms(tmp_path, decoder_name, request):
-    if decoder_name == "decord":  # found by the kit; the reader is being reworked elsewhere
-        request.applymarker(pytest.mark.xfail(
-            reason="decord returns frames of the wrong size at native size for widths that "
-                   "are not a multiple of 32 (48: 'DECORDArrayCopyFromTo: The size must "
-                   "exactly match')", raises=ConformanceError, strict=False))
+def test_bundled_decoder_conforms(tmp_path, decoder_name):
     passed = check_decoder(decoder_name, tmp_path)
     assert len(passed) == 13
 
