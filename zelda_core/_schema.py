@@ -18,7 +18,6 @@ from ._recipe import META_KEY, Recipe
 from ._schema_values import value_errors
 
 TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
-SPLITS = ("train", "val", "test")
 DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
 
 

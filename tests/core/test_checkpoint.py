@@ -96,8 +96,8 @@ def test_init_from_reports_missing_unexpected_and_mismatched(tmp_path):
 
 
 def test_round_trip_and_predict(tmp_path):
+    from zelda_core._deploy.predict import predict_videos
     from zelda_core._engine.build import model_from_checkpoint
-    from zelda_core._engine.predict import predict_videos
     from zelda_core._engine.train import run_training
     from zelda_core._recipe import load_recipe
 

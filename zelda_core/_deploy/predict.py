@@ -347,3 +347,15 @@ def _top(scores: np.ndarray, labels: list[str], k: int) -> list[dict[str, Any]]:
     order = np.argsort(-scores, kind="stable")[:max(1, min(k, len(scores)))]
     return [{"label": _name(int(j), labels), "index": int(j), "probability": float(scores[j])}
             for j in order]
+
+
+def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
+                   device: str = "auto", decoder: str | None = None) -> list[dict[str, Any]]:
+    """Class probabilities for each whole video with a checkpoint's test (else val) pipeline,
+    as plain dicts: ``{"video", "predictions": [{"label", "index", "probability"}]}`` or
+    ``{"video", "error"}``. The library call for what ``zelda predict`` prints."""
+    source = load_source(checkpoint, device=device, decoder=decoder)
+    results = predict(source, list(videos), top_k=top_k, workers=0, progress=False,
+                      warn=lambda _m: None)
+    return [{"video": r.video, "error": r.error} if r.error else
+            {"video": r.video, "predictions": r.predictions} for r in results]

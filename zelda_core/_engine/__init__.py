@@ -18,7 +18,6 @@ _LAZY = {
     "load_checkpoint": "zelda_core._engine.checkpoint",
     "run_training": "zelda_core._engine.train",
     "test_checkpoint": "zelda_core._engine.evaluate",
-    "predict_videos": "zelda_core._engine.predict",
     "model_from_checkpoint": "zelda_core._engine.build",
     "place_model": "zelda_core._engine.device",
     "ensure_dataset": "zelda_core._engine.download",
