@@ -76,9 +76,12 @@ class DirectPackets:
 def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
     """Frames ``uniq`` through ``reader._direct``: one read and one decode each.
 
-    A frame that does not come out as the index says (another size or timestamp) is left
-    out; the reader then opens the container and decodes it the general way.
+    A frame that fails to decode alone or does not come out as the index says (another
+    size or timestamp) is left out; the reader then opens the container and decodes it the
+    general way, which raises DecodeError if the file really is damaged.
     """
+    import av
+
     direct: DirectPackets = reader._direct
     idx, cc = direct.index, direct.cc
     got: dict[int, np.ndarray] = {}
@@ -87,10 +90,14 @@ def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.
         pkt = direct.packet(pos)
         if pkt is None:
             break
-        frames = cc.decode(pkt)
-        if not frames:  # a decoder that delays output: flush it
-            frames = cc.decode(None)
+        try:
+            frames = cc.decode(pkt)
+            if not frames:  # a decoder that delays output: flush it
+                frames = cc.decode(None)
+                cc.flush_buffers()
+        except av.FFmpegError:  # e.g. a packet that needs the demuxer's side data
             cc.flush_buffers()
+            continue
         for frame in frames:
             reader.frames_decoded += 1
             if frame.pts == idx.pts[pos] and (frame.width, frame.height) == (idx.width, idx.height):
