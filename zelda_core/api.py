@@ -229,6 +229,7 @@ _LAZY = {
     "parse_label": "zelda_core._data.listfile",
     "load_recipe": "zelda_core._recipe",
     "build_dataset": "zelda_core._data.build",
+    "Normalize": "zelda_core._preprocess",
 }
 
 __all__ = [

@@ -4,7 +4,8 @@ entry-point group).
 Components (kind ``models``):
 
 - ``recognizer``: preprocessor -> backbone -> head (takes the three built parts);
-- ``normalize``: data preprocessor, mean/std on the 0-255 scale, views batched;
+- ``normalize``: data preprocessor, mean/std on the 0-255 scale, views batched (the
+  core's ``zelda_core.api.Normalize``, which other model plugins use too);
 - ``conv3d_tiny``: the tutorial's two-layer Conv3d backbone (128 output channels);
 - ``cls_head``: global average pool, dropout, linear, cross-entropy, view averaging.
 
@@ -23,7 +24,7 @@ def register_models(register):
     )
     register(
         "normalize",
-        "zelda_conv3d.model:Normalize",
+        "zelda_core.api:Normalize",
         help="uint8 (B,V,C,T,H,W) -> normalized float (B*V,C,T,H,W) on the model's device",
     )
     register(

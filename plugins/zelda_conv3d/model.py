@@ -14,53 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_KINETICS_MEAN = (123.675, 116.28, 103.53)
-_KINETICS_STD = (58.395, 57.12, 57.375)
-
-
-class Normalize(nn.Module):
-    """Data preprocessor: uint8 (B, V, C, T, H, W) -> normalized float (B*V, C, T, H, W).
-
-    The cast and normalization run on the model's device (the uint8 batch is what crosses
-    the host/device boundary, a quarter of the float bytes). ``mean``/``std`` are on the
-    0-255 scale, one value per channel. ``channels_last`` returns a channels_last_3d tensor
-    (the engine switches it on together with the model's memory format).
-    """
-
-    def __init__(
-        self,
-        mean: Sequence[float] = _KINETICS_MEAN,
-        std: Sequence[float] = _KINETICS_STD,
-        channels_last: bool = False,
-    ):
-        super().__init__()
-        if len(mean) != len(std):
-            raise ValueError(f"mean has {len(mean)} values but std has {len(std)}")
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std values must be positive, got {list(std)}")
-        view = (1, -1, 1, 1, 1)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(view), False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(view), False)
-        self.channels_last = channels_last
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.dim() == 5:  # (B, C, T, H, W): a single view
-            inputs = inputs.unsqueeze(1)
-        if inputs.dim() != 6:
-            raise ValueError(
-                f"expected inputs of shape (B, V, C, T, H, W), got {tuple(inputs.shape)}"
-            )
-        if inputs.shape[2] != self.mean.shape[1]:
-            raise ValueError(
-                f"inputs have {inputs.shape[2]} channels but mean/std have {self.mean.shape[1]}"
-            )
-        x = inputs.to(self.mean.device, non_blocking=True)
-        x = x.flatten(0, 1).float()
-        x = (x - self.mean) / self.std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        return x
-
 
 class Conv3dTiny(nn.Module):
     """The tutorial's backbone: conv(3->64, 3x7x7, s 1x2x2) - BN - ReLU - maxpool(1x3x3, s 1x2x2)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zelda_core.api import InputSpec
+from zelda_core.api import InputSpec, Normalize
 
 from .archs import ARCHS
 from .weights import (
@@ -53,23 +53,11 @@ class VideoClassifier(nn.Module):
         self.net, self.arch = net, arch
         self.num_classes, self.average_clips = num_classes, average_clips
         self.label_smoothing = label_smoothing
-        view = (1, -1, 1, 1, 1)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(view), False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(view), False)
-        self.channels_last = False
+        self.preprocessor = Normalize(mean, std)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw class scores of every view: uint8 (B, V, C, T, H, W) -> (B*V, K)."""
-        if inputs.dim() == 5:  # (B, C, T, H, W): a single view
-            inputs = inputs.unsqueeze(1)
-        if inputs.dim() != 6 or inputs.shape[2] != self.mean.shape[1]:
-            raise ValueError(f"{self.arch} expects inputs of shape (B, V, 3, T, H, W), got "
-                             f"{tuple(inputs.shape)}")
-        x = inputs.to(self.mean.device, non_blocking=True).flatten(0, 1).float()
-        x = (x - self.mean) / self.std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        return self.net(x)
+        return self.net(self.preprocessor(inputs))
 
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy (float32); each of V views is trained on its sample's label."""
@@ -96,7 +84,7 @@ class ConvVideoClassifier(VideoClassifier):
 
     def enable_channels_last(self) -> None:
         self.net.to(memory_format=torch.channels_last_3d)
-        self.channels_last = True
+        self.preprocessor.channels_last = True
 
 
 class ClampedAvgPool3d(nn.Module):

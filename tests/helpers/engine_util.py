@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 from media import make_video
-from zelda_conv3d.model import ClsHead, Conv3dTiny, Normalize, recognizer
+from zelda_conv3d.model import ClsHead, Conv3dTiny, recognizer
 
 from zelda_core._engine.config import TrainConfig
+from zelda_core.api import Normalize
 
 
 def toy_model(num_classes: int = 2, dropout: float = 0.5) -> torch.nn.Module:

@@ -6,7 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from zelda_conv3d.model import ClsHead, Conv3dTiny, Normalize, Recognizer, recognizer  # noqa: E402
+from zelda_conv3d.model import ClsHead, Conv3dTiny, Recognizer, recognizer  # noqa: E402
+
+from zelda_core.api import Normalize  # noqa: E402
 
 
 def make_model(num_classes=3, dropout=0.0, average_clips="prob"):
