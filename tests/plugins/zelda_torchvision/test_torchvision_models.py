@@ -192,6 +192,7 @@ def test_preprocessing_matches_torchvision_transforms(arch, tmp_path, shared_or_
     from zelda_core._data import sample_rng
     from zelda_core._pipeline import Pipeline
     from zelda_core._recipe import load_recipe
+    from zelda_core.api import VideoOpener
 
     video = _clip(shared_or_none, tmp_path)
     recipe = tmp_path / "r.toml"
@@ -217,7 +218,8 @@ weights = "KINETICS400_V1"
 
     def sample():
         return {"filename": str(video), "label": 0, "index": 0, "epoch": 0, "rng": sample_rng(0, 0, 0),
-                "test_mode": True, "decoder": {"type": "pyav"}, "start_index": 0, "modality": "RGB"}
+                "test_mode": True, "decoder": {"type": "pyav"}, "opener": VideoOpener("pyav"),
+                "start_index": 0, "modality": "RGB"}
 
     # unfused: the decoder's own scaler (used when resize follows decode) smooths a large
     # downscale, where torchvision's resize (antialias=False) samples (docs/models.md)
@@ -253,7 +255,7 @@ def test_plugins_json_lists_the_models():
     import json
 
     plugins = {p["name"]: p for p in json.loads(proc.stdout)}
-    assert sorted(plugins["torchvision"]["components"]["models"]) == sorted(ARCHS)
+    assert sorted(plugins["zelda_torchvision"]["components"]["models"]) == sorted(ARCHS)
 
 
 @pytest.mark.parametrize("name", ["r2plus1d_kinetics_tiny", "mvit_v2_s_kinetics_tiny"])
