@@ -80,7 +80,11 @@ class PyAVReader(VideoReader):
             self._open()
             idx = self._index
             if can_read_direct(idx):
-                self._direct = DirectPackets(self.path, idx, self.threads)
+                try:
+                    self._direct = DirectPackets(self.path, idx, self.threads)
+                except BaseException:
+                    self._container.close()
+                    raise
         self.num_frames = idx.num_frames
         self.fps = idx.fps
         self.width, self.height = idx.width, idx.height
