@@ -220,7 +220,11 @@ def run_prepare(p: Plan, opts: Options, *, recipe: str = "",
         raise ZeldaError(f"--profile {opts.profile!r}: choose one of {', '.join(PROFILES)}")
     settings = profile_settings(PROFILES[opts.profile], opts.short_side)
     key = json.dumps(settings, sort_keys=True)
-    os.makedirs(_state_dir(out), exist_ok=True)
+    try:
+        os.makedirs(_state_dir(out), exist_ok=True)
+    except OSError as e:
+        raise ZeldaError(f"--out {opts.out}: cannot create the output folder there "
+                         f"({e.strerror or e}); pass a folder path you can write to") from e
     t0 = time.perf_counter()
     mine = shard_jobs(p.jobs, opts.shard)
     journal = read_journals(out)

@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from .._engine.workdir import os_error_message
 
-        print(f"{_rank_prefix()}zelda: error: {os_error_message(exc, 'access')}", file=sys.stderr)
+        print(f"{_rank_prefix()}zelda: error: {os_error_message(exc, 'access', option=None)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zelda: interrupted", file=sys.stderr)
@@ -129,12 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _environment_error(exc: OSError) -> bool:
-    """A full disk, a read-only or forbidden path: the machine's state, not a bug."""
+    """A full disk, a read-only, forbidden or impossible path: the machine's state or the
+    user's path, not a bug (``--debug`` still shows the traceback)."""
     import errno
 
     return exc.errno in (
         errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
-        errno.ENOTDIR, errno.EISDIR)
+        errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP)
 
 
 def _rank_prefix() -> str:
