@@ -365,3 +365,21 @@ def test_evaluation_skips_unreadable_videos_without_replacing_them(tmp_path, cap
     report = json.loads(out_file.read_text())
     assert report["metrics"]["samples"] == 3.0
     assert sorted(f.rsplit("/", 1)[-1] for f, _ in report["skipped"]) == [f"bad{i}.mp4" for i in range(4)]
+
+
+@pytest.mark.parametrize("damage", ["half", "empty", "one_byte", "text"])
+def test_a_torn_or_foreign_checkpoint_is_refused_with_a_reason(trained, tmp_path, damage):
+    from zelda_core._engine.checkpoint import load_checkpoint
+    from zelda_core._engine.errors import CheckpointError
+
+    tmp, _ = trained
+    good = (tmp / "work" / "checkpoints" / "last.pth").read_bytes()
+    path = tmp_path / "c.pth"
+    path.write_bytes({"half": good[: len(good) // 2], "empty": b"", "one_byte": b"x",
+                      "text": b"not a checkpoint\n" * 4}[damage])
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(f"cannot read checkpoint {path}: ") and "partial download" in msg
+    reason = msg.split(": ", 1)[1].split(". zelda checkpoints")[0].strip()
+    assert len(reason) > 3 and not reason.endswith(":"), msg  # a reason, not "EOFError: "

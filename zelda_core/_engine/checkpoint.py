@@ -119,8 +119,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     except Exception as exc:  # torn file, not a torch file, or pickled code
         lines = [x for x in str(exc).splitlines() if x.strip()]
         detail = next((x.strip() for x in lines if "Unsupported global" in x), lines[0] if lines else "")
+        what = f"{type(exc).__name__}: {detail}" if detail else (
+            "the file ended early" if isinstance(exc, EOFError) else type(exc).__name__)
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {detail}. "
+            f"cannot read checkpoint {path}: {what}. "
             "zelda checkpoints load with torch.load(weights_only=True); a file with pickled "
             "objects or a partial download is refused."
         ) from None
