@@ -229,7 +229,10 @@ _LAZY = {
     "parse_label": "zelda_core._data.listfile",
     "load_recipe": "zelda_core._recipe",
     "build_dataset": "zelda_core._data.build",
-    "Normalize": "zelda_core._preprocess",
+    "Normalize": "zelda_core._clip_batch",
+    "num_views": "zelda_core._clip_batch",
+    "view_labels": "zelda_core._clip_batch",
+    "average_views": "zelda_core._clip_batch",
 }
 
 __all__ = [

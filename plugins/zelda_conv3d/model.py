@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zelda_core.api import average_views, num_views, view_labels
+
 
 class Conv3dTiny(nn.Module):
     """The tutorial's backbone: conv(3->64, 3x7x7, s 1x2x2) - BN - ReLU - maxpool(1x3x3, s 1x2x2)
@@ -115,10 +117,7 @@ class ClsHead(nn.Module):
 
     def average_views(self, scores: torch.Tensor, num_views: int) -> torch.Tensor:
         """(B*V, K) scores -> (B, K): mean of probabilities ('prob') or of scores ('score')."""
-        scores = scores.float().view(-1, num_views, scores.shape[-1])
-        if self.average_clips == "prob":
-            return scores.softmax(dim=-1).mean(dim=1)
-        return scores.mean(dim=1)
+        return average_views(scores, num_views, self.average_clips)
 
 
 class Recognizer(nn.Module):
@@ -150,19 +149,14 @@ class Recognizer(nn.Module):
 
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Training loss; with V views per sample each view is trained on the sample's label."""
-        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
         scores = self(inputs)
-        labels = labels.to(scores.device, non_blocking=True)
-        if num_views > 1:
-            labels = labels.repeat_interleave(num_views)
-        return self.head.loss(scores, labels)
+        return self.head.loss(scores, view_labels(labels, num_views(inputs), scores.device))
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """Per-sample class scores (B, K) averaged over the views as the head says
         (probabilities with average_clips='prob')."""
-        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
-        return self.head.average_views(self(inputs), num_views)
+        return self.head.average_views(self(inputs), num_views(inputs))
 
 
 def recognizer(preprocessor: nn.Module, backbone: nn.Module, head: nn.Module) -> Recognizer:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zelda_core.api import InputSpec, Normalize
+from zelda_core.api import InputSpec, Normalize, average_views, num_views, view_labels
 
 from .archs import ARCHS
 from .weights import (
@@ -61,22 +61,15 @@ class VideoClassifier(nn.Module):
 
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy (float32); each of V views is trained on its sample's label."""
-        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
         scores = self(inputs)
-        labels = labels.to(scores.device, non_blocking=True)
-        if num_views > 1:
-            labels = labels.repeat_interleave(num_views)
+        labels = view_labels(labels, num_views(inputs), scores.device)
         return F.cross_entropy(scores.float(), labels, label_smoothing=self.label_smoothing)
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, K) scores, the views averaged as ``average_clips`` says (probabilities
         with "prob")."""
-        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
-        scores = self(inputs).float().view(-1, num_views, self.num_classes)
-        if self.average_clips == "prob":
-            return scores.softmax(dim=-1).mean(dim=1)
-        return scores.mean(dim=1)
+        return average_views(self(inputs), num_views(inputs), self.average_clips)
 
 
 class ConvVideoClassifier(VideoClassifier):

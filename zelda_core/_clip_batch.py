@@ -1,8 +1,11 @@
-"""The data preprocessor models share: uint8 clips in, normalized float on the device.
+"""The loader's batch as every model sees it: uint8 (B, V, C, T, H, W) clips in, one
+score row per view out.
 
 The loader hands models uint8 clips (a quarter of the float bytes across the host/device
-boundary); a model's first step casts and normalizes them on its own device. Plugins use
-it as ``zelda_core.api.Normalize`` (torch is imported only when it is).
+boundary); a model's first step casts and normalizes them on its own device
+(:class:`Normalize`), scoring each of the V views; training repeats each sample's label
+per view (:func:`view_labels`) and prediction averages the views (:func:`average_views`).
+Plugins use these through ``zelda_core.api`` (torch is imported only when they do).
 """
 
 from __future__ import annotations
@@ -58,3 +61,23 @@ class Normalize(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return x
+
+
+def num_views(inputs: torch.Tensor) -> int:
+    """V of a (B, V, C, T, H, W) batch; 1 for a single-view (B, C, T, H, W) one."""
+    return inputs.shape[1] if inputs.dim() == 6 else 1
+
+
+def view_labels(labels: torch.Tensor, views: int, device: torch.device) -> torch.Tensor:
+    """(B,) labels on ``device``, each repeated for its sample's ``views`` score rows."""
+    labels = labels.to(device, non_blocking=True)
+    return labels.repeat_interleave(views) if views > 1 else labels
+
+
+def average_views(scores: torch.Tensor, views: int, average_clips: str) -> torch.Tensor:
+    """(B*V, K) scores -> (B, K) in float32: the mean of the views' probabilities
+    (``average_clips="prob"``) or of their raw scores (``"score"``)."""
+    scores = scores.float().view(-1, views, scores.shape[-1])
+    if average_clips == "prob":
+        return scores.softmax(dim=-1).mean(dim=1)
+    return scores.mean(dim=1)
