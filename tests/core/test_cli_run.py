@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from deploy_helpers import link_kinetics2_subset  # noqa: E402
 from engine_util import make_dataset, small_recipe  # noqa: E402
 from media import make_video  # noqa: E402
 
@@ -166,16 +167,7 @@ def test_end_to_end_kinetics2_subset(shared_dir, tmp_path, capsys):
     src = shared_dir / "data" / "kinetics2_tiny"
     if not src.is_dir():
         pytest.skip(f"{src} not found")
-    root = tmp_path / "k2"
-    for split, ann, n in (("train", "kinetics_tiny_train_video.txt", 4), ("val", "kinetics_tiny_val_video.txt", 2)):
-        lines = [x.split() for x in (src / ann).read_text().splitlines() if x.strip()]
-        picked = [next(x for x in lines if x[1] == str(c)) for c in (0, 1)]
-        picked += [x for x in lines if x not in picked][: n - 2]
-        (root / split).mkdir(parents=True)
-        for name, _ in picked:
-            (root / split / name).symlink_to(src / split / name)
-        (root / ann).write_text("".join(f"{a} {b}\n" for a, b in picked))
-    shutil.copy(src / "label_map.txt", root / "label_map.txt")
+    root = link_kinetics2_subset(src, tmp_path / "k2", n_train=4, n_val=2)
     work = tmp_path / "work"
     rc = main(["run", str(REPO / "recipes" / "kinetics_tiny.toml"), "--work-dir", str(work),
                "--set", f"data.root={root}", "--set", "train.epochs=1", "--set", "data.workers=0",

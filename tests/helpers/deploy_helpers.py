@@ -16,6 +16,24 @@ REPO = Path(__file__).resolve().parents[2]
 KINETICS2 = "data/kinetics2_tiny"
 
 
+def link_kinetics2_subset(src: Path, root: Path, n_train: int = 4, n_val: int = 2) -> Path:
+    """``root`` holding ``n_train``/``n_val`` videos of kinetics2_tiny ``src`` (both classes
+    in each split, symlinked), their annotation lines and the label map."""
+    import shutil
+
+    for split, ann, n in (("train", "kinetics_tiny_train_video.txt", n_train),
+                          ("val", "kinetics_tiny_val_video.txt", n_val)):
+        lines = [x.split() for x in (src / ann).read_text().splitlines() if x.strip()]
+        picked = [next(x for x in lines if x[1] == str(c)) for c in (0, 1)]
+        picked += [x for x in lines if x not in picked][: n - 2]
+        (root / split).mkdir(parents=True)
+        for name, _ in picked:
+            (root / split / name).symlink_to(src / split / name)
+        (root / ann).write_text("".join(f"{a} {b}\n" for a, b in picked))
+    shutil.copy(src / "label_map.txt", root / "label_map.txt")
+    return root
+
+
 def zelda(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m zelda_core ARGS`` in a subprocess (the real CLI), output captured."""
     full_env = {**os.environ, **(env or {})}

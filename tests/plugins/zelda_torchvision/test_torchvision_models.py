@@ -22,6 +22,7 @@ if os.environ.get("ZELDA_TEST_TORCHVISION") == "1":
 else:
     pytest.importorskip("torchvision", reason="the torchvision extra is not installed")
 
+from deploy_helpers import link_kinetics2_subset  # noqa: E402
 from zelda_torchvision.archs import ARCHS  # noqa: E402
 from zelda_torchvision.weights import WeightsError  # noqa: E402
 
@@ -255,23 +256,6 @@ def test_recipes_check(name):
     assert main(["recipe", "check", str(REPO / "recipes" / f"{name}.toml")]) == 0
 
 
-def _kinetics2_subset(src: Path, root: Path, n_train: int = 4, n_val: int = 2) -> Path:
-    """root with n_train/n_val videos of kinetics2_tiny (both classes), linked."""
-    import shutil
-
-    for split, ann, n in (("train", "kinetics_tiny_train_video.txt", n_train),
-                          ("val", "kinetics_tiny_val_video.txt", n_val)):
-        lines = [x.split() for x in (src / ann).read_text().splitlines() if x.strip()]
-        picked = [next(x for x in lines if x[1] == str(c)) for c in (0, 1)]
-        picked += [x for x in lines if x not in picked][: n - 2]
-        (root / split).mkdir(parents=True)
-        for name, _ in picked:
-            (root / split / name).symlink_to(src / split / name)
-        (root / ann).write_text("".join(f"{a} {b}\n" for a, b in picked))
-    shutil.copy(src / "label_map.txt", root / "label_map.txt")
-    return root
-
-
 @pytest.mark.slow
 def test_finetune_r2plus1d_one_epoch_on_kinetics2(shared_dir, tmp_path, capsys):
     """``zelda run recipes/r2plus1d_kinetics_tiny.toml`` for 1 epoch on CPU from a local .pth
@@ -285,7 +269,7 @@ def test_finetune_r2plus1d_one_epoch_on_kinetics2(shared_dir, tmp_path, capsys):
     src = shared_dir / "data" / "kinetics2_tiny"
     if not src.is_dir():
         pytest.skip(f"{src} not found")
-    root = _kinetics2_subset(src, tmp_path / "k2")
+    root = link_kinetics2_subset(src, tmp_path / "k2")
     torch.manual_seed(0)
     pth = tmp_path / "r2plus1d_18.pth"
     torch.save(tvv.r2plus1d_18().state_dict(), pth)
