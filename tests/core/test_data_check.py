@@ -6,12 +6,8 @@ import json
 import re
 
 import pytest
-from fault_fixtures import (
-    make_corrupt_midstream,
-    make_noise_video,
-    make_not_a_video,
-    make_truncated,
-)
+from fault_fixtures import make_corrupt_midstream, make_noise_video, make_truncated
+from media import make_corrupt
 
 from zelda_core._cli.main import main
 from zelda_core._errors import DataError
@@ -40,7 +36,7 @@ def damaged(tmp_path):
     """good, missing, corrupt (not a video), truncated, corrupt mid-stream, and a bad line."""
     v = tmp_path / "videos"
     make_noise_video(v / "good.mp4", frames=20)
-    make_not_a_video(v / "corrupt.mp4")
+    make_corrupt(v / "corrupt.mp4")
     make_truncated(v / "truncated.mp4")
     make_corrupt_midstream(v / "midstream.mp4")
     (tmp_path / "ann.txt").write_text(

@@ -24,7 +24,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine_util import make_dataset, small_recipe  # noqa: E402
-from pipeline_helpers import make_corrupt  # noqa: E402
+from media import make_corrupt  # noqa: E402
 
 pytestmark = [pytest.mark.distributed, pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed")]

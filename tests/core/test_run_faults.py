@@ -330,14 +330,14 @@ def test_mid_epoch_resume_with_another_batch_size_maps_by_samples(trained, tmp_p
 # --- item 11: evaluation never substitutes a video ---------------------------------------------
 
 def test_evaluation_skips_unreadable_videos_without_replacing_them(tmp_path, capsys):
-    from fault_fixtures import make_not_a_video
+    from media import make_corrupt
 
     from zelda_core._data import build_dataloader, build_dataset
 
     root = make_dataset(tmp_path / "data", n_train=2, n_val=3)
     lines = (root / "kinetics_tiny_val_video.txt").read_text()
     for i in range(4):
-        make_not_a_video(root / "val" / f"bad{i}.mp4")
+        make_corrupt(root / "val" / f"bad{i}.mp4")
         lines += f"bad{i}.mp4 {i % 2}\n"
     (root / "kinetics_tiny_val_video.txt").write_text(lines)
     recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=1)

@@ -47,11 +47,3 @@ def make_corrupt_midstream(path: str | Path) -> Path:
     data[mid: mid + n] = bytes(n)
     path.write_bytes(bytes(data))
     return path
-
-
-def make_not_a_video(path: str | Path) -> Path:
-    """A file named .mp4 that holds no video."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"this is not a video\n" * 20)
-    return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from media import make_corrupt, make_video  # noqa: F401 - make_corrupt: old import path (tests on other branches); use media
+from media import make_video
 
 
 def make_dataset(root: Path, names: dict[str, int], frames: int = 30,
