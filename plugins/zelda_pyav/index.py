@@ -472,7 +472,10 @@ def _cache_key(path: str) -> tuple[str, int, int]:
 def cached_index(path: str) -> PacketIndex | None:
     """The index of ``path`` from the in-process or disk cache, or None (build it with
     :func:`get_index`). DecodeError when the file is gone."""
-    key = _cache_key(path)
+    return _cached(_cache_key(path), path)
+
+
+def _cached(key: tuple[str, int, int], path: str) -> PacketIndex | None:
     with _LOCK:
         idx = _LRU.get(key)
         if idx is not None:
@@ -493,10 +496,10 @@ def cached_index(path: str) -> PacketIndex | None:
 
 def get_index(path: str, container: Any = None) -> PacketIndex:
     """The cached index of ``path``, building it (and validating the file) on a miss."""
-    idx = cached_index(path)
+    key = _cache_key(path)
+    idx = _cached(key, path)
     if idx is not None:
         return idx
-    key = _cache_key(path)
     idx = build_index(path, container)
     disk = _disk_path(key)
     if disk is not None:

@@ -102,15 +102,18 @@ class PyAVReader(VideoReader):
         try:
             self._index = get_index(self.path, self._container)
             self._stream = video_stream(self._container, self.path)
-            cc = self._stream.codec_context
-            cc.thread_count = max(1, self.threads)
-            if self.threads > 1:
-                cc.thread_type = "AUTO"
+            self._use_decoder(self._stream.codec_context)
         except BaseException:
             self._container.close()
             raise
-        self._cc = self._stream.codec_context
         self._cursor = PacketCursor(self._container, self._stream, self._index)
+
+    def _use_decoder(self, cc: Any) -> None:
+        """Make ``cc`` (a container stream's decoder) the reader's, with its thread setting."""
+        cc.thread_count = max(1, self.threads)
+        if self.threads > 1:
+            cc.thread_type = "AUTO"
+        self._cc = cc
 
     # -- public -----------------------------------------------------------------------
 
@@ -206,10 +209,7 @@ class PyAVReader(VideoReader):
         self._container.close()
         self._container = open_container(self.path)
         self._stream = self._container.streams.video[0]
-        self._cc = self._stream.codec_context
-        self._cc.thread_count = max(1, self.threads)
-        if self.threads > 1:
-            self._cc.thread_type = "AUTO"
+        self._use_decoder(self._stream.codec_context)
         self._cursor.restart(self._container, self._stream)
         self._fed = None
         self._seq_next = 0
