@@ -91,10 +91,7 @@ def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.
         if pkt is None:
             break
         try:
-            frames = cc.decode(pkt)
-            if not frames:  # a decoder that delays output: flush it
-                frames = cc.decode(None)
-                cc.flush_buffers()
+            frames = _decode_alone(cc, pkt)
         except av.FFmpegError:  # e.g. a packet that needs the demuxer's side data
             cc.flush_buffers()
             continue
@@ -119,16 +116,22 @@ def decode_keyframes(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, 
         pkt = _packet_at(reader, pos)
         if pkt is None:
             break
-        frames = cc.decode(pkt)
-        if not frames:  # a decoder that delays output: flush it
-            frames = cc.decode(None)
-            cc.flush_buffers()
-        for frame in frames:
+        for frame in _decode_alone(cc, pkt):
             reader.frames_decoded += 1
             if idx.pos_of_pts(frame.pts) == pos:
                 got[i] = reader._convert(frame, h, w)
     reader._fed = None  # the general path restarts from a keyframe
     return got
+
+
+def _decode_alone(cc: Any, pkt: Any) -> list[Any]:
+    """The frames of one intra packet; a decoder that delays output is flushed (and made
+    ready for the next packet)."""
+    frames = cc.decode(pkt)
+    if not frames:
+        frames = cc.decode(None)
+        cc.flush_buffers()
+    return frames
 
 
 def _packet_at(reader: Any, pos: int) -> Any:
