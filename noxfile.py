@@ -39,7 +39,7 @@ def tests(session: nox.Session, decoder: str) -> None:
 
 @nox.session
 def tests_torchvision(session: nox.Session) -> None:
-    """The torchvision plugin's tests with the zelda[torchvision] extra, whose pinned torch
+    """The torchvision plugin's tests with the torchvision extra, whose pinned torch
     (the release torchvision was built for) replaces ZELDA_NOX_TORCH here."""
     session.install(*TORCHVISION_PAIR)
     session.install("-e", ".[test,torchvision]")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import RecipeError
+from ._install import DISTRIBUTION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -197,11 +198,6 @@ def dumps(data: dict[str, Any]) -> str:
     import tomli_w
 
     return tomli_w.dumps(data)
-
-
-DISTRIBUTION = "zelda-video"
-"""This project's distribution name on PyPI (the command is ``zelda``, the import
-``zelda_core``)."""
 
 
 def versions(data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -233,6 +233,8 @@ _LAZY = {
     "num_views": "zelda_core._clip_batch",
     "view_labels": "zelda_core._clip_batch",
     "average_views": "zelda_core._clip_batch",
+    "install_hint": "zelda_core._install",
+    "distribution_of": "zelda_core._install",
 }
 
 __all__ = [

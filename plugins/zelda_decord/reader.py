@@ -41,7 +41,7 @@ from zelda_pyav.ffmpeg_log import configure_decord
 from zelda_pyav.index import PTS_FORMATS, get_index
 from zelda_pyav.rgb import resize_rgb
 
-from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
+from zelda_core.api import DecodeError, Size, VideoReader, install_hint, resolve_size
 
 from .feed import Feeder
 
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 try:
     import decord
 except ImportError as _e:  # pragma: no cover - depends on the environment
-    raise ImportError("the decord decoder needs the 'decord' package: pip install 'zelda[decord]'") from _e
+    raise ImportError("the decord decoder needs the 'decord' package: "
+                      f"{install_hint('decord', package=__package__)}") from _e
 
 configure_decord()
 

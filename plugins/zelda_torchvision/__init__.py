@@ -6,8 +6,9 @@ Registers ``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ``s3d``, ``mvit_v1_b``, ``mvi
 name (e.g. ``"KINETICS400_V1"``), a local ``.pth`` file or a URL. The weight set's own
 preprocessing (mean/std, resize, crop, clip length) supplies the recipe's defaults.
 
-Needs the optional extra ``zelda[torchvision]``. Registration is lazy ("module:attr"
-strings): importing this package imports neither torch nor torchvision.
+Needs the optional extra ``torchvision`` (docs/models.md: the torch/torchvision pair).
+Registration is lazy ("module:attr" strings): importing this package imports neither
+torch nor torchvision.
 """
 
 from zelda_core.api import hookimpl

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from zelda_core.api import PluginError, ZeldaError
+from zelda_core.api import PluginError, ZeldaError, install_hint
 
 from .archs import ARCHS
 
@@ -22,27 +22,16 @@ class WeightsError(ZeldaError):
     """Weights that cannot be found, fetched or read."""
 
 
-def distribution() -> str:
-    """The name users ``pip install`` zelda by (read at run time: it may be renamed)."""
-    from importlib import metadata
-
-    try:
-        return metadata.packages_distributions().get(__package__, ["zelda"])[0]
-    except Exception:  # a broken metadata install: the name in pyproject.toml
-        return "zelda"
-
-
 def torchvision(arch: str) -> Any:
     """The ``torchvision`` module, or a PluginError that says how to install it."""
     try:
         import torchvision as tv
         import torchvision.models.video  # noqa: F401
     except ImportError as exc:
-        dist = distribution()
         raise PluginError(
             f"the model type '{arch}' needs torchvision ({type(exc).__name__}: {exc}); install "
-            f"it with: pip install '{dist}[torchvision]' (it pins the torchvision release "
-            "that matches zelda's torch)") from None
+            f"it with: {install_hint('torchvision', package=__package__)} (docs/models.md "
+            "gives the torch/torchvision pair for CPU and CUDA machines)") from None
     return tv
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._install import install_hint
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -16,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "checkpoint's SHA-256 go into the ONNX metadata or a FILE.json sidecar. "
                     "Before the file appears, the exported model is run (onnxruntime for ONNX) "
                     "next to the PyTorch model on real clips; a difference beyond --tolerance "
-                    "is an error. ONNX needs: pip install 'zelda[export]'.")
+                    f"is an error. ONNX needs: {install_hint('export')}.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file written by zelda run")
     p.add_argument("--format", "-f", dest="fmt", required=True,
                    choices=("onnx", "torchscript", "torch-export"), help="what to write")

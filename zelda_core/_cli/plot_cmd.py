@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._install import install_hint
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -12,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "smoothed) and learning rate per step, validation metrics per epoch (runs "
                     "overlaid with a legend), and per run the confusion matrix (counts and "
                     "row-normalised) and per-class accuracy from the saved confusion CSVs. "
-                    "Needs matplotlib: pip install 'zelda[plot]'.")
+                    f"Needs matplotlib: {install_hint('plot')}.")
     p.add_argument("work_dirs", nargs="+", metavar="WORK_DIR", help="run folders (zelda run --work-dir)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the pictures")
     p.set_defaults(func=run)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._errors import ZeldaError
+from .._install import install_hint
 from . import spec
 from .metadata import FORMATS, atomic_target, file_sha256, sidecar_path, to_props, write_json_atomic
 
@@ -96,7 +97,7 @@ def _import(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise ExportError(f"this needs the '{name}' package: pip install 'zelda[export]' "
+        raise ExportError(f"this needs the '{name}' package: {install_hint('export')} "
                           "(onnx and onnxruntime)") from None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ZeldaError
+from .._install import install_hint
 
 FORMATS = ("onnx", "torchscript", "torch-export")
 METADATA_VERSION = 1
@@ -84,7 +85,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             import onnx
         except ImportError:
             raise ZeldaError("reading an ONNX file needs the 'onnx' package: "
-                             "pip install 'zelda[export]'") from None
+                             f"{install_hint('export')}") from None
         model = onnx.load(str(path), load_external_data=False)
         meta = from_props({p.key: p.value for p in model.metadata_props})
     else:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ZeldaError
+from .._install import install_hint
 
 MAX_MATRIX_CLASSES = 30
 """Above this many classes the confusion matrix shows the classes of the top confusions."""
@@ -145,7 +146,7 @@ def plot_runs(work_dirs: list[str | Path], out: str | Path) -> list[Path]:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ZeldaError("zelda plot needs matplotlib: pip install 'zelda-video[plot]'") from None
+        raise ZeldaError(f"zelda plot needs matplotlib: {install_hint('plot')}") from None
     runs = _named([read_run(p) for p in work_dirs])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
