@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return launch(args.nproc, args.argv)
     from .._engine.distributed import context, teardown
     from .._engine.evaluate import test_checkpoint
+    from .._engine.log import show
 
     try:
         report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.split}: {int(m.get('samples', 0))} videos, checkpoint {args.checkpoint}")
     for k, v in m.items():
         if k != "samples":
-            print(f"  {k:<24} {v:.4f}")
+            print(f"  {k:<24} {show(v)}")
     for f in report["files"]:
         print(f"  wrote {f}")
     if report["skipped"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import ZeldaError
+from .._errors import DataError, ZeldaError
 
 
 class TrainingError(ZeldaError):
@@ -11,3 +11,20 @@ class TrainingError(ZeldaError):
 
 class CheckpointError(ZeldaError):
     """A checkpoint file that cannot be read or does not match the model."""
+
+
+class UnreadableSplitError(DataError):
+    """An evaluated split none of whose samples could be read: no metric exists."""
+
+    def __init__(self, split: str, skipped: list[tuple[str, str]], kept: str = ""):
+        self.split, self.skipped = split, list(skipped)
+        files = list(dict.fromkeys(f for f, _ in skipped))
+        reasons = {f: r for f, r in reversed(skipped)}  # each file's first reason
+        shown = "; ".join(f"{f}: {reasons[f]}" for f in files[:3])
+        more = f"; and {len(files) - 3} more file(s)" if len(files) > 3 else ""
+        report = (f"all {len(skipped)} of its sample(s) were skipped as unreadable ({shown}{more})"
+                  if skipped else "it gave no sample")
+        super().__init__(
+            f"data.{split}: no sample could be read, so none of its metrics exists: {report}. "
+            f"Check the split with 'zelda data check', then fix or remove those videos from its list"
+            + (f"; {kept}" if kept else ""))

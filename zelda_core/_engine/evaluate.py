@@ -41,6 +41,7 @@ def evaluate(
     skipped: list[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
     """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``.
+    ``desc`` names the split; ``UnreadableSplitError`` when none of its samples could be read.
 
     In a distributed run each rank passes its own share of the split (the engine's
     loaders shard evaluation in contiguous blocks, without padding); the ranks' scores
@@ -97,6 +98,10 @@ def evaluate(
             count += labels.numel()
     if skipped is not None:
         skipped.extend(local_skipped)
+    if not count:  # every rank knows the gathered count: they all raise together
+        from .errors import UnreadableSplitError
+
+        raise UnreadableSplitError(desc, local_skipped)
     result = _merge_metrics(metrics)
     result["samples"] = float(count)
     return result

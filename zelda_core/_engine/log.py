@@ -10,11 +10,20 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from .files import json_safe
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no nan/inf
-    return value
+
+def show(value: float | None) -> str:
+    """A metric value for a log line: 4 decimals, ``nan``/``inf`` as such, ``n/a`` when
+    there is none (no validation yet, or a metric that was never a number)."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}"
+
+
+def show_metrics(metrics: dict[str, float]) -> str:
+    """``key value`` pairs of a metrics dict for a log line (``samples`` left out)."""
+    return "  ".join(f"{k} {show(v)}" for k, v in metrics.items() if k != "samples")
 
 
 class RunLogger:
@@ -61,12 +70,14 @@ class RunLogger:
     def record(self, kind: str, step: int, **values: Any) -> None:
         """One metrics.jsonl line ``{"type": kind, "step": step, ...}`` and TB scalars."""
         if self._jsonl:
-            rec = {"type": kind, "step": step, **{k: _clean(v) for k, v in values.items()}}
+            rec = {"type": kind, "step": step, **json_safe(values)}
             self._jsonl.write(json.dumps(rec) + "\n")
             self._jsonl.flush()
         if self._tb is not None:
             for k, v in values.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "iter"):
+                # a non-finite value stays in metrics.jsonl (as text) but is no point on a chart
+                if (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                        and k not in ("epoch", "iter")):
                     self._tb.add_scalar(f"{kind}/{k}", v, step)
 
     def rewind(self, epochs_done: int, iter_in_epoch: int = 0) -> int:

@@ -22,10 +22,10 @@ from . import checkpoint as ckpt_io
 from . import distributed as dist
 from .config import TrainConfig
 from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
-from .errors import CheckpointError, TrainingError
+from .errors import CheckpointError, TrainingError, UnreadableSplitError
 from .evaluate import evaluate
 from .finetune import Finetune, init_from_checkpoint
-from .log import RankLogger, RunLogger
+from .log import RankLogger, RunLogger, show, show_metrics
 from .optim import Scheduler, Warmup, build_optimizer
 
 Batches = Iterable[Mapping[str, Any]]
@@ -461,26 +461,36 @@ class Trainer:
                 self.epoch % cfg.val_interval == 0 or self.epoch == cfg.epochs
             ):
                 tv = time.perf_counter()
-                self.last_metrics = self.validate()
+                try:
+                    self.last_metrics = self.validate()
+                except UnreadableSplitError as exc:  # the epoch's training is kept
+                    last = self.ckpt_dir / "last.pth"
+                    self._save_epoch()
+                    raise UnreadableSplitError(
+                        exc.split, exc.skipped, kept=f"epoch {self.epoch}'s training is saved in {last} "
+                        "(--resume continues from it)") from None
                 tv = time.perf_counter() - tv
                 if self.best["metric"] is None:
                     self.best["metric"] = next((k for k in self.last_metrics if k != "samples"), None)
                 name = self.best["metric"]
-                if name not in self.last_metrics:
+                if name is not None and name not in self.last_metrics:
                     raise TrainingError(
                         f"train.best_metric = {name!r} is not computed by the recipe's metrics; "
                         f"they give: {', '.join(k for k in self.last_metrics if k != 'samples')}"
                     )
-                metric_value = self.last_metrics[name]
-                is_best = self._is_better(metric_value)
-                if is_best:
-                    self.best.update(value=metric_value, epoch=self.epoch)
+                if name is not None:  # None: the metrics give no number (files only)
+                    metric_value = self.last_metrics[name]
+                    is_best = self._is_better(metric_value)
+                    if is_best:
+                        self.best.update(value=metric_value, epoch=self.epoch)
                 self.log.record("val", self.global_step, epoch=self.epoch, seconds=tv, **self.last_metrics)
-                shown = "  ".join(f"{k} {v:.4f}" for k, v in self.last_metrics.items() if k != "samples")
-                line += f"  | val {shown} ({tv:.1f} s)"
-                line += f"  [best {name} {self.best['value']:.4f} @ {self.best['epoch']}]"
-            if self.scheduler:
-                self.scheduler.step_epoch(metric_value)
+                line += f"  | val {show_metrics(self.last_metrics)} ({tv:.1f} s)"
+                if name is not None:
+                    at = f" @ {self.best['epoch']}" if self.best["epoch"] is not None else ""
+                    line += f"  [best {name} {show(self.best['value'])}{at}]"
+            if self.scheduler:  # a plateau scheduler never sees a NaN
+                self.scheduler.step_epoch(metric_value if metric_value is not None
+                                          and math.isfinite(metric_value) else None)
             self.log.info(line)
             path = self._save_epoch()
             if is_best and self.dist.is_main:

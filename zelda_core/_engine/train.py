@@ -21,7 +21,7 @@ from .config import parse_train_config
 from .errors import CheckpointError
 from .evaluate import save_metric_files, splits_of, test_checkpoint
 from .files import write_json
-from .log import RankLogger, RunLogger
+from .log import RankLogger, RunLogger, show, show_metrics
 from .loop import FitResult, Trainer
 from .workdir import WorkDirLock, archive_previous_run, clean_stale_temporaries, prepare_work_dir
 
@@ -210,14 +210,18 @@ def _run_locked(recipe: Any, data: dict[str, Any], cfg: Any, ctx: Any, work_dir:
                                      device=str(trainer.device))
             test_metrics = report["metrics"]
             logger.record("test", trainer.global_step, **test_metrics)
-            shown = "  ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if k != "samples")
-            logger.info(f"test ({Path(ckpt).name}): {shown}")
+            logger.info(f"test ({Path(ckpt).name}): {show_metrics(test_metrics)}")
             summary["test"] = test_metrics
             summary["skipped"] += report["skipped"]
         if ctx.is_main:
             report_skipped(logger, summary["skipped"])
-        best = (f"best {result.best_metric} {result.best_value:.4f} at epoch {result.best_epoch}"
-                if result.best_value is not None else "no validation")
+        if result.best_value is not None:
+            best = f"best {result.best_metric} {show(result.best_value)} at epoch {result.best_epoch}"
+        elif result.last_metrics:
+            best = (f"no best checkpoint ({result.best_metric} was never a number)" if result.best_metric
+                    else "no best checkpoint (the metrics give no number)")
+        else:
+            best = "no validation"
         logger.info(f"done in {result.seconds:.0f} s: {best}; checkpoints in {result.checkpoint_dir}")
         if ctx.is_main:
             write_json(work_dir / "summary.json", summary)
