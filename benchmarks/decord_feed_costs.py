@@ -21,9 +21,9 @@ import decord
 import numpy as np
 from zelda_decord.feed import Feeder
 from zelda_pyav.bench_decode import cpu_seconds, find_videos, tutorial_indices
-from zelda_pyav.index import get_index
 
 from zelda_core._video import resolve_size
+from zelda_decoding.index import get_index
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -48,7 +48,8 @@ def conversion_costs(videos: list[str], short: int) -> dict:
     """ms/frame of converting decoded frames to RGB at ``short``: one-call vs now."""
     import av
     from av.video.reformatter import Interpolation, VideoReformatter
-    from zelda_pyav.rgb import frame_to_rgb
+
+    from zelda_decoding.rgb import frame_to_rgb
 
     frames = []
     for v in videos:

@@ -38,6 +38,13 @@ def resolve_size(height: int, width: int, size: Size) -> tuple[int, int]:
     return h, w
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its type's
+    name: what a DecodeError's reason quotes of a decoding library's error."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else "")[:200] or type(exc).__name__
+
+
 class VideoReader:
     """Base class of decoder readers: a decoder implements ONE method.
 
@@ -48,8 +55,8 @@ class VideoReader:
     ordering and duplicates, size resolution, and turning a decoding library's own
     exception into ``DecodeError``. Override :meth:`_release` to free the file.
 
-    A reader may instead override ``get_frames`` and ``close`` whole (the bundled decoder
-    plugins do, for speed); then it keeps to the same contract itself.
+    Every bundled decoder implements ``_decode_frames`` and ``_release`` only; the checks
+    live here, once.
     """
 
     path: str
@@ -92,10 +99,11 @@ class VideoReader:
         uniq, inverse = np.unique(wanted, return_inverse=True)
         try:
             frames = self._decode_frames([int(i) for i in uniq], h, w)
-        except (DecodeError, IndexError):
+        except DecodeError:
             raise
         except Exception as exc:  # the decoding library's own error: the file is bad
-            raise DecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
+            raise DecodeError(self.path, f"{type(exc).__name__} while decoding: "
+                              f"{first_line(exc)}") from exc
         frames = np.asarray(frames)
         if frames.shape != (len(uniq), h, w, 3) or frames.dtype != np.uint8:
             from ._errors import PluginError
@@ -104,6 +112,9 @@ class VideoReader:
                 f"{type(self).__name__}._decode_frames returned {frames.dtype} "
                 f"{tuple(frames.shape)} for {len(uniq)} frames at {h}x{w}; the contract is "
                 f"uint8 ({len(uniq)}, {h}, {w}, 3)")
+        if len(uniq) == len(wanted) and frames.flags.c_contiguous and (
+                len(wanted) < 2 or bool((wanted[1:] > wanted[:-1]).all())):
+            return frames  # asked sorted and unique: already in order
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
 
     def _decode_frames(self, indices: list[int], height: int, width: int) -> np.ndarray:

@@ -28,9 +28,10 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from zelda_pyav.cursor import PacketCursor
-from zelda_pyav.h264_order import nal_spans
-from zelda_pyav.index import PacketIndex, open_container, video_stream
+
+from zelda_decoding.cursor import PacketCursor
+from zelda_decoding.h264_order import nal_spans
+from zelda_decoding.index import PacketIndex, open_container, video_stream
 
 CLEAN_KEYFRAME_CODECS = ("vp8", "vp9")
 """Codecs whose every keyframe resets all reference state."""

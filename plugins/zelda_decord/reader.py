@@ -1,7 +1,7 @@
 """decord reader, guarded by the PyAV packet index.
 
 decord can hang or crash in native code on broken files, and trusts its own frame
-count. So every file is first validated by ``zelda_pyav.index`` (a PyAV demux of
+count. So every file is first validated by ``zelda_decoding.index`` (a PyAV demux of
 its packets, cached): unreadable files raise DecodeError before decord sees them.
 
 Files whose packets carry presentation times (and H.264 in AVI, ordered by its POC)
@@ -14,11 +14,11 @@ a decord frame count that disagrees with the packet index is refused rather than
 returning wrong frames.
 
 Frames are decoded at their own size (decord's colours, bit-identical to MMAction2's)
-and a requested size is reached with the pyav reader's scaler (``zelda_pyav.rgb``), so
+and a requested size is reached with the pyav reader's scaler (``zelda_decoding.rgb``), so
 both backends resize alike. (decord's own scaling, in its FFmpeg filter graph, returned
 wrong sizes for some requests: a 48x64 video asked for 24x24 came back 24x32.)
 Anything decord or a muxer raises leaves the reader as a DecodeError naming the file
-(``zelda_pyav.boundary``).
+(``zelda_decoding.boundary``).
 
 decord 0.6 decodes frames of some small widths (16, 24, 48 and 72 pixels, measured over
 widths 16-998) but cannot copy them out ("DECORDArrayCopyFromTo: The size must exactly
@@ -30,18 +30,17 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import av
 import numpy as np
-from zelda_pyav.boundary import FrameIndexError, reader_boundary
-from zelda_pyav.boundary import short as _short
-from zelda_pyav.ffmpeg_log import configure_decord
-from zelda_pyav.index import PTS_FORMATS, get_index
-from zelda_pyav.rgb import resize_rgb
 
-from zelda_core.api import DecodeError, Size, VideoReader, install_hint, resolve_size
+from zelda_core.api import DecodeError, VideoReader, install_hint, open_video
+from zelda_decoding.boundary import reader_boundary
+from zelda_decoding.boundary import short as _short
+from zelda_decoding.ffmpeg_log import configure_decord
+from zelda_decoding.index import PTS_FORMATS, get_index
+from zelda_decoding.rgb import resize_rgb
 
 from .feed import Feeder
 
@@ -81,7 +80,6 @@ class DecordReader(VideoReader):
         frame 17 came back as frame 2) and in open-GOP files (index 11 came back as frame
         14): such files are read in consecutive batches from frame 0."""
         self._vr: Any = None  # decord's own reader of the file, when it reads the file
-        self._closed = False
         self._feeder: Feeder | None = None
         self.fed = idx.by_pts
         """Decode from in-memory streams of just the needed packets (``feed.py``)."""
@@ -110,39 +108,27 @@ class DecordReader(VideoReader):
         self._vr = vr
         return vr
 
-    @reader_boundary
-    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
-        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
-
-        Raises IndexError for an index outside ``[0, num_frames)``.
-        """
-        if self._closed:
-            raise DecodeError(self.path, "reader is closed")
-        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
-        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
-        if bad.size:
-            raise FrameIndexError(
-                f"frame index {int(bad[0])} out of range for {self.path} ({self.num_frames} frames)"
-            )
-        h, w = resolve_size(self.height, self.width, size)
-        if wanted.size == 0:
-            return np.empty((0, h, w, 3), dtype=np.uint8)
-        uniq, inverse = np.unique(wanted, return_inverse=True)
-        frames = self._decode(uniq, self.height, self.width)
+    def _decode_frames(self, indices: list[int], h: int, w: int) -> np.ndarray:
+        """Frames ``indices`` (sorted, unique, in range: the base class's ``get_frames``
+        checked them), decoded at their own size, then resized like the pyav reader."""
+        try:
+            frames = self._decode(np.asarray(indices, dtype=np.int64))
+        except (DecodeError, _CopyBug):
+            raise
+        except Exception as e:  # decord's or a muxer's own error, first line only
+            raise DecodeError(self.path, f"{type(e).__name__} while decoding: {_short(e)}") from e
         if (h, w) != (self.height, self.width):
             frames = np.stack([resize_rgb(f, h, w) for f in frames])
-        return np.ascontiguousarray(frames[inverse.reshape(-1)])
+        return frames
 
-    def _decode(self, uniq: np.ndarray, h: int, w: int) -> np.ndarray:
+    def _decode(self, uniq: np.ndarray) -> np.ndarray:
         if self._pyav is None:
             try:
-                return self._decode_decord(uniq, h, w)
+                return self._decode_decord(uniq, self.height, self.width)
             except _CopyBug:
-                from zelda_pyav.reader import PyAVReader
-
                 log.warning("%s: decord cannot copy out frames %d pixels wide; decoding this "
                             "file with the pyav reader", self.path, self.width)
-                self._pyav = PyAVReader(self.path)
+                self._pyav = open_video(self.path, "pyav")
                 self.frames_decoded = None
         return self._pyav.get_frames(uniq.tolist())
 
@@ -235,17 +221,15 @@ class DecordReader(VideoReader):
             d["decoded_by"] = "pyav (decord cannot copy out frames of this width)"
         return d
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Drop decord's readers (decord closes the file when a reader is freed)."""
-        if not self._closed:
-            self._closed = True
-            self._vr = None
-            if self._pyav is not None:
-                self._pyav.close()
-                self._pyav = None
-            if self._feeder is not None:
-                self._feeder.close()
-                self._feeder = None
+        self._vr = None
+        if self._pyav is not None:
+            self._pyav.close()
+            self._pyav = None
+        if self._feeder is not None:
+            self._feeder.close()
+            self._feeder = None
 
 
 class _CopyBug(Exception):

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from zelda_core.api import DecodeError, ZeldaError
-
-from .index import (
+from zelda_decoding.index import (
     PacketIndex,
     build_index,
     get_index,

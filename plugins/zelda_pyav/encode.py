@@ -161,7 +161,7 @@ def _timing(reader: Any) -> tuple[Fraction, list[int], list[int], Fraction]:
     """(time_base, pts of frame i, duration of frame i, frame rate): the source's own
     timestamps where frames are in presentation order, else frame counts at the average
     rate."""
-    idx = reader._index
+    idx = reader.index
     rate = Fraction(reader.fps).limit_denominator(100000) if reader.fps > 0 else Fraction(25)
     n = reader.num_frames
     if idx.by_pts and idx.display is None:
@@ -229,7 +229,8 @@ def _remux(src: str, part: str) -> None:
 def _verify(reader: Any, part: str, h: int, w: int, profile: Profile) -> float:
     """Check the copy against its source (see the module docstring); the largest
     thumbnail difference found."""
-    from .index import build_index
+    from zelda_decoding.index import build_index
+
     from .reader import PyAVReader
 
     n = reader.num_frames
@@ -264,7 +265,7 @@ def _verify(reader: Any, part: str, h: int, w: int, profile: Profile) -> float:
 def _check_times(reader: Any, copy: Any, picks: list[int]) -> None:
     """Sampled frames keep their presentation time (relative to the first frame) within
     half a frame, where the source has real timestamps."""
-    src, dst = reader._index, copy._index
+    src, dst = reader.index, copy.index
     if not (src.by_pts and src.display is None and dst.by_pts):
         return
     half = 0.5 / reader.fps if reader.fps else 0.02

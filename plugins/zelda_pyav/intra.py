@@ -14,11 +14,13 @@ else: no GOP walk, no reference frames, no decoder flush between frames.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .index import PacketIndex
+from zelda_decoding.cursor import PacketCursor
+from zelda_decoding.index import PacketIndex
 
 READ_AHEAD = 2
 """Packets read (not decoded) to reach the next wanted one before a seek is cheaper."""
@@ -73,8 +75,13 @@ class DirectPackets:
             self.fd = -1
 
 
-def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
-    """Frames ``uniq`` through ``reader._direct``: one read and one decode each.
+Convert = Callable[[Any], np.ndarray]
+"""A decoded frame to its RGB array at the requested size (the reader's conversion)."""
+
+
+def decode_direct(direct: DirectPackets, uniq: list[int], convert: Convert) -> tuple[dict[int, np.ndarray], int]:
+    """Frames ``uniq`` read through ``direct``, one read and one decode each, and the
+    number of frames the decoder produced.
 
     A frame that fails to decode alone or does not come out as the index says (another
     size or timestamp) is left out; the reader then opens the container and decodes it the
@@ -82,9 +89,9 @@ def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.
     """
     import av
 
-    direct: DirectPackets = reader._direct
     idx, cc = direct.index, direct.cc
     got: dict[int, np.ndarray] = {}
+    decoded = 0
     for i in uniq:
         pos = idx.decode_pos(i)
         pkt = direct.packet(pos)
@@ -96,32 +103,33 @@ def decode_direct(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.
             cc.flush_buffers()
             continue
         for frame in frames:
-            reader.frames_decoded += 1
+            decoded += 1
             if frame.pts == idx.pts[pos] and (frame.width, frame.height) == (idx.width, idx.height):
-                got[i] = reader._convert(frame, h, w)
-    return got
+                got[i] = convert(frame)
+    return got, decoded
 
 
-def decode_keyframes(reader: Any, uniq: list[int], h: int, w: int) -> dict[int, np.ndarray]:
-    """Frames ``uniq`` of an all-keyframe file, one packet decode each.
+def decode_keyframes(cursor: PacketCursor, cc: Any, uniq: list[int],
+                     convert: Convert) -> tuple[dict[int, np.ndarray], int]:
+    """Frames ``uniq`` of an all-keyframe file, one packet decode each, demuxed through
+    ``cursor`` and decoded by ``cc``; and the number of frames the decoder produced.
 
     Frames that do not come out as expected are left out of the result; the reader's
-    general path then decodes them. The reader's decoder position is reset afterwards.
+    general path then decodes them. The decoder must restart from a keyframe afterwards.
     """
-    idx = reader._index
-    cc = reader._cc
+    idx = cursor.index
     cc.skip_frame = "DEFAULT"
     got: dict[int, np.ndarray] = {}
+    decoded = 0
     for pos, i in sorted((idx.decode_pos(i), i) for i in uniq):
-        pkt = _packet_at(reader, pos)
+        pkt = _packet_at(cursor, pos)
         if pkt is None:
             break
         for frame in _decode_alone(cc, pkt):
-            reader.frames_decoded += 1
+            decoded += 1
             if idx.pos_of_pts(frame.pts) == pos:
-                got[i] = reader._convert(frame, h, w)
-    reader._fed = None  # the general path restarts from a keyframe
-    return got
+                got[i] = convert(frame)
+    return got, decoded
 
 
 def _decode_alone(cc: Any, pkt: Any) -> list[Any]:
@@ -134,9 +142,8 @@ def _decode_alone(cc: Any, pkt: Any) -> list[Any]:
     return frames
 
 
-def _packet_at(reader: Any, pos: int) -> Any:
+def _packet_at(cursor: PacketCursor, pos: int) -> Any:
     """The demuxed packet at decode position ``pos`` (None if the file does not yield it)."""
-    cursor = reader._cursor
     try:
         cursor.goto(pos, read_ahead=READ_AHEAD)
     except LookupError:

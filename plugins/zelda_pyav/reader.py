@@ -1,7 +1,7 @@
 """PyAV (FFmpeg) reader: frame-accurate, seeks only forward, skips unneeded frames.
 
 How a ``get_frames`` call decodes, on files whose packets carry presentation times
-(MP4/MOV, MKV/WebM, FLV, MPEG-TS; see ``zelda_pyav.index``):
+(MP4/MOV, MKV/WebM, FLV, MPEG-TS; see ``zelda_decoding.index``):
 
 1. the requested indices are de-duplicated and sorted by decode position;
 2. for the next needed frame, the decoder starts at the keyframe its GOP needs, but
@@ -13,7 +13,7 @@ How a ``get_frames`` call decodes, on files whose packets carry presentation tim
    FFmpeg does not decode it at all and the returned frames stay bit-identical to a
    full sequential decode;
 4. wanted frames are converted to RGB at their own size, then scaled with swscale
-   (``zelda_pyav.rgb``: the same colours as an unscaled decode, no fused-path bias).
+   (``zelda_decoding.rgb``: the same colours as an unscaled decode, no fused-path bias).
 
 Files whose every packet is a keyframe (``zelda data prepare`` copies) decode one packet
 per frame (``zelda_pyav.intra``); in MP4/MOV those packets are read at their file offsets
@@ -25,17 +25,18 @@ frames are numbered by counting, which is exact for any decoder output order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import av
 import numpy as np
 
-from zelda_core.api import DecodeError, Size, VideoReader, resolve_size
-from zelda_pyav.boundary import FrameIndexError, reader_boundary
-from zelda_pyav.cursor import IndexMismatch, PacketCursor
-from zelda_pyav.ffmpeg_log import configure_pyav
-from zelda_pyav.index import cached_index, get_index, open_container, video_stream
+from zelda_core.api import DecodeError, VideoReader
+from zelda_decoding.boundary import reader_boundary
+from zelda_decoding.cursor import IndexMismatch, PacketCursor
+from zelda_decoding.ffmpeg_log import configure_pyav
+from zelda_decoding.index import PacketIndex, cached_index, get_index, open_container, video_stream
+from zelda_decoding.rgb import check_interpolation, frame_to_rgb
 from zelda_pyav.intra import (
     DirectPackets,
     can_read_direct,
@@ -43,7 +44,6 @@ from zelda_pyav.intra import (
     decode_keyframes,
     is_all_keyframes,
 )
-from zelda_pyav.rgb import check_interpolation, frame_to_rgb
 
 configure_pyav()
 
@@ -54,7 +54,7 @@ class PyAVReader(VideoReader):
     Options: ``threads`` (decoder threads, default 1: DataLoader workers provide the
     parallelism), ``skip_nonref`` (default True: skip non-reference frames nobody asked
     for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``: like
-    OpenCV's, see ``zelda_pyav.rgb``).
+    OpenCV's, see ``zelda_decoding.rgb``).
     """
 
     @reader_boundary
@@ -94,7 +94,6 @@ class PyAVReader(VideoReader):
         self._seq_next = 0  # sequential files: index of the next frame the decoder outputs
         self.frames_decoded = 0
         """Frames the decoder produced so far (for ``zelda bench decode``)."""
-        self._closed = False
 
     def _open(self) -> None:
         """Open the container (and build or load the index on first use)."""
@@ -117,33 +116,20 @@ class PyAVReader(VideoReader):
 
     # -- public -----------------------------------------------------------------------
 
-    @reader_boundary
-    def get_frames(self, indices: Sequence[int], *, size: Size = None) -> np.ndarray:
-        """RGB uint8 frames (N, H, W, 3) in the order asked, duplicates allowed.
-
-        Raises IndexError for an index outside ``[0, num_frames)``, DecodeError when
-        the file turns out to be undecodable.
-        """
-        if self._closed:
-            raise DecodeError(self.path, "reader is closed")
-        wanted = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
-        for i in wanted:
-            if not 0 <= i < self.num_frames:
-                raise FrameIndexError(
-                    f"frame index {i} out of range for {self.path} ({self.num_frames} frames)"
-                )
-        h, w = resolve_size(self.height, self.width, size)
-        out = np.empty((len(wanted), h, w, 3), dtype=np.uint8)
-        if not wanted:
-            return out
-        uniq = sorted(set(wanted))
+    def _decode_frames(self, uniq: list[int], h: int, w: int) -> np.ndarray:
+        """Frames ``uniq`` (sorted, unique, in range: the base class's ``get_frames``
+        checked them) at (h, w); DecodeError when the file turns out to be undecodable."""
+        convert = self._converter(h, w)
         try:
             if self._direct is not None:  # an all-keyframe MP4: packets read at their offsets
-                got = decode_direct(self, uniq, h, w)
+                got, decoded = decode_direct(self._direct, uniq, convert)
+                self.frames_decoded += decoded
                 if len(got) < len(uniq) and self._container is None:
                     self._open()  # the general path decodes what did not come out
             elif is_all_keyframes(self._index):  # one packet per frame, through the demuxer
-                got = decode_keyframes(self, uniq, h, w)
+                got, decoded = decode_keyframes(self._cursor, self._cc, uniq, convert)
+                self.frames_decoded += decoded
+                self._fed = None  # the general path restarts from a keyframe
             elif self._index.by_pts:
                 try:
                     got = self._decode_by_pts(uniq, h, w)
@@ -168,9 +154,15 @@ class PyAVReader(VideoReader):
             missing = [i for i in uniq if i not in got]
         if missing:
             raise DecodeError(self.path, f"frames {missing[:5]} could not be decoded")
-        for n, i in enumerate(wanted):
+        out = np.empty((len(uniq), h, w, 3), dtype=np.uint8)
+        for n, i in enumerate(uniq):
             out[n] = got[i]
         return out
+
+    @property
+    def index(self) -> PacketIndex:
+        """The packet index this reader decodes by."""
+        return self._index
 
     def info(self) -> dict[str, Any]:
         """Metadata for ``zelda probe``, with the keyframe interval and container format."""
@@ -180,21 +172,23 @@ class PyAVReader(VideoReader):
         d["decoder"] = "pyav"
         return d
 
-    def close(self) -> None:
-        """Close the container and free the decoder."""
-        if not self._closed:
-            self._closed = True
-            if self._direct is not None:
-                self._direct.close()
-            if self._container is not None:
-                self._cursor.reset()
-                self._container.close()
+    def _release(self) -> None:
+        """Close the container and free the decoder (once, from ``close``)."""
+        if self._direct is not None:
+            self._direct.close()
+        if self._container is not None:
+            self._cursor.reset()
+            self._container.close()
 
     # -- decoding ---------------------------------------------------------------------
 
     def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
         """RGB of ``frame`` at (h, w)."""
         return frame_to_rgb(frame, h, w, self.interpolation)
+
+    def _converter(self, h: int, w: int) -> Callable[[Any], np.ndarray]:
+        """``frame -> RGB at (h, w)`` for the all-keyframe paths."""
+        return lambda frame: frame_to_rgb(frame, h, w, self.interpolation)
 
     def _reset(self) -> None:
         """Forget decoder and demuxer state; the next decode seeks."""

@@ -3,10 +3,13 @@
 - ``zelda_core`` imports neither a decoder library (av, decord) nor a bundled or example
   plugin, by ``import``, by ``importlib.import_module``/``__import__`` or by a lazy
   ``"module:attr"`` string.
-- A bundled plugin (every package under ``plugins/``), everything under ``examples/`` and
-  the conformance kit ``zelda_testing`` import from ``zelda_core`` only its public API:
-  ``zelda_core``, ``zelda_core.api`` and ``zelda_core.testing``, and no underscore name
-  through them. The core imports no ``zelda_testing`` either.
+- A bundled plugin (every package under ``plugins/``), everything under ``examples/``,
+  the conformance kit ``zelda_testing`` and the decoder authors' library
+  ``zelda_decoding`` import from ``zelda_core`` only its public API: ``zelda_core``,
+  ``zelda_core.api`` and ``zelda_core.testing``, and no underscore name through them. The
+  core imports neither ``zelda_testing`` nor ``zelda_decoding`` (which uses av).
+- No plugin imports another plugin's modules, and neither the kit nor ``zelda_decoding``
+  imports a plugin: what decoders share lives in ``zelda_decoding`` (docs/decoders.md).
 
 The checker is shown to catch each kind of violation on generated modules.
 """
@@ -25,9 +28,11 @@ DECODER_LIBRARIES = {"av", "decord"}
 BUNDLED_PLUGINS = {"zelda_pyav", "zelda_decord", "zelda_transforms", "zelda_datasets",
                    "zelda_conv3d", "zelda_metrics"}
 PUBLIC_CORE = {"zelda_core", "zelda_core.api", "zelda_core.testing"}
-CLIENTS = ("plugins", "examples", "zelda_testing")
+CLIENTS = ("plugins", "examples", "zelda_testing", "zelda_decoding")
 """Folders whose modules use the core through its public API only."""
 KIT = "zelda_testing"
+LIBRARIES = {KIT, "zelda_decoding"}
+"""Shipped packages that are neither the core nor a plugin: any plugin may import them."""
 IMPORT_CALLS = {"import_module", "__import__", "find_spec"}
 MODULE_STRING = re.compile(r"^[A-Za-z_]\w*(\.\w+)*(:[\w.]+)?$")
 
@@ -86,7 +91,8 @@ def _top(module: str) -> str:
 
 def violations(root: Path) -> list[str]:
     """Every boundary violation under ``root`` (a checkout), as "path:line: what"."""
-    forbidden = DECODER_LIBRARIES | plugin_packages(root) | {KIT}
+    plugins = plugin_packages(root)
+    forbidden = DECODER_LIBRARIES | plugins | LIBRARIES
     problems = []
     for path in sorted((root / "zelda_core").rglob("*.py")):
         for line, module, _ in imported(path):
@@ -94,7 +100,14 @@ def violations(root: Path) -> list[str]:
                 problems.append(f"{path.relative_to(root)}:{line}: the core imports {module}")
     for base in (root / c for c in CLIENTS):
         for path in sorted(base.rglob("*.py")):
+            top = package_dir(path)
+            own = top.name if top else None
             for line, module, name in imported(path):
+                if _top(module) in plugins and _top(module) != own:
+                    problems.append(f"{path.relative_to(root)}:{line}: {own or 'a script'} imports "
+                                    f"{module}, a module of another plugin (shared code belongs "
+                                    "in zelda_decoding or the core's public API)")
+                    continue
                 if _top(module) != "zelda_core":
                     continue
                 if module in PUBLIC_CORE and not (name or "").startswith("_"):
@@ -149,6 +162,20 @@ def test_the_checker_catches_violations_on_generated_modules(tmp_path):
         "zelda_testing/__init__.py": "from zelda_core.api import DecodeError\nfrom .media import make_video\n",
         "zelda_testing/media.py": "",
         "zelda_testing/bad.py": "from zelda_core._registry import build\n",
+        "zelda_testing/bad_plugin.py": "from zelda_pyav.reader import PyAVReader\n",
+        "zelda_core/_sub/bad_decoding.py": "from zelda_decoding.index import get_index\n",
+        "zelda_decoding/__init__.py": "",
+        "zelda_decoding/index.py": "from zelda_core.api import DecodeError\nimport av\n",
+        "zelda_decoding/bad_private.py": "from zelda_core._video import VideoReader\n",
+        "zelda_decoding/bad_plugin.py": "from zelda_pyav import reader\n",
+        "plugins/zelda_pyav/__init__.py": "from zelda_decoding.index import get_index\n",
+        "plugins/zelda_pyav/reader.py": "from zelda_pyav.intra import decode_direct\nfrom .rgb import x\n",
+        "plugins/zelda_decord/__init__.py": "",
+        "plugins/zelda_decord/bad_import.py": "from zelda_pyav.index import get_index\n",
+        "plugins/zelda_decord/bad_module.py": "import zelda_pyav.reader\n",
+        "plugins/zelda_decord/bad_lazy.py": 'R = "zelda_pyav.reader:PyAVReader"\n',
+        "plugins/zelda_decord/bad_call.py": 'import importlib\nimportlib.import_module("zelda_newplugin.helpers")\n',
+        "examples/my-plugin/my_plugin/bad_plugin.py": "from zelda_decord.feed import Feeder\n",
     })
     found = violations(tmp_path)
     flagged = {line.split(":", 1)[0] for line in found}
@@ -159,6 +186,55 @@ def test_the_checker_catches_violations_on_generated_modules(tmp_path):
         "plugins/zelda_newplugin/bad_private.py", "plugins/zelda_newplugin/bad_hookspecs.py",
         "plugins/zelda_newplugin/bad_name.py", "plugins/zelda_newplugin/bad_lazy.py",
         "examples/my-plugin/my_plugin/bad.py", "examples/my-plugin/smoke.py",
+        "zelda_testing/bad_plugin.py", "zelda_core/_sub/bad_decoding.py",
+        "zelda_decoding/bad_private.py", "zelda_decoding/bad_plugin.py",
+        "plugins/zelda_decord/bad_import.py", "plugins/zelda_decord/bad_module.py",
+        "plugins/zelda_decord/bad_lazy.py", "plugins/zelda_decord/bad_call.py",
+        "examples/my-plugin/my_plugin/bad_plugin.py",
     }, "\n".join(found)
+    assert any("zelda_decord imports zelda_pyav.index, a module of another plugin" in p
+               for p in found)
     assert any("the core imports zelda_pyav.index" in p for p in found)
     assert any("zelda_core._params" in p for p in found)
+
+
+FOREIGN_PRIVATE_ALLOWED = {
+    ("plugins/zelda_pyav/bench_decode_cmd.py", "argparse._SubParsersAction"): "stdlib's type, in an annotation",
+    ("plugins/zelda_pyav/prepare_cmd.py", "argparse._SubParsersAction"): "stdlib's type, in an annotation",
+    ("plugins/zelda_torchvision/models.py", "module._mvit"): "torchvision's MViT builder, patched for other sizes",
+    ("plugins/zelda_pyav/encode.py", "copy._index"): "its own plugin's reader verifies a copy by a fresh, uncached index",
+}
+"""``x._name`` on something other than ``self``/``cls`` that is allowed, with why."""
+
+
+def foreign_private(root: Path) -> list[str]:
+    """Every ``x._name`` (x not ``self``/``cls``) in plugins, examples and the shipped
+    libraries: one module reading or writing another object's private state."""
+    found = []
+    for base in (root / c for c in CLIENTS):
+        for path in sorted(base.rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                        and not node.attr.startswith("__")):
+                    continue
+                if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                    continue
+                if (rel, ast.unparse(node)) not in FOREIGN_PRIVATE_ALLOWED:
+                    found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_touches_another_objects_private_state():
+    """zelda_pyav's intra paths once read and wrote the reader's _direct, _index, _cc,
+    _cursor and _fed: shared state is passed in, or is public."""
+    assert foreign_private(REPO) == []
+
+
+def test_the_private_state_check_catches_it(tmp_path):
+    _write(tmp_path, {
+        "plugins/zelda_x/__init__.py": "",
+        "plugins/zelda_x/intra.py": "def f(reader):\n    reader._fed = None\n    return reader._cc\n",
+        "plugins/zelda_x/ok.py": "class A:\n    def f(self):\n        return self._cc\n",
+    })
+    assert [p.split(": ", 1)[1] for p in foreign_private(tmp_path)] == ["reader._fed", "reader._cc"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LISTED_ROOTS = ("zelda_core", "zelda_testing", "plugins")
+LISTED_ROOTS = ("zelda_core", "zelda_testing", "zelda_decoding", "plugins")
 
 
 def tree_modules(text: str) -> set[str]:

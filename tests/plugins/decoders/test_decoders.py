@@ -109,7 +109,7 @@ def test_random_access_is_exact(small: Path, small_ref: list[np.ndarray], decode
 @pytest.mark.parametrize("x264", ["bframes=2:b-pyramid=0", "bframes=3:b-pyramid=2"])
 def test_h264_in_avi_uses_poc_order(tmp_path: Path, decoder_name: str, x264: str) -> None:
     """AVI has no pts: display order comes from the slice headers, so frames can be skipped."""
-    from zelda_pyav.index import build_index
+    from zelda_decoding.index import build_index
 
     path = make_video(tmp_path / "clip.avi", frames=50, fmt="avi",
                       x264=f"keyint=15:min-keyint=15:scenecut=0:{x264}")
@@ -309,7 +309,7 @@ def test_bad_interpolation_is_rejected(small: Path) -> None:
 def test_index_cache_survives_processes_and_notices_changes(tmp_path: Path) -> None:
     """The on-disk index is reused when the in-process cache is empty, and a file
     changed in place (new mtime/size) is indexed again."""
-    from zelda_pyav import index as video_index
+    from zelda_decoding import index as video_index
 
     path = make_video(tmp_path / "c.mp4", frames=20)
     first = video_index.get_index(str(path))

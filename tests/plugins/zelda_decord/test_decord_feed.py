@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from media import full_decode, make_edit_list_video, make_video
 from zelda_decord.feed import Feeder, Run
-from zelda_pyav.index import get_index
+
+from zelda_decoding.index import get_index
 
 OPEN_GOP = "keyint=12:min-keyint=12:scenecut=0:open-gop=1:bframes=3:b-pyramid=0"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from decoder_fixtures import assert_frames_match
 from media import draw_frame, full_decode
-from zelda_pyav.index import clear_cache
 
 from zelda_core._video import open_video
+from zelda_decoding.index import clear_cache
 
 INTRA = {
     # codec: (PyAV encoder, options, pixel format), every frame a keyframe

@@ -14,7 +14,7 @@ decode order, each packet's timestamps and keyframe flag. From that:
   (unless every packet is a keyframe with increasing timestamps: intra-only codecs
   have no reordering, so such files are pts-ordered too; and H.264, whose display
   order the index computes from the slice headers' picture order counts, see
-  ``zelda_pyav.h264_order``).
+  ``zelda_decoding.h264_order``).
 
 Indexes are cached in-process (LRU keyed by path, mtime and size, at most 512 files
 and 200,000 packets) and, unless
@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from zelda_core.api import DecodeError
+
+__all__ = ["INDEX_VERSION", "PTS_FORMATS", "OFFSET_FORMATS", "PacketIndex", "packet_time", "seek_packets", "open_container", "video_stream", "build_index", "cached_index", "get_index", "clear_cache"]
 
 INDEX_VERSION = 6
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")

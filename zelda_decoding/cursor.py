@@ -1,7 +1,7 @@
 """Where demuxing one video stream stands, by decode position: the packet cursor the
 pyav reader and the decord feed share.
 
-Positions are the packet index's (``zelda_pyav.index``): packet number in decode order.
+Positions are the packet index's (``zelda_decoding.index``): packet number in decode order.
 ``goto(pos)`` makes ``pos`` the next packet: it reads through gaps of at most
 ``READ_AHEAD`` packets and seeks otherwise (or when going backwards).
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from zelda_pyav.index import PacketIndex, packet_time, seek_packets
+from .index import PacketIndex, packet_time, seek_packets
+
+__all__ = ["READ_AHEAD", "IndexMismatch", "PacketCursor"]
 
 READ_AHEAD = 48
 """Gaps of at most this many packets are crossed by reading, not seeking."""

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from zelda_core.api import DecodeError
 
+__all__ = ["FrameIndexError", "short", "reader_boundary"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["INTERPOLATIONS", "check_interpolation", "frame_to_rgb", "resize_rgb"]
+
 INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS")
 
 _LOCAL = threading.local()

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["debug", "configure_pyav", "configure_decord"]
+
 
 def debug() -> bool:
     """Whether zelda runs with --debug (``ZELDA_DEBUG`` set and not "0")."""
