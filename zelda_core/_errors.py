@@ -15,7 +15,11 @@ class RecipeError(ZeldaError):
     """A recipe that cannot be read, merged or validated.
 
     ``file`` and ``key`` (a dotted key path such as ``model.backbone``) locate it.
+    ``root_cause``: other problems may follow from this one (a component that cannot be
+    imported), so a list of problems shows it first.
     """
+
+    root_cause = False
 
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None):
         self.file, self.key, self.reason = file, key, message

@@ -106,6 +106,11 @@ def strict() -> bool:
     return os.environ.get("ZELDA_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
 
 
+def disable_hint(plugin: str) -> str:
+    """How to run without ``plugin``, for messages."""
+    return f"zelda --disable-plugin {plugin} ... (or ZELDA_DISABLE_PLUGINS={plugin})"
+
+
 def _warn(message: str) -> None:
     print(f"zelda: warning: {message}", file=sys.stderr)
 
@@ -156,7 +161,9 @@ class PluginManager:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # any import failure of a plugin is the plugin's
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # any import failure, sys.exit() included, is the plugin's
                 self._fail(ep.name, dist, version, exc)
                 continue
             self.add_plugin(module, ep.name, dist=dist, version=version)
@@ -189,7 +196,9 @@ class PluginManager:
                 register = (self._command_registrar(info, commands) if kind == "commands"
                             else self._registrar(kind, info, staged))
                 self._hook_of(f"register_{kind}", name)(register=register)
-        except Exception as exc:  # anything a plugin does wrong stays that plugin's problem
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # anything a plugin does wrong (sys.exit too) stays its own
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
             self._fail(name, info.dist, info.version, exc)
@@ -275,7 +284,10 @@ class PluginManager:
 
     def _fail(self, name: str, dist: str, version: str, exc: BaseException, *,
               display: str | None = None) -> None:
-        reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            reason = f"it called sys.exit({exc.code!r}) while loading (SystemExit)"
+        else:
+            reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         reason = " ".join(reason.split())  # pluggy's validation errors span several lines
         self.plugins[name] = PluginInfo(display or name, dist, version, "failed", error=reason)
         self.failure_tracebacks[name] = "".join(traceback.format_exception(exc))
@@ -283,8 +295,7 @@ class PluginManager:
             raise PluginError(
                 f"plugin '{display or name}' ({dist} {version}) failed to load: {reason.rstrip('.')}. "
                 f"ZELDA_STRICT_PLUGINS is set, so this is an error; unset it to continue "
-                f"without the plugin, or disable it with "
-                f"ZELDA_DISABLE_PLUGINS={display or name}."
+                f"without the plugin, or disable it: {disable_hint(display or name)}."
             ) from exc
 
     def _warning(self, message: str) -> None:

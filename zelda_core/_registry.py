@@ -118,13 +118,19 @@ class ComponentImportError(PluginError):
 
 
 def resolve_factory(component: Component) -> Callable[..., Any]:
-    """The callable behind a component, importing a lazy ``module:attr`` now."""
+    """The callable behind a component, importing a lazy ``module:attr`` now.
+
+    Any import failure (an exception of any kind, ``sys.exit()`` included) is a
+    ComponentImportError: ``broken`` when the plugin's own code is wrong, merely unusable
+    when a library it imports is missing or itself fails to import (a broken install)."""
     factory = component.factory
     if not isinstance(factory, str):
         return factory
     module_name, _, attr = factory.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
     except ModuleNotFoundError as exc:
         own = exc.name is not None and (module_name == exc.name
                                         or module_name.startswith(exc.name + "."))
@@ -133,9 +139,14 @@ def resolve_factory(component: Component) -> Callable[..., Any]:
         raise _import_error(component, reason, broken=own) from exc
     except ImportError as exc:
         raise _import_error(component, f"ImportError: {exc}", broken=False) from exc
-    except Exception as exc:
+    except ZeldaError as exc:  # the plugin's own word on what is missing (an install hint)
+        raise _import_error(component, str(exc).rstrip("."), broken=False) from exc
+    except BaseException as exc:
+        culprit = _failing_module(exc)
+        ours = culprit is None or culprit.split(".")[0] == module_name.split(".")[0]
+        where = "" if ours else f" in the library {culprit.split('.')[0]!r} it imports"
         raise _import_error(component, f"importing {module_name!r} raised "
-                            f"{type(exc).__name__}: {exc}", broken=True) from exc
+                            f"{type(exc).__name__}{where}: {exc}", broken=ours) from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -145,6 +156,17 @@ def resolve_factory(component: Component) -> Callable[..., Any]:
                                 broken=True) from exc
     component.factory = obj
     return obj
+
+
+def _failing_module(exc: BaseException) -> str | None:
+    """The module whose code raised ``exc`` (its innermost frame outside importlib)."""
+    tb, name = exc.__traceback__, None
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__")
+        if isinstance(module, str) and not module.startswith(("importlib", "_frozen_importlib")):
+            name = module
+        tb = tb.tb_next
+    return name
 
 
 def _import_error(component: Component, reason: str, *, broken: bool) -> ComponentImportError:
@@ -185,7 +207,9 @@ def check(kind: str, table: Any, *, key: str | None = None, file: str | None = N
     except RecipeError as exc:
         return [exc]
     except ComponentImportError as exc:  # this component's problem, reported at its key
-        return [RecipeError(str(exc), file=file, key=key)]
+        error = RecipeError(str(exc), file=file, key=key)
+        error.root_cause = True  # other problems may follow from it: listed first
+        return [error]
     if not callable(factory):
         return [RecipeError(
             f"the {kind[:-1]} '{name}' of {component.provider} is not usable: its factory "

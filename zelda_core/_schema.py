@@ -97,7 +97,7 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
 
 def validate_recipe(recipe: Recipe) -> None:
     """Raise one RecipeError listing every problem of ``recipe``."""
-    errors = recipe_errors(recipe)
+    errors = sorted(recipe_errors(recipe), key=lambda e: not e.root_cause)  # stable
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -37,6 +37,8 @@ from .weights import (
     weight_enum,
 )
 
+torchvision()  # a missing or broken torchvision makes these models unusable, said once
+
 MVIT_SIZE = (16, 224)
 """(frames, crop) that torchvision builds MViT for, and that its weights need."""
 

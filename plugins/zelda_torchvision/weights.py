@@ -22,16 +22,21 @@ class WeightsError(ZeldaError):
     """Weights that cannot be found, fetched or read."""
 
 
-def torchvision(arch: str) -> Any:
-    """The ``torchvision`` module, or a PluginError that says how to install it."""
+def torchvision(arch: str | None = None) -> Any:
+    """The ``torchvision`` module, or a PluginError that says how to install it (a missing
+    torchvision, or one that fails to import: a broken or mismatched install)."""
     try:
         import torchvision as tv
         import torchvision.models.video  # noqa: F401
-    except ImportError as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any import failure: say what to install
+        what = f"the model type '{arch}' needs" if arch else "torchvision's video models need"
+        broken = "" if isinstance(exc, ImportError) else ", which is installed but does not import"
         raise PluginError(
-            f"the model type '{arch}' needs torchvision ({type(exc).__name__}: {exc}); install "
+            f"{what} torchvision{broken} ({type(exc).__name__}: {exc}); install "
             f"it with: {install_hint('torchvision', package=__package__)} (docs/models.md "
-            "gives the torch/torchvision pair for CPU and CUDA machines)") from None
+            "gives the torch/torchvision pair for CPU and CUDA machines)") from exc
     return tv
 
 

@@ -39,6 +39,10 @@ def _add_commands(subparsers: argparse._SubParsersAction, modules: Sequence[str]
         importlib.import_module(name).add_parser(subparsers)
 
 
+_DEFERRED: list[str] = []
+"""A plugin failure found while building the parser, not yet shown."""
+
+
 def _plugin_commands() -> dict[str | None, list[str]]:
     """Command modules plugins registered, by group; a plugin whose command module fails
     to import is reported by ``zelda plugins``, never breaks the CLI."""
@@ -46,8 +50,8 @@ def _plugin_commands() -> dict[str | None, list[str]]:
 
     try:
         pm = get_plugin_manager()
-    except ZeldaError as exc:  # strict mode and a broken plugin: the commands still parse
-        print(f"zelda: warning: {exc}", file=sys.stderr)
+    except ZeldaError as exc:  # strict mode and a broken plugin: the commands still parse;
+        _DEFERRED.append(str(exc))  # said once: as the command's error, else as a warning
         return {}
     found: dict[str | None, list[str]] = {}
     for cmd in pm.commands:
@@ -83,7 +87,9 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction, modules: Sequen
     for name in modules:
         try:
             importlib.import_module(name).add_parser(subparsers)
-        except Exception as exc:  # noqa: BLE001 - a plugin's broken command is its own
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a plugin's broken command is its own
             print(f"zelda: warning: plugin command {name!r} could not be added: "
                   f"{type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -93,6 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     argv = _disable_plugins(argv)  # accepted anywhere too
+    _DEFERRED.clear()
+    try:
+        return _main(argv, debug)
+    finally:
+        for message in _DEFERRED:  # e.g. --help or a command that loads no plugin
+            print(f"zelda: warning: {message}", file=sys.stderr)
+        _DEFERRED.clear()
+
+
+def _main(argv: list[str], debug: bool) -> int:
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
@@ -107,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ZeldaError as exc:
+        if str(exc) in _DEFERRED:  # the parser's plugin failure, met again: shown once
+            _DEFERRED.remove(str(exc))
         if debug:
             raise
         print(f"{_rank_prefix()}zelda: error: {_paragraph(str(exc))}", file=sys.stderr)

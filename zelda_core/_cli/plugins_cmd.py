@@ -39,11 +39,13 @@ def _plugin_json(pm: Any, p: Any, tracebacks: bool) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._plugins import KINDS, get_plugin_manager
+    from .._plugins import KINDS, disable_hint, get_plugin_manager
 
     pm = get_plugin_manager()
     tracebacks = args.traceback or getattr(args, "debug", False)
     problems = pm.check_components() if args.check else []
+    if args.check:  # "check" means every plugin loaded: a failed one fails the check
+        problems += [p.name for p in pm.failed()]
     plugins = sorted(pm.plugins.items(), key=lambda kv: kv[0])
     if args.json:
         print(json.dumps([_plugin_json(pm, p, tracebacks) for _, p in plugins], indent=2))
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 print("    " + pm.failure_tracebacks[key].rstrip().replace("\n", "\n    "))
             else:
                 print("    (zelda plugins --traceback shows the traceback)")
+            print(f"    to run without it: {disable_hint(p.name)}")
     conflicts = pm.conflicts()
     if conflicts:
         print("conflicts (a recipe naming one of these must choose):")

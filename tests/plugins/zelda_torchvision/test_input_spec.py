@@ -129,4 +129,42 @@ def test_without_torchvision_the_error_says_how_to_install(tmp_path):
                           env={**os.environ, "ZELDA_STRICT_PLUGINS": "1"})
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "needs torchvision" in proc.stderr and "pip install 'zelda-video[torchvision]'" in proc.stderr
+    assert "need torchvision" in proc.stderr and "pip install 'zelda-video[torchvision]'" in proc.stderr
+
+
+def _check_torchvision_recipe(tmp_path, code_prefix, env=None):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    recipe = Path(__file__).parents[3] / "recipes" / "r2plus1d_kinetics_tiny.toml"
+    code = (code_prefix + "from zelda_core._cli.main import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, "recipe", "check", str(recipe)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_missing_extra_is_the_first_of_the_problems(tmp_path):
+    """Without torchvision the recipe's other problems (defaults the weights would give)
+    follow from the missing extra: it is listed first."""
+    proc = _check_torchvision_recipe(tmp_path, "import sys; sys.modules['torchvision'] = None; ")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first = next(line for line in proc.stderr.splitlines() if line.startswith("- "))
+    assert "key 'model'" in first and "need torchvision" in first, proc.stderr
+
+
+def test_a_torchvision_that_raises_at_import_is_named_not_a_traceback(tmp_path):
+    """A broken install (torchvision raising RuntimeError at import): recipe check says so
+    in one problem line, first; plugins --check calls the models unusable, not usable."""
+    fake = tmp_path / "fake" / "torchvision"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
+    env = {"PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = _check_torchvision_recipe(tmp_path, "import sys; ", env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    first = next(line for line in proc.stderr.splitlines() if line.startswith("- "))
+    assert "installed but does not import (RuntimeError: operator torchvision::nms" in first
+    assert "pip install 'zelda-video[torchvision]'" in first
+    proc = subprocess.run([sys.executable, "-m", "zelda_core", "plugins", "--check"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+    block = proc.stdout.split("zelda_torchvision (")[1].split("\nzelda_")[0]
+    assert block.splitlines()[0].endswith(": unusable"), block
+    assert "unusable models:r2plus1d_18: torchvision's video models need torchvision, which is " \
+           "installed but does not import" in block
