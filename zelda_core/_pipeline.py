@@ -70,10 +70,20 @@ class Pipeline:
         The only place that closes the sample's reader: after the last step, or when a
         step fails (an error between open and decode must not leak the file).
         """
+        from ._contracts import check_frame_inds
+
+        producer: tuple[Any, str] | None = None  # the step that last set frame_inds
         try:
             for t, name in zip(self.transforms, self.names):
                 c0 = time.process_time() if timings is not None else 0.0
-                out = _checked(t(sample), name)
+                inds = sample.get("frame_inds")
+                try:
+                    out = _checked(t(sample), name)
+                except IndexError as exc:  # a reader asked for frames the video lacks
+                    raise _index_error(producer or (t, name), name, exc) from exc
+                if out.get("frame_inds") is not inds:
+                    producer = (t, name)
+                    check_frame_inds(out, t, name)
                 if out is not sample:  # a new dict: the old one's reader is ours to close
                     _close_reader(sample, keep=out)
                 sample = out
@@ -115,6 +125,16 @@ def _checked(sample: Any, name: str) -> dict[str, Any]:
     raise PluginError(f"transform '{name}' returned {type(sample).__name__} {sample!r:.60} "
                       "instead of the sample dict (a transform must return the sample; did "
                       "it forget 'return sample'?)")
+
+
+def _index_error(producer: tuple[Any, str], step: str, exc: IndexError) -> Exception:
+    """An out-of-range frame index is the pipeline's fault (the reader's frame count is
+    the true one), never the video's: a PluginError naming the step that made it."""
+    from ._contracts import INDEX_CLAUSE, broken
+
+    t, name = producer
+    return broken(t, "transform", INDEX_CLAUSE,
+                  f"step '{name}' gave indices that step '{step}' could not read ({exc})")
 
 
 def _name(t: Any) -> str:

@@ -246,7 +246,7 @@ def build(kind: str, table: dict[str, Any], *, key: str | None = None, file: str
     factory = resolve_factory(component)
     _BUILT[(kind, name)] = None
     try:
-        return factory(**params, **injected)
+        obj = factory(**params, **injected)
     except ZeldaError:
         raise
     except ValueError as exc:  # a factory rejecting a value is the recipe's problem
@@ -265,3 +265,8 @@ def build(kind: str, table: dict[str, Any], *, key: str | None = None, file: str
             f"in that plugin (a value it should reject raises ValueError); run with --debug "
             f"for the traceback, or disable it with ZELDA_DISABLE_PLUGINS={component.plugin}."
         ) from exc
+    if kind != "decoders":  # per video: not worth remembering
+        from ._contracts import remember
+
+        remember(obj, kind, name, component.provider, component.plugin)
+    return obj

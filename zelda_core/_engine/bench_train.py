@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .._contracts import check_loss
 from .._errors import DataError
 from .build import build_model, model_table
 from .config import parse_train_config
@@ -76,6 +77,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int = 200,
     def step(inputs: torch.Tensor, labels: torch.Tensor) -> None:
         with autocast(place.device, place.dtype):
             loss = model.loss(inputs, labels)
+        check_loss(loss, model, first=False)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()

@@ -88,7 +88,10 @@ def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: 
             f"the recipe has a [data.{needed_for}] split but no [metrics] table to score it with; "
             "add one, e.g. [metrics.accuracy] with a type that 'zelda plugins' lists under "
             "metrics", file=file, key="metrics")
-    return {name: build("metrics", t, key=f"metrics.{name}", file=file) for name, t in tables.items()}
+    from .._contracts import check_metrics
+
+    return check_metrics({name: build("metrics", t, key=f"metrics.{name}", file=file)
+                          for name, t in tables.items()})
 
 
 def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:

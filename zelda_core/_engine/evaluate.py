@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._contracts import check_scores
 from .._errors import RecipeError
 from .device import autocast
 
@@ -27,6 +28,11 @@ def _merge_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         for key, value in metric.compute().items():
             out[f"{name}/{key}" if key in out else key] = float(value)
     return out
+
+
+def _views(inputs: Any) -> int | None:
+    shape = getattr(inputs, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 6 else None
 
 
 def evaluate(
@@ -69,6 +75,7 @@ def evaluate(
                 continue
             with autocast(device, dtype):
                 scores = model.predict(batch["inputs"])
+            check_scores(scores, model, batch=labels.numel(), views=_views(batch["inputs"]))
             scores = scores.float().cpu()
             if not bool(torch.isfinite(scores).all()):
                 from .errors import TrainingError

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .._contracts import check_loss
 from . import checkpoint as ckpt_io
 from . import distributed as dist
 from .config import TrainConfig
@@ -347,6 +348,8 @@ class Trainer:
                 with no_sync:
                     with autocast(self.device, self.dtype):
                         loss = self.train_module(inputs, labels)
+                    if count:
+                        check_loss(loss, self.model, first=self.global_step == 0)
                     if self.dist.enabled:
                         # the mean over every rank's samples (what one process with the global
                         # batch computes), and each rank's weight in it: DDP averages gradients
