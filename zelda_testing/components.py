@@ -101,7 +101,21 @@ def check_transform(transform: Any, *, params: dict[str, Any] | None = None,
         for seed in range(REPRO_SEEDS):
             _same(run(seed, 0), run(seed, 12345 + seed))
 
+    def indices_in_range() -> None:
+        for seed in range(4):
+            sample = make_sample(seed)
+            total = sample.get("total_frames")
+            out = t(sample)
+            inds = out.get("frame_inds") if isinstance(out, dict) else None
+            if inds is None or not isinstance(total, int):
+                continue
+            arr = np.asarray(inds)
+            assert arr.size == 0 or (arr.min() >= 0 and arr.max() < total), (
+                f"frame_inds {arr.tolist()} leave [0, total_frames = {total}) (zelda stops the "
+                "run with a PluginError: no video is skipped for it)")
+
     c.check("returns the sample dict", returns_sample)
+    c.check("keeps frame_inds in [0, total_frames)", indices_in_range)
     c.check("uses only sample['rng']: same seed, same output, global RNGs untouched",
             reproducible)
     c.check("leaves a copy of its input usable (deep-copyable output)",
@@ -173,11 +187,16 @@ def check_metric(metric: Any, *, params: dict[str, Any] | None = None,
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp) / "existing"
             directory.mkdir()
-            m.save(directory, [f"class{i}" for i in range(num_classes)])
+            out = m.save(directory, [f"class{i}" for i in range(num_classes)])
             assert any(directory.iterdir()), "save() wrote nothing into the directory"
+            assert isinstance(out, (str, Path)), f"save() returned {type(out).__name__}, not its path"
+            path = (directory / out).resolve()
+            assert path.is_file(), f"save() returned {str(out)!r}, which is not a file it wrote"
+            assert directory.resolve() in path.parents, \
+                f"save() returned {str(out)!r}, which is outside the directory"
 
     if hasattr(m, "save"):
-        c.check("save(directory, classes) writes into the directory", saves)
+        c.check("save(directory, classes) returns an existing file inside the directory", saves)
     return c.done()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -9,8 +10,11 @@ from typing import Any
 class ConformanceError(AssertionError):
     """A component that breaks its kind's contract: ``failures`` lists every clause."""
 
-    def __init__(self, subject: str, failures: list[str]):
+    def __init__(self, subject: str, failures: list[str],
+                 causes: list[BaseException] | None = None):
         self.subject, self.failures = subject, failures
+        self.causes = list(causes or [])
+        """The exceptions the component raised, in clause order (their tracebacks intact)."""
         lines = "\n".join(f"- {f}" for f in failures)
         super().__init__(f"{subject} breaks {len(failures)} clause(s) of its contract:\n{lines}")
 
@@ -22,6 +26,7 @@ class Clauses:
         self.subject = subject
         self.failures: list[str] = []
         self.passed: list[str] = []
+        self.causes: list[BaseException] = []
 
     def check(self, clause: str, fn: Callable[[], Any]) -> Any:
         """Run ``fn``; an AssertionError or any exception is a failure of ``clause``."""
@@ -31,7 +36,10 @@ class Clauses:
             self.failures.append(f"{clause}: {exc}")
             return None
         except Exception as exc:  # noqa: BLE001 - every way to fail is reported
-            self.failures.append(f"{clause}: raised {type(exc).__name__}: {exc}")
+            # the original traceback goes with the failure: where the component broke
+            where = "".join(traceback.format_exception(exc)).rstrip().replace("\n", "\n    ")
+            self.failures.append(f"{clause}: raised {type(exc).__name__}: {exc}\n    {where}")
+            self.causes.append(exc)
             return None
         self.passed.append(clause)
         return result
@@ -39,5 +47,6 @@ class Clauses:
     def done(self) -> list[str]:
         """The clauses that passed; raises ConformanceError if any failed."""
         if self.failures:
-            raise ConformanceError(self.subject, self.failures)
+            raise ConformanceError(self.subject, self.failures, self.causes) from (
+                self.causes[0] if self.causes else None)
         return self.passed

@@ -130,6 +130,20 @@ def test_transform_mistakes_are_caught():
         check_transform(forgets)
     with pytest.raises(ConformanceError, match="used the global RNG"):
         check_transform(global_rng)
+    def beyond_the_video(sample):
+        sample["frame_inds"] = np.asarray(sample["frame_inds"]) + sample["total_frames"]
+        return sample
+
+    with pytest.raises(ConformanceError, match=r"keeps frame_inds in \[0, total_frames\)"):
+        check_transform(beyond_the_video)
+
+    def raises(sample):
+        raise KeyError("imgs_missing_here")
+
+    with pytest.raises(ConformanceError) as err:  # the failure carries where it broke
+        check_transform(raises)
+    assert isinstance(err.value.__cause__, KeyError) and err.value.causes
+    assert 'raise KeyError("imgs_missing_here")' in err.value.failures[0]
     with pytest.raises(ConformanceError, match="uses only sample"):
         for _ in range(5):  # an unseeded generator differs between runs (1 in 2 per run)
             check_transform(fresh_rng)
@@ -152,6 +166,23 @@ def test_metric_mistakes_are_caught():
     with pytest.raises(ConformanceError) as err:
         check_metric(CountsTwice)
     assert any("reset() forgets" in f for f in err.value.failures)
+
+    class SavesBadly(CountsTwice):
+        def reset(self):
+            self.n = 0
+
+        def save(self, directory, classes):
+            (directory / "x.txt").write_text("x")
+            return self.where(directory)
+
+    for where, message in ((lambda d: None, "returned NoneType"),
+                           (lambda d: d / "y.txt", "which is not a file it wrote"),
+                           (lambda d: (d.parent / "o.txt").write_text("x") and d.parent / "o.txt", "which is outside")):
+        SavesBadly.where = staticmethod(where)
+        with pytest.raises(ConformanceError) as err:
+            check_metric(SavesBadly)
+        assert any("returns an existing file inside the directory" in f and message in f
+                   for f in err.value.failures), err.value.failures
 
 
 def test_model_mistakes_are_caught():
