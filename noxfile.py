@@ -1,23 +1,49 @@
-"""Sessions: tests (per decoder backend), lint, example_plugin, decoder_example, and
-tests_torchvision (by hand, not a default).
+"""Sessions: lint, tests (per decoder backend), example_plugin, decoder_example, and one
+``tests_<extra>`` session per bundled plugin that needs an optional extra (OPTIONAL_PLUGINS).
+All are defaults: ``nox`` with no ``-s`` (what .ci/run calls) runs every one of them.
 
 Each session installs the CPU build torch==2.13.0 first (set ZELDA_NOX_TORCH to change it),
-so a fresh virtualenv never pulls a multi-GB CUDA build.
+so a fresh virtualenv never pulls a multi-GB CUDA build, except where an optional plugin's
+library needs its own torch (OPTIONAL_PLUGINS names the pair it installs first).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 
 import nox
 
-# tests_torchvision is not a default: installing its torch/torchvision pair (a 5.5 GB CUDA
-# build here) takes 6-27 min on the 2-core CI machine, past the CI budget (docs/models.md)
-nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example"]
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
 DECODERS = ["pyav", "decord"]
-TORCHVISION_PAIR = ("torch==2.14.1", "torchvision==0.29.1")  # as pyproject's torchvision extra
+
+
+@dataclass(frozen=True)
+class OptionalPlugin:
+    """A bundled plugin whose tests need an extra: its session installs ``pins`` first (a
+    library built against one torch release brings that torch), then the extra, and runs
+    ``tests`` with ``env`` (ZELDA_TEST_<EXTRA>=1 makes a missing library a failure, not a
+    skip)."""
+
+    pins: tuple[str, ...]
+    tests: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+OPTIONAL_PLUGINS = {
+    # torchvision 0.29.1 imports only beside torch 2.14.1 (docs/models.md); PyPI's 0.28.0 is
+    # a CUDA build that fails beside the CPU torch 2.13.0 of the other sessions
+    "torchvision": OptionalPlugin(
+        pins=("torch==2.14.1", "torchvision==0.29.1"),
+        tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py"),
+        env={"ZELDA_TEST_TORCHVISION": "1"}),
+    # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
+    # session tests_<name> is then part of the default run and of .ci/run
+}
+
+nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example",
+                        *(f"tests_{name}" for name in OPTIONAL_PLUGINS)]
 
 
 def install_zelda(session: nox.Session, extras: str = "test") -> None:
@@ -37,14 +63,20 @@ def tests(session: nox.Session, decoder: str) -> None:
     )
 
 
-@nox.session
-def tests_torchvision(session: nox.Session) -> None:
-    """The torchvision plugin's tests with the torchvision extra, whose pinned torch
-    (the release torchvision was built for) replaces ZELDA_NOX_TORCH here."""
-    session.install(*TORCHVISION_PAIR)
-    session.install("-e", ".[test,torchvision]")
-    session.run("pytest", "-q", "tests/plugins/zelda_torchvision", "tests/core/test_finetune.py", *session.posargs,
-                env={"ZELDA_TEST_TORCHVISION": "1", "ZELDA_STRICT_PLUGINS": "1"})
+def _optional_plugin_session(extra: str, plugin: OptionalPlugin) -> None:
+    def session_func(session: nox.Session) -> None:
+        session.install(*plugin.pins)
+        session.install("-e", f".[test,{extra}]")
+        session.run("pytest", "-q", *plugin.tests, *session.posargs,
+                    env={**plugin.env, "ZELDA_STRICT_PLUGINS": "1"})
+
+    session_func.__doc__ = (f"The tests of the plugin that needs the {extra} extra, with "
+                            f"{' + '.join(plugin.pins)} installed first.")
+    nox.session(name=f"tests_{extra}")(session_func)
+
+
+for _extra, _plugin in OPTIONAL_PLUGINS.items():
+    _optional_plugin_session(_extra, _plugin)
 
 
 @nox.session
