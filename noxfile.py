@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nox
 
@@ -23,12 +23,11 @@ DECODERS = ["pyav", "decord"]
 class OptionalPlugin:
     """A bundled plugin whose tests need an extra: its session installs ``pins`` first (a
     library built against one torch release brings that torch), then the extra, and runs
-    ``tests`` with ``env`` (ZELDA_TEST_<EXTRA>=1 makes a missing library a failure, not a
-    skip)."""
+    ``tests`` with ZELDA_TEST_EXTRAS naming the extra (tests/helpers/extras.py: a missing
+    library is then a failure, not a skip)."""
 
     pins: tuple[str, ...]
     tests: tuple[str, ...]
-    env: dict[str, str] = field(default_factory=dict)
 
 
 OPTIONAL_PLUGINS = {
@@ -36,8 +35,7 @@ OPTIONAL_PLUGINS = {
     # a CUDA build that fails beside the CPU torch 2.13.0 of the other sessions
     "torchvision": OptionalPlugin(
         pins=("torch==2.14.1", "torchvision==0.29.1"),
-        tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py"),
-        env={"ZELDA_TEST_TORCHVISION": "1"}),
+        tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py")),
     # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
     # session tests_<name> is then part of the default run and of .ci/run
 }
@@ -56,10 +54,13 @@ def install_zelda(session: nox.Session, extras: str = "test") -> None:
 def tests(session: nox.Session, decoder: str) -> None:
     """The test suite with one decoder backend (tests read ZELDA_TEST_DECODER)."""
     # export and plot: the deploy tests run the real onnxruntime and matplotlib
-    install_zelda(session, "test,export,plot,decord" if decoder == "decord" else "test,export,plot")
+    extras = "export,plot,decord" if decoder == "decord" else "export,plot"
+    install_zelda(session, f"test,{extras}")
     session.run(
         "pytest", "-q", *session.posargs,
-        env={"ZELDA_TEST_DECODER": decoder, "ZELDA_STRICT_PLUGINS": "1"},
+        # ZELDA_TEST_EXTRAS: a test needing an installed extra fails, never skips, here
+        env={"ZELDA_TEST_DECODER": decoder, "ZELDA_TEST_EXTRAS": extras,
+             "ZELDA_STRICT_PLUGINS": "1"},
     )
 
 
@@ -68,7 +69,7 @@ def _optional_plugin_session(extra: str, plugin: OptionalPlugin) -> None:
         session.install(*plugin.pins)
         session.install("-e", f".[test,{extra}]")
         session.run("pytest", "-q", *plugin.tests, *session.posargs,
-                    env={**plugin.env, "ZELDA_STRICT_PLUGINS": "1"})
+                    env={"ZELDA_TEST_EXTRAS": extra, "ZELDA_STRICT_PLUGINS": "1"})
 
     session_func.__doc__ = (f"The tests of the plugin that needs the {extra} extra, with "
                             f"{' + '.join(plugin.pins)} installed first.")

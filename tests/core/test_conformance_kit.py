@@ -53,9 +53,6 @@ def test_bundled_model_conforms():
     from zelda_core import build
 
     model = build("models", TINY_MODEL)
-    if not hasattr(model, "average_clips"):
-        pytest.skip("this Recognizer does not state num_classes/average_clips yet (the "
-                    "engine branch adds the Model protocol's attributes)")
     check_model(model, num_classes=3)
 
 

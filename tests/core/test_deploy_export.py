@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 from deploy_helpers import zelda
+from extras import need
 
 from zelda_core._cli.main import main
 
-onnx = pytest.importorskip("onnx", reason="zelda-video[export] (onnx) is not installed")
-ort = pytest.importorskip("onnxruntime", reason="zelda-video[export] (onnxruntime) is not installed")
+onnx = need("onnx", "export")
+ort = need("onnxruntime", "export")
 
 FORMATS = {"onnx": "m.onnx", "torchscript": "m.pt", "torch-export": "m.pt2"}
 
@@ -41,7 +42,7 @@ def test_export_verifies_and_writes_metadata(tiny_run, tmp_path, fmt, dynamic):
     assert meta["labels"] == ["dark", "bright"]
     assert meta["sampling"]["clip_len"] == 4 and meta["sampling"]["num_clips"] == 2
     assert meta["crop"]["crop_size"] == 32 and meta["resize"]["size"] == 40
-    assert meta["mean"] == pytest.approx([123.675, 116.28, 103.53]) or meta["mean"] is None
+    assert meta["mean"] == pytest.approx([123.675, 116.28, 103.53])
     assert meta["input"] == {"dtype": "uint8", "layout": "NVCTHW", "channels": "RGB",
                              "range": [0, 255], "shape": ["N" if dynamic else 1, 2, 3, 4, 32, 32]}
     assert meta["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()

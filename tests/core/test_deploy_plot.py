@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 from deploy_helpers import png_ok, svg_root, svg_texts_by_id
+from extras import need
 
 from zelda_core._cli.main import main
 
-pytest.importorskip("matplotlib", reason="zelda-video[plot] (matplotlib) is not installed")
+need("matplotlib", "plot")
 
 CURVES = ("train_loss", "learning_rate", "val_metrics")
 

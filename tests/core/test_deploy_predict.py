@@ -14,6 +14,7 @@ import pytest
 from decoder_fixtures import make_video as make_h264
 from deploy_helpers import REPO, zelda
 from engine_util import make_video
+from extras import need
 
 
 def _jsonl(text: str) -> list[dict]:
@@ -28,7 +29,7 @@ def _docs_example() -> str:
 
 
 def test_docs_onnx_example_equals_zelda_predict(tiny_run, tmp_path):
-    pytest.importorskip("onnxruntime", reason="zelda-video[export] is not installed")
+    need("onnxruntime", "export")
     code = _docs_example()
     assert len(code.strip().splitlines()) <= 30 and "zelda" not in code and "torch" not in code
     script = tmp_path / "onnx_predict.py"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import zelda
+from extras import need
 from media import make_video
 
 BAD = ["file_in_the_way", "cannot_be_made"]
@@ -28,14 +29,28 @@ def _assert_one_line_error(proc, place: Path) -> None:
     assert "--work-dir" not in lines[0]  # no command here has that option
 
 
+COMMANDS = {  # command: (extra and module it needs or None, its arguments for (ckpt, work, video, place))
+    "export_torchscript": (None, lambda r, v, p: ["export", str(r["ckpt"]), "-f", "torchscript",
+                                                  "--out", str(p / "m.pt")]),
+    "export_onnx": (("export", "onnx"), lambda r, v, p: ["export", str(r["ckpt"]), "-f", "onnx",
+                                                         "--out", str(p / "m.onnx")]),
+    "predict": (None, lambda r, v, p: ["predict", str(r["ckpt"]), str(v), "--out", str(p / "p.json")]),
+    "plot": (("plot", "matplotlib"), lambda r, v, p: ["plot", str(r["work"]), "--out",
+                                                      str(p / "pictures")]),
+}
+
+
 @pytest.mark.parametrize("kind", BAD)
-def test_export_predict_plot(tiny_run, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+def test_export_predict_plot(tiny_run, tmp_path: Path, kind: str, command: str) -> None:
+    """Each command that needs an extra skips without it (it would fail on the missing
+    package, not on the path); the others run everywhere."""
+    needs, args = COMMANDS[command]
+    if needs:
+        need(needs[1], needs[0])
     place = _bad_place(tmp_path, kind)
     video = make_video(tmp_path / "v.mp4", 16, size=(32, 32))
-    for args in (["export", str(tiny_run["ckpt"]), "-f", "onnx", "--out", str(place / "m.onnx")],
-                 ["predict", str(tiny_run["ckpt"]), str(video), "--out", str(place / "p.json")],
-                 ["plot", str(tiny_run["work"]), "--out", str(place / "pictures")]):
-        _assert_one_line_error(zelda(*args), place)
+    _assert_one_line_error(zelda(*args(tiny_run, video, place)), place)
 
 
 @pytest.mark.parametrize("kind", BAD)

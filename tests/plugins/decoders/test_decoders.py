@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from decoder_fixtures import manifest, thumb16
+from extras import need
 from media import full_decode, make_edit_list_video, make_video
 
 from zelda_core._errors import DecodeError
@@ -292,7 +293,7 @@ def test_skip_nonref_exact_on_corpus(corpus: Path) -> None:
 def test_decord_decodes_what_pyav_decodes(small: Path, small_ref: list[np.ndarray]) -> None:
     """Fed only the packets a request needs, decord decodes the frames pyav decodes (both
     leave out unrequested non-reference frames), and returns the same frames."""
-    pytest.importorskip("decord")
+    need("decord", "decord")
     ids = [0, 4, 9, 13, 17, 22, 26, 30, 35, 38, 4]
     with open_video(str(small), decoder="decord") as d, open_video(str(small), decoder="pyav") as p:
         np.testing.assert_allclose(d.get_frames(ids), p.get_frames(ids), atol=8)

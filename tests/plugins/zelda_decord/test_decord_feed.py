@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import need
 from media import full_decode, make_edit_list_video, make_video
 from zelda_decord.feed import Feeder, Run
 
@@ -98,7 +99,7 @@ def test_idr_segments_share_one_stream_other_keyframes_start_a_new_one(videos: d
 def test_decord_sees_one_keyframe_and_never_seeks(videos: dict[str, Path]) -> None:
     """The stream's single keyframe flag keeps decord from seeking (its seeks are where
     it returns wrong frames): three chained GOPs, one keyframe as decord counts them."""
-    decord = pytest.importorskip("decord")
+    decord = need("decord", "decord")
     (run,) = _runs(videos["closed-gop mp4"], [1, 13, 25])
     vr = decord.VideoReader(io.BytesIO(run.data), num_threads=1)
     assert len(vr) == run.packets and list(vr.get_key_indices()) == [0]

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from decoder_fixtures import assert_frames_match
+from extras import need
 from media import full_decode, make_video
 
 from zelda_core._video import open_video
 
-pytest.importorskip("decord")
+need("decord", "decord")
 
 
 @pytest.mark.parametrize("width", [16, 24, 48, 72])

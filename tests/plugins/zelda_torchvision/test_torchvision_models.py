@@ -3,7 +3,7 @@ dict and loads a .pth written by torchvision's own model; preprocessing follows 
 offline weight names fail with one paragraph. No network: weights are written locally.
 
 Needs torchvision (the nox session ``tests_torchvision`` installs it); skipped without it
-unless ZELDA_TEST_TORCHVISION=1 says it must be there.
+unless ZELDA_TEST_EXTRAS names torchvision (then it must be there).
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from extras import need
 
-if os.environ.get("ZELDA_TEST_TORCHVISION") == "1":
-    import torchvision  # noqa: F401  (the torchvision session: failing to import is a failure)
-else:
-    pytest.importorskip("torchvision", reason="the torchvision extra is not installed")
+need("torchvision", "torchvision")  # the torchvision session requires it (ZELDA_TEST_EXTRAS)
 
 from deploy_helpers import link_kinetics2_subset  # noqa: E402
 from zelda_torchvision.archs import ARCHS  # noqa: E402
