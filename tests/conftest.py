@@ -30,6 +30,17 @@ def decoders_under_test() -> list[str]:
     return chosen or [d for d, lib in BUNDLED_DECODERS.items() if importlib.util.find_spec(lib)]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stress tests (marker ``stress``: many repetitions under load, minutes each) run only
+    when the ``-m`` expression names them (``-m stress``); any other run deselects them."""
+    if "stress" in (config.getoption("markexpr") or ""):
+        return
+    stress = [item for item in items if item.get_closest_marker("stress")]
+    if stress:
+        config.hook.pytest_deselected(items=stress)
+        items[:] = [item for item in items if not item.get_closest_marker("stress")]
+
+
 @pytest.fixture(scope="session", params=decoders_under_test())
 def decoder_name(request: pytest.FixtureRequest) -> str:
     """The decoder backend under test: a fixture parameter, so one run can cover both."""

@@ -4,7 +4,8 @@ train exactly as one process at batch N*b.
 Each multi-process run costs a few seconds of process start-up, so the module shares its
 runs: one reference run in this process per configuration, and one launch per feature
 (``zelda run --nproc``, two torchrun "nodes" on 127.0.0.1, a SIGKILL under --max-restarts,
-a failing rank).
+a failing rank). The stress test (marker ``stress``, run only with ``-m stress``) repeats
+the two-node run beside a busy loop.
 """
 
 from __future__ import annotations
@@ -146,23 +147,102 @@ def test_nproc_equals_one_process_at_the_global_batch(setup, lr0):
     assert set(ck["model"]) == set(torch.load(lr0 / "checkpoints" / "last.pth", weights_only=True)["model"])
 
 
-def test_two_torchrun_nodes_with_c10d_rendezvous(setup, lr0):
-    """Two torchrun invocations acting as two machines (--nnodes=2, c10d on 127.0.0.1)."""
-    base, recipe = setup
-    a = base / "nodes"
+NODE_TIMEOUT = 200
+"""Seconds two torchrun nodes get to finish: less than torchrun's 300 s exit barrier, so
+that a node left waiting in it fails the test instead of passing late."""
+
+ABORT_AT_TEARDOWN = """
+import os
+if os.environ.get("RANK") == "1":  # a worker, not the agent
+    class _AbortAtTeardown:
+        def __del__(self):
+            os.abort()
+    _keep = _AbortAtTeardown()
+"""
+"""A sitecustomize that aborts (SIGABRT) rank 1 while the interpreter tears its modules
+down: what a native library does when one of its threads is still running then (decord
+once printed "terminate called without an active exception" at exit)."""
+
+
+def two_nodes(recipe: Path, work_dir: Path, *extra: str, extra_env: dict[str, str] | None = None,
+              timeout: float = NODE_TIMEOUT) -> list[tuple[int | None, str]]:
+    """Two torchrun agents acting as two machines (--nnodes=2, c10d on 127.0.0.1), each
+    with one worker: (exit status, stderr) per agent; None for an agent still running
+    after ``timeout`` seconds (it and its worker are then killed)."""
     port = free_port()
+    e = {**env(), "LOGLEVEL": "INFO", **(extra_env or {})}  # INFO: the agents log their exit barrier
     procs = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={rank}",
          "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-         "--rdzv-id=zelda-test", "-m", "zelda_core", "run", str(recipe), *overrides(a, 1, LR0)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
+         "--rdzv-id=zelda-test", "-m", "zelda_core", "run", str(recipe), *overrides(work_dir, 1, LR0, *extra)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e, cwd=REPO,
+        start_new_session=True)  # its own process group: a stuck node is killed with its worker
         for rank in (0, 1)]
+    deadline = time.monotonic() + timeout
+    out: list[tuple[int | None, str]] = []
     for p in procs:
-        _, err = p.communicate(timeout=TIMEOUT)
-        assert p.returncode == 0, err[-3000:]
+        try:
+            _, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            out.append((p.returncode, err))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            _, err = p.communicate()
+            out.append((None, err))
+    return out
+
+
+def barrier_waits(stderr: str) -> list[float]:
+    """Seconds the agent waited in torchrun's exit barrier (its INFO log)."""
+    return [float(line.rsplit("Elapsed: ", 1)[1].split()[0]) for line in stderr.splitlines()
+            if "Done waiting for other agents. Elapsed: " in line]
+
+
+def test_two_torchrun_nodes_with_c10d_rendezvous(setup, lr0, tmp_path):
+    """Two torchrun invocations acting as two machines (--nnodes=2, c10d on 127.0.0.1)
+    train as one process at the global batch, and both exit 0 at once, even though rank
+    1's interpreter aborts in its teardown (a worker that died at exit failed its node,
+    and torchrun left the other node waiting 300 s in its exit barrier)."""
+    base, recipe = setup
+    a = base / "nodes"
+    (tmp_path / "sitecustomize.py").write_text(ABORT_AT_TEARDOWN)
+    nodes = two_nodes(recipe, a, extra_env={"PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])})
+    for rc, err in nodes:
+        assert rc == 0, err[-3000:]
+        assert "Error waiting on exit barrier" not in err and max(barrier_waits(err)) < 60, err[-3000:]
     assert_same_steps(a, lr0, rel=1e-5)
     assert json.loads((a / "summary.json").read_text())["val"] == \
            json.loads((lr0 / "summary.json").read_text())["val"]
+
+
+STRESS_REPEATS = int(os.environ.get("ZELDA_STRESS_REPEATS", "20"))
+
+
+@pytest.mark.stress
+def test_two_nodes_exit_0_every_time_beside_a_busy_loop(setup, lr0):
+    """The two-node run, ZELDA_STRESS_REPEATS times (20) beside a busy loop, with the
+    tutorial recipe's loader (2 persistent workers): every time both nodes exit 0, no
+    node waits in torchrun's exit barrier, and the metrics are the one-process ones."""
+    base, recipe = setup
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    failures = []
+    try:
+        for i in range(STRESS_REPEATS):
+            a = base / f"stress{i}"
+            nodes = two_nodes(recipe, a, "data.workers=2", "data.persistent_workers=true")
+            for node, (rc, err) in enumerate(nodes):
+                waits = barrier_waits(err)
+                if rc != 0 or "Error waiting on exit barrier" in err or not waits or max(waits) >= 60:
+                    failures.append(f"repetition {i + 1}, agent {node}: exit {rc}, exit barrier "
+                                    f"waits {waits}\n{err[-2000:]}")
+            if not any(f.startswith(f"repetition {i + 1},") for f in failures):
+                assert json.loads((a / "summary.json").read_text())["val"] == \
+                       json.loads((lr0 / "summary.json").read_text())["val"]
+            shutil.rmtree(a, ignore_errors=True)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert not failures, f"{len(failures)} failed node(s) in {STRESS_REPEATS} runs:\n" + "\n".join(failures)
 
 
 def _worker(agent: int, rank: int) -> int | None:

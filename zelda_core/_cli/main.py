@@ -95,7 +95,24 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction, modules: Sequen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code.
+
+    A process torchrun started as one of several ranks, running as the program (no
+    ``argv``), ends here with that code, without the interpreter's native teardown
+    (``distributed.end_worker``): every node's torchrun then sees the code the command
+    decided."""
+    import os
+
+    code = _main(argv)
+    if argv is None and "RANK" in os.environ:
+        from .._engine.distributed import end_worker, launched
+
+        if launched():
+            end_worker(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     argv = _disable_plugins(argv)  # accepted anywhere too

@@ -52,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from .._engine.distributed import teardown
     from .._engine.train import run_training
 
+    finished = False
     try:
         run_training(recipe, work_dir=args.work_dir, resume=args.resume, init_from=args.init_from,
                      download=not args.no_download, force_lock=args.force_lock,
                      force_init=args.force_init, plots=False if args.no_plots else None)
+        finished = True
     finally:
-        teardown()
+        teardown(finished)
     return 0

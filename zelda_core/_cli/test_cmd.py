@@ -39,11 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from .._engine.evaluate import test_checkpoint
     from .._engine.log import show
 
+    main = finished = False
     try:
         report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
         main = context().is_main
+        finished = True
     finally:
-        teardown()
+        teardown(finished)
     if not main:  # rank 0 prints the report
         return 0
     m = report["metrics"]

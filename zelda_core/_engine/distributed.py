@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -104,10 +104,46 @@ def _restart_store() -> dict[str, Any]:
             "world_size": world}
 
 
-def teardown() -> None:
-    """Leave the process group (at the end of a command)."""
+def teardown(finished: bool = False) -> None:
+    """Leave the process group at the end of a command.
+
+    ``finished``: the command ran to its end on this rank. Every rank then waits for the
+    others first, so that none leaves the group (or exits) while another still talks to
+    it. After an error nobody waits: the failing rank exits at once and torchrun stops the
+    others."""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if finished and context().enabled:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
+def end_worker(code: int) -> NoReturn:
+    """End a torchrun worker with exit status ``code``, skipping the interpreter's native
+    teardown.
+
+    torchrun's agent runs its exit barrier only when its workers exit 0; a worker that
+    dies at exit (SIGABRT, "terminate called without an active exception") fails its node
+    and leaves every other node waiting 300 s in that barrier (docs/distributed.md).
+    Native threads outlive ``destroy_process_group``: the DDP reducer keeps the gloo
+    group, with its ``gloo_tcp_loop`` and ``pt_gloo_runloop`` threads, alive until the
+    process ends, and decoder libraries run their own threads. The Python-level exit
+    work runs as usual (``atexit``: logging, DataLoader worker processes, files), then
+    the process ends with ``code`` before the interpreter tears down modules and C++
+    static objects under those running threads."""
+    import atexit
+    import sys
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed or gone: nothing more to say
+                pass
+        os._exit(code)
 
 
 def local_device() -> torch.device | None:
