@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     decided."""
     import os
 
-    code = _main(argv)
+    code = _run(argv)
     if argv is None and "RANK" in os.environ:
         from .._engine.distributed import end_worker, launched
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     argv = _disable_plugins(argv)  # accepted anywhere too
