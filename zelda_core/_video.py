@@ -10,6 +10,15 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._orientation import (
+    UPRIGHT,
+    Orientation,
+    describe,
+    display_orientation,
+    display_rotation,
+    orient_frames,
+)
+
 if TYPE_CHECKING:  # numpy is light, but keep the CLI start-up free of it
     import numpy as np
 
@@ -38,6 +47,18 @@ def resolve_size(height: int, width: int, size: Size) -> tuple[int, int]:
     return h, w
 
 
+def _resize(frames: np.ndarray, h: int, w: int) -> np.ndarray:
+    """uint8 frames (N, H, W, 3) to (h, w): the ``resize`` transform's kernel (torch's
+    uint8 bilinear, no antialiasing), so a resize at decode equals one after it."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    out = F.interpolate(t, size=(h, w), mode="bilinear", antialias=False, align_corners=False)
+    return out.permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (at most 200 characters), or its type's
     name: what a DecodeError's reason quotes of a decoding library's error."""
@@ -57,15 +78,53 @@ class VideoReader:
 
     Every bundled decoder implements ``_decode_frames`` and ``_release`` only; the checks
     live here, once.
+
+    Rotated videos (phone clips with a display matrix): a subclass sets
+    ``display_matrix`` (9 ints, FFmpeg's layout) and ``width``/``height`` to the size of
+    the frames as stored, and its ``_decode_frames`` returns frames as stored. Read back,
+    ``width`` and ``height`` are the size as shown (``stored_width``/``stored_height``
+    keep the other), and ``get_frames`` returns frames as shown, turned like ``ffmpeg``
+    turns them (``zelda_core._orientation``); a requested size applies to the shown
+    frames and equals turning, then resizing. ``autorotate = False`` returns frames as
+    stored.
     """
 
     path: str
     num_frames: int
     fps: float
-    width: int
-    height: int
     codec: str = ""
+    stored_width: int = 0
+    stored_height: int = 0
+    display_matrix: tuple[int, ...] | None = None
+    """The file's display matrix (None: shown as stored)."""
+    autorotate: bool = True
+    """Apply ``display_matrix`` (ffmpeg's default; False: frames as stored)."""
     _closed: bool = False
+
+    @property
+    def orientation(self) -> Orientation:
+        """How stored frames turn into shown ones (upright when ``autorotate`` is off)."""
+        if not self.autorotate or self.display_matrix is None:
+            return UPRIGHT
+        return display_orientation(self.display_matrix)
+
+    @property
+    def width(self) -> int:
+        """Frame width as shown (set: the width as stored)."""
+        return self.stored_height if self.orientation.transpose else self.stored_width
+
+    @width.setter
+    def width(self, value: int) -> None:
+        self.stored_width = int(value)
+
+    @property
+    def height(self) -> int:
+        """Frame height as shown (set: the height as stored)."""
+        return self.stored_width if self.orientation.transpose else self.stored_height
+
+    @height.setter
+    def height(self, value: int) -> None:
+        self.stored_height = int(value)
 
     @property
     def duration(self) -> float:
@@ -97,6 +156,10 @@ class VideoReader:
         if wanted.size == 0:
             return np.empty((0, h, w, 3), dtype=np.uint8)
         uniq, inverse = np.unique(wanted, return_inverse=True)
+        turn = self.orientation
+        if turn != UPRIGHT:  # decode as stored, full size; turn; then resize (exact)
+            shown_h, shown_w = h, w
+            h, w = self.stored_height, self.stored_width
         try:
             frames = self._decode_frames([int(i) for i in uniq], h, w)
         except DecodeError:
@@ -112,10 +175,19 @@ class VideoReader:
                 f"{type(self).__name__}._decode_frames returned {frames.dtype} "
                 f"{tuple(frames.shape)} for {len(uniq)} frames at {h}x{w}; the contract is "
                 f"uint8 ({len(uniq)}, {h}, {w}, 3)")
+        if turn != UPRIGHT:
+            frames = orient_frames(frames, turn)
+            if frames.shape[1:3] != (shown_h, shown_w):
+                frames = self._resize_shown(frames, shown_h, shown_w)
         if len(uniq) == len(wanted) and frames.flags.c_contiguous and (
                 len(wanted) < 2 or bool((wanted[1:] > wanted[:-1]).all())):
             return frames  # asked sorted and unique: already in order
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def _resize_shown(self, frames: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Resize turned frames (a rotated video asked at a size): bilinear like the
+        ``resize`` transform; a decoder with its own interpolation option overrides it."""
+        return _resize(frames, height, width)
 
     def _decode_frames(self, indices: list[int], height: int, width: int) -> np.ndarray:
         """The one method a decoder implements: RGB uint8 ``(len(indices), height,
@@ -137,6 +209,8 @@ class VideoReader:
             "height": self.height,
             "codec": self.codec,
             "duration": self.duration,
+            "rotation": display_rotation(self.display_matrix),
+            "orientation": describe(self.display_matrix, self.autorotate),
         }
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ The API, version :data:`API_VERSION`:
 - ``zelda_decoding.index``: the per-file packet index every decoder trusts instead of the
   container header (``get_index``, ``cached_index``, ``build_index``, ``clear_cache``,
   ``PacketIndex``, ``open_container``, ``video_stream``, ``packet_time``,
-  ``seek_packets``, ``PTS_FORMATS``, ``OFFSET_FORMATS``, ``INDEX_VERSION``);
+  ``seek_packets``, ``PTS_FORMATS``, ``OFFSET_FORMATS``, ``INDEX_VERSION``,
+  ``read_display_matrix``; ``PacketIndex.display_matrix``);
 - ``zelda_decoding.cursor``: where demuxing one stream stands, by decode position
   (``PacketCursor``, ``IndexMismatch``, ``READ_AHEAD``);
 - ``zelda_decoding.rgb``: RGB conversion at a frame's own size and the resize kernel of

@@ -43,9 +43,9 @@ from typing import Any
 
 from zelda_core.api import DecodeError
 
-__all__ = ["INDEX_VERSION", "PTS_FORMATS", "OFFSET_FORMATS", "PacketIndex", "packet_time", "seek_packets", "open_container", "video_stream", "build_index", "cached_index", "get_index", "clear_cache"]
+__all__ = ["INDEX_VERSION", "PTS_FORMATS", "OFFSET_FORMATS", "PacketIndex", "packet_time", "seek_packets", "open_container", "video_stream", "build_index", "cached_index", "get_index", "clear_cache", "read_display_matrix"]
 
-INDEX_VERSION = 6
+INDEX_VERSION = 7
 PTS_FORMATS = ("mov", "mp4", "matroska", "webm", "flv", "mpegts")
 """Container formats whose packet pts are true presentation times."""
 OFFSET_FORMATS = ("mov", "mp4")
@@ -88,6 +88,10 @@ class PacketIndex:
     extradata: str | None = None
     """The stream's codec extradata, hex (with ``offsets``): a decoder needs it to decode
     packets read straight from the file."""
+    display_matrix: tuple[int, ...] | None = None
+    """The stream's display matrix (9 ints, FFmpeg's layout) when the file has one (a
+    rotated phone video): readers report it and ``zelda_core.api.VideoReader`` turns
+    frames as it says."""
     _order: list[int] = field(default_factory=list, repr=False, compare=False)
     _keys: list[int] = field(default_factory=list, repr=False, compare=False)
     _pos_of_pts: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
@@ -198,6 +202,7 @@ class PacketIndex:
             "offsets": None if self.offsets is None else list(self.offsets),
             "sizes": None if self.sizes is None else list(self.sizes),
             "extradata": self.extradata,
+            "display_matrix": None if self.display_matrix is None else list(self.display_matrix),
         }
 
     @classmethod
@@ -223,6 +228,8 @@ class PacketIndex:
             offsets=None if d.get("offsets") is None else tuple(d["offsets"]),
             sizes=None if d.get("sizes") is None else tuple(d["sizes"]),
             extradata=d.get("extradata"),
+            display_matrix=(None if d.get("display_matrix") is None
+                            else tuple(int(v) for v in d["display_matrix"])),
         )
 
 
@@ -431,11 +438,41 @@ def build_index(path: str, container: Any = None) -> PacketIndex:
             offsets=tuple(offsets) if direct else None,  # type: ignore[arg-type]
             sizes=tuple(sizes) if direct else None,
             extradata=extradata.hex() if direct and extradata else None,
+            display_matrix=read_display_matrix(path, stream.index),
         )
     finally:
         if own:
             container.close()
 
+
+def read_display_matrix(path: str, stream_index: int) -> tuple[int, ...] | None:
+    """The display matrix of stream ``stream_index``, or None (no matrix, or the identity).
+
+    PyAV shows the stream's matrix only on decoded frames, so this decodes the first frame
+    in a container of its own (the caller's decoder is left untouched); once per file, as
+    the index is cached."""
+    import struct
+
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams[stream_index]
+            for n, pkt in enumerate(container.demux(stream)):
+                for frame in stream.codec_context.decode(pkt if pkt.size else None):
+                    for side in frame.side_data:
+                        if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+                            m = struct.unpack("=9i", bytes(side))
+                            return None if m == _IDENTITY else m
+                    return None
+                if n >= 64:
+                    return None
+    except (av.FFmpegError, ValueError, struct.error):
+        return None
+    return None
+
+
+_IDENTITY = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
 
 _LRU: OrderedDict[tuple[str, int, int], PacketIndex] = OrderedDict()
 _LRU_SIZE = 512

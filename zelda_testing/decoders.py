@@ -12,7 +12,7 @@ import numpy as np
 from zelda_core.api import DecodeError, Decoder, resolve_size
 
 from .errors import Clauses
-from .media import frame_ids, make_corrupt, make_truncated, make_video
+from .media import frame_ids, make_corrupt, make_rotated, make_truncated, make_video, shown
 
 FRAMES = 40
 SIZE = (48, 64)
@@ -135,6 +135,30 @@ def check_decoder(decoder: str | Callable[..., Any], workdir: str | Path,
                 assert got == [19, 0, 7], f"{suffix}: frames {got}"
 
     c.check("Matroska and AVI files count and decode too", other_containers)
+
+    def rotated() -> None:
+        with open_(video) as r:
+            stored = r.get_frames([0, 13, 30])
+        for degrees, hflip in ((-90, False), (90, False), (180, False), (90, True)):
+            what = f"display matrix {degrees} degrees{' mirrored' if hflip else ''}"
+            path = make_rotated(workdir / f"kit_rot{degrees}{'m' if hflip else ''}.mp4",
+                                video, degrees, hflip=hflip)
+            want = shown(stored, degrees, hflip=hflip)
+            with open_(path) as r:
+                sh, sw = want.shape[1:3]
+                assert (r.height, r.width) == (sh, sw), \
+                    f"{what}: size {r.height}x{r.width}, expected {sh}x{sw} (as shown)"
+                got = r.get_frames([0, 13, 30])
+                assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+                diff = np.abs(got.astype(int) - want).mean()
+                assert diff < 1, f"{what}: frames differ from the source's turned frames by {diff:.1f}"
+                eh, ew = resolve_size(sh, sw, 24)
+                small = r.get_frames([13], size=24)
+                assert small.shape == (1, eh, ew, 3), \
+                    f"{what}: size=24 gave {small.shape}, expected (1, {eh}, {ew}, 3) (as shown)"
+
+    c.check("a rotated video (display matrix) is returned as shown; size applies to it",
+            rotated)
 
     def bad_file(path: Path) -> Callable[[], None]:
         def run() -> None:

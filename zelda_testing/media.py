@@ -74,3 +74,32 @@ def make_truncated(path: str | Path, source: str | Path, keep: float = 0.5) -> P
     path = Path(path)
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def make_rotated(path: str | Path, source: str | Path, degrees: int, *,
+                 hflip: bool = False) -> Path:
+    """``source``'s packets (the same bitstream, so the same decoded pixels) in an MP4
+    whose display matrix turns them ``degrees`` counter-clockwise, then mirrors them
+    left-right with ``hflip``: a phone video. ``degrees = -90`` is the usual portrait
+    clip (shown turned 90 degrees clockwise). :func:`shown` gives the frames a decoder
+    must return."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as src, av.open(str(path), "w", format="mp4") as out:
+        stream = src.streams.video[0]
+        ost = out.add_stream_from_template(stream, opaque=True)
+        ost.set_display_rotation(degrees, hflip=hflip)
+        for packet in src.demux(stream):
+            if packet.size:
+                packet.stream = ost
+                out.mux(packet)
+    return path
+
+
+def shown(frames: np.ndarray, degrees: int, *, hflip: bool = False) -> np.ndarray:
+    """Frames ``(N, H, W, 3)`` of :func:`make_rotated`'s source as the rotated file must
+    show them: turned ``degrees`` counter-clockwise, then mirrored with ``hflip``."""
+    out = np.rot90(np.asarray(frames), k=(degrees // 90) % 4, axes=(1, 2))
+    return np.ascontiguousarray(out[:, :, ::-1] if hflip else out)

@@ -222,6 +222,7 @@ class Feeder:
             # opaque: copy the stream parameters only; no encoder is looked up (there is
             # none for decoder-only names such as libdav1d)
             ost = out.add_stream_from_template(self._stream, opaque=True)
+            ost.set_display_rotation(0)  # frames as stored: VideoReader turns them
             ost.time_base = tb
             for k, (_, pkt) in enumerate(fed):
                 pkt.stream = ost

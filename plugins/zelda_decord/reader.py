@@ -60,17 +60,21 @@ configure_decord()
 
 
 class DecordReader(VideoReader):
-    """Frame-accurate reader on decord (``threads``: decord decoder threads, default 1)."""
+    """Frame-accurate reader on decord (``threads``: decord decoder threads, default 1;
+    ``autorotate``: default True, turn frames as the file's display matrix says, see
+    ``zelda_core.api.VideoReader``)."""
 
     @reader_boundary
-    def __init__(self, path: str, *, threads: int = 1) -> None:
+    def __init__(self, path: str, *, threads: int = 1, autorotate: bool = True) -> None:
         self.path = str(path)
         self.threads = int(threads)
+        self.autorotate = bool(autorotate)
         idx = get_index(self.path)  # validates the file with PyAV first
         self._index = idx
         self.num_frames = idx.num_frames
         self.fps = idx.fps
-        self.width, self.height = idx.width, idx.height
+        self.width, self.height = idx.width, idx.height  # as stored; read back: as shown
+        self.display_matrix = idx.display_matrix
         self.codec = idx.codec
         pts_container = any(f in idx.format_name.split(",") for f in PTS_FORMATS)
         self.sequential = (
@@ -84,6 +88,7 @@ class DecordReader(VideoReader):
         self.fed = idx.by_pts
         """Decode from in-memory streams of just the needed packets (``feed.py``)."""
         self._pyav: Any = None  # the pyav reader, for files decord cannot copy frames of
+        self._why_pyav = ""
         self.frames_decoded: int | None = 0
         """Frames decord decoded: the packets handed to it; None once it read the file
         itself (it does not report what it decoded then)."""
@@ -117,18 +122,19 @@ class DecordReader(VideoReader):
             raise
         except Exception as e:  # decord's or a muxer's own error, first line only
             raise DecodeError(self.path, f"{type(e).__name__} while decoding: {_short(e)}") from e
-        if (h, w) != (self.height, self.width):
+        if (h, w) != (self.stored_height, self.stored_width):
             frames = np.stack([resize_rgb(f, h, w) for f in frames])
         return frames
 
     def _decode(self, uniq: np.ndarray) -> np.ndarray:
         if self._pyav is None:
             try:
-                return self._decode_decord(uniq, self.height, self.width)
-            except _CopyBug:
-                log.warning("%s: decord cannot copy out frames %d pixels wide; decoding this "
-                            "file with the pyav reader", self.path, self.width)
-                self._pyav = open_video(self.path, "pyav")
+                return self._decode_decord(uniq, self.stored_height, self.stored_width)
+            except _CopyBug as why:
+                self._why_pyav = str(why) or f"decord cannot copy out frames {self.stored_width} pixels wide"
+                log.warning("%s: %s; decoding this file with the pyav reader", self.path,
+                            self._why_pyav)
+                self._pyav = open_video(self.path, "pyav", autorotate=False)
                 self.frames_decoded = None
         return self._pyav.get_frames(uniq.tolist())
 
@@ -140,6 +146,10 @@ class DecordReader(VideoReader):
                 # the demuxer disagrees with the packet index, or no in-memory container
                 # carries the codec (FeedError: VP8): let decord read the file
                 self.fed = False
+        if self.display_matrix is not None:
+            # decord turns such frames itself when it reads the file, wrongly at 90 degrees
+            # (a 4-channel or mis-sized array); the in-memory feed carries no matrix
+            raise _CopyBug("decord turns the frames of a video with a display matrix wrongly")
         self.frames_decoded = None
         vr = self._reader()
         try:
@@ -159,7 +169,7 @@ class DecordReader(VideoReader):
         """Frames ``uniq`` from in-memory streams of just the packets they need."""
         if self._feeder is None:
             self._feeder = Feeder(self.path, self._index)
-        native = (h, w) == (self.height, self.width)
+        native = (h, w) == (self.stored_height, self.stored_width)
         out = np.empty((len(uniq), h, w, 3), dtype=np.uint8)
         row = {int(i): n for n, i in enumerate(uniq)}
         try:
@@ -218,7 +228,7 @@ class DecordReader(VideoReader):
         d.update(self._index.probe_info())
         d["decoder"] = "decord"
         if self._pyav is not None:
-            d["decoded_by"] = "pyav (decord cannot copy out frames of this width)"
+            d["decoded_by"] = f"pyav ({self._why_pyav})"
         return d
 
     def _release(self) -> None:
@@ -233,4 +243,5 @@ class DecordReader(VideoReader):
 
 
 class _CopyBug(Exception):
-    """decord decoded a frame but could not copy it out (its bug for a few widths)."""
+    """decord cannot return this file's frames (its copy bug for a few widths, or a
+    display matrix it applies wrongly): the pyav reader decodes the file instead."""

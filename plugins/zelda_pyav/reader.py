@@ -36,7 +36,7 @@ from zelda_decoding.boundary import reader_boundary
 from zelda_decoding.cursor import IndexMismatch, PacketCursor
 from zelda_decoding.ffmpeg_log import configure_pyav
 from zelda_decoding.index import PacketIndex, cached_index, get_index, open_container, video_stream
-from zelda_decoding.rgb import check_interpolation, frame_to_rgb
+from zelda_decoding.rgb import check_interpolation, frame_to_rgb, resize_rgb
 from zelda_pyav.intra import (
     DirectPackets,
     can_read_direct,
@@ -54,7 +54,8 @@ class PyAVReader(VideoReader):
     Options: ``threads`` (decoder threads, default 1: DataLoader workers provide the
     parallelism), ``skip_nonref`` (default True: skip non-reference frames nobody asked
     for), ``interpolation`` (swscale filter for resizing, default ``"BILINEAR"``: like
-    OpenCV's, see ``zelda_decoding.rgb``).
+    OpenCV's, see ``zelda_decoding.rgb``), ``autorotate`` (default True: turn frames as
+    the file's display matrix says, like ``ffmpeg``; see ``zelda_core.api.VideoReader``).
     """
 
     @reader_boundary
@@ -65,8 +66,10 @@ class PyAVReader(VideoReader):
         threads: int = 1,
         skip_nonref: bool = True,
         interpolation: str = "BILINEAR",
+        autorotate: bool = True,
     ) -> None:
         self.path = str(path)
+        self.autorotate = bool(autorotate)
         self.interpolation = check_interpolation(interpolation)
         self.skip_nonref = bool(skip_nonref)
         self.threads = int(threads)
@@ -87,7 +90,8 @@ class PyAVReader(VideoReader):
                     raise
         self.num_frames = idx.num_frames
         self.fps = idx.fps
-        self.width, self.height = idx.width, idx.height
+        self.width, self.height = idx.width, idx.height  # as stored; read back: as shown
+        self.display_matrix = idx.display_matrix
         self.codec = idx.codec
         self._fed: int | None = None  # decoder fed continuously up to this position
         self._start = 0  # ... from this keyframe position
@@ -181,6 +185,12 @@ class PyAVReader(VideoReader):
             self._container.close()
 
     # -- decoding ---------------------------------------------------------------------
+
+    def _resize_shown(self, frames: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Turned frames resized with this reader's ``interpolation``."""
+        if self.interpolation == "BILINEAR":
+            return super()._resize_shown(frames, height, width)
+        return np.stack([resize_rgb(f, height, width, self.interpolation) for f in frames])
 
     def _convert(self, frame: Any, h: int, w: int) -> np.ndarray:
         """RGB of ``frame`` at (h, w)."""

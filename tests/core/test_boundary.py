@@ -203,6 +203,7 @@ FOREIGN_PRIVATE_ALLOWED = {
     ("plugins/zelda_pyav/prepare_cmd.py", "argparse._SubParsersAction"): "stdlib's type, in an annotation",
     ("plugins/zelda_torchvision/models.py", "module._mvit"): "torchvision's MViT builder, patched for other sizes",
     ("plugins/zelda_pyav/encode.py", "copy._index"): "its own plugin's reader verifies a copy by a fresh, uncached index",
+    ("plugins/zelda_pyav/reader.py", "super()._resize_shown"): "the base class's hook, extended by its override",
 }
 """``x._name`` on something other than ``self``/``cls`` that is allowed, with why."""
 

@@ -11,8 +11,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "probe",
         help="show what a decoder reads from videos (or why it cannot)",
         description="Open each video with a decoder and print its metadata: the frame count "
-        "a full decode yields (from the packets, not the header), fps, size, codec, duration "
-        "and keyframe interval; or the reason the file cannot be read. Exit code 1 when any "
+        "a full decode yields (from the packets, not the header), fps, size as shown (a rotated "
+        "video's display matrix applied, as ffmpeg does), codec, duration and keyframe interval; or the reason the file cannot be read. Exit code 1 when any "
         "file is unreadable.",
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
@@ -47,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
             lie = f" (header says {header})" if header is not None and header != r["frames"] else ""
             if r.get("truncated"):
                 lie += f" (TRUNCATED: {r['truncated']}; only the frames that decode are counted)"
+            turn = r.get("orientation", "as stored")
+            shown = "" if turn == "as stored" else f" ({turn})"
             print(
                 f"{r['path']}: {r['frames']} frames{lie}, {r['fps']:.3f} fps, "
-                f"{r['width']}x{r['height']}, {r['codec']}, {r['duration']:.2f} s, "
+                f"{r['width']}x{r['height']}{shown}, {r['codec']}, {r['duration']:.2f} s, "
                 f"keyframe every {r.get('keyframe_interval', float('nan')):.1f} frames"
             )
     return 1 if any("error" in r for r in results) else 0
