@@ -73,7 +73,7 @@ class PluginInfo:
     version: str
     status: str
     """"imported" (loaded, components not imported yet), "usable" / "unusable" (after
-    :meth:`PluginManager.check_components`), "disabled" or "failed"."""
+    ``_registry.check_components``), "disabled" or "failed"."""
     error: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
@@ -339,32 +339,6 @@ class PluginManager:
         q = norm(qualifier)
         return [c for c in self.providers[kind].get(bare, [])
                 if q in (norm(c.plugin), norm(c.dist))]
-
-    # -- checking components -----------------------------------------------------
-    def check_components(self) -> list[str]:
-        """Import every lazy factory: plugins become "usable" or "unusable" (a component's
-        own dependency is missing: the reason is recorded). A ``module:attr`` that does not
-        resolve is a broken plugin: returned as a problem (an error under strict mode)."""
-        from ._registry import ComponentImportError, resolve_factory
-
-        problems = []
-        for kind in KINDS:
-            for comps in self.providers[kind].values():
-                for comp in comps:
-                    info = self.plugins[comp.plugin]
-                    try:
-                        resolve_factory(comp)
-                    except ComponentImportError as exc:
-                        info.problems[f"{kind}:{comp.name}"] = exc.reason
-                        if exc.broken:
-                            problems.append(str(exc))
-        for info in self.plugins.values():
-            if info.loaded:
-                info.status = "unusable" if info.problems else "usable"
-        if problems and strict():
-            raise PluginError(" ".join(problems) + " ZELDA_STRICT_PLUGINS is set, so this "
-                              "is an error.")
-        return problems
 
 
 _manager: PluginManager | None = None

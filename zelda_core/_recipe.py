@@ -223,7 +223,7 @@ def versions(data: dict[str, Any] | None = None) -> dict[str, Any]:
         if p.loaded
     }
     if data is not None:
-        from ._schema import component_tables
+        from ._recipe_tables import component_tables
 
         used = [(ref.kind, ref.table.get("type")) for ref in component_tables(data)
                 if isinstance(ref.table, dict) and isinstance(ref.table.get("type"), str)]

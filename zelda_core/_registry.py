@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import PluginError, RecipeError, ZeldaError
 from ._params import check_params
-from ._plugins import KINDS, Component, get_plugin_manager
+from ._plugins import KINDS, Component, PluginManager, get_plugin_manager, strict
 
 NESTED_KINDS = {"models"}
 """Kinds whose nested typed tables are built first, as the same kind, and passed in."""
@@ -173,6 +173,32 @@ def _import_error(component: Component, reason: str, *, broken: bool) -> Compone
     return ComponentImportError(
         f"the {component.kind[:-1]} '{component.name}' of {component.provider} cannot be "
         f"imported from {component.factory!r}: {reason}.", reason, broken)
+
+
+def check_components(pm: PluginManager | None = None) -> list[str]:
+    """Import every lazy factory of ``pm`` (default: the process-wide manager): plugins
+    become "usable" or "unusable" (a component's own dependency is missing: the reason is
+    recorded). A ``module:attr`` that does not resolve is a broken plugin: returned as a
+    problem (an error under strict mode)."""
+    pm = pm or get_plugin_manager()
+    problems = []
+    for kind in KINDS:
+        for comps in pm.providers[kind].values():
+            for comp in comps:
+                info = pm.plugins[comp.plugin]
+                try:
+                    resolve_factory(comp)
+                except ComponentImportError as exc:
+                    info.problems[f"{kind}:{comp.name}"] = exc.reason
+                    if exc.broken:
+                        problems.append(str(exc))
+    for info in pm.plugins.values():
+        if info.loaded:
+            info.status = "unusable" if info.problems else "usable"
+    if problems and strict():
+        raise PluginError(" ".join(problems) + " ZELDA_STRICT_PLUGINS is set, so this "
+                          "is an error.")
+    return problems
 
 
 def _split(table: Any, kind: str, key: str | None, file: str | None) -> tuple[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Where each kind of component lives in a recipe, and whole-recipe validation.
+"""Whole-recipe validation.
 
 ``validate_recipe`` checks every component table against its factory's signature and
 reports every problem at once, before anything heavy (decoding, training) runs.
@@ -8,52 +8,15 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ._data.config import data_errors
 from ._errors import RecipeError
 from ._recipe import META_KEY, Recipe
+from ._recipe_tables import component_tables
 from ._schema_values import value_errors
 
 TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
-DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
-
-
-@dataclass
-class TableRef:
-    """One component table of a recipe: its key path, kind, table and engine-given params."""
-
-    key: str
-    kind: str
-    table: Any
-    injected: tuple[str, ...] = ()
-
-
-def component_tables(data: dict[str, Any]) -> Iterator[TableRef]:
-    """Every component table in a recipe dict, by key path."""
-    d = data.get("data")
-    if isinstance(d, dict):
-        if "decoder" in d:
-            options = d.get("decoder_options") or {}
-            table = {"type": d["decoder"], **(options if isinstance(options, dict) else {})}
-            yield TableRef("data.decoder", "decoders", table, ("path",))
-        for split, table in d.items():
-            if not (isinstance(table, dict) and "type" in table):
-                continue
-            yield TableRef(f"data.{split}", "datasets",
-                           {k: v for k, v in table.items() if k != "pipeline"}, DATASET_INJECTED)
-            pipeline = table.get("pipeline", [])
-            if isinstance(pipeline, list):
-                for i, step in enumerate(pipeline):
-                    yield TableRef(f"data.{split}.pipeline[{i}]", "transforms", step)
-    if "model" in data:
-        yield TableRef("model", "models", data["model"])
-    metrics = data.get("metrics")
-    if isinstance(metrics, dict):
-        for name, table in metrics.items():
-            yield TableRef(f"metrics.{name}", "metrics", table)
 
 
 def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:

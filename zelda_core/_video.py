@@ -22,6 +22,9 @@ from ._orientation import (
 if TYPE_CHECKING:  # numpy is light, but keep the CLI start-up free of it
     import numpy as np
 
+DEFAULT_DECODER = "pyav"
+"""The decoder a recipe uses when ``data.decoder`` is not set (``zelda_core.api`` exports it)."""
+
 Size = int | Sequence[int] | None
 """``None`` (native), an int (short side, aspect kept) or ``(h, w)`` exact."""
 
@@ -256,7 +259,6 @@ class VideoOpener:
                  file: str | None = None) -> None:
         from ._errors import RecipeError
         from ._registry import check, get_component, resolve_factory
-        from .api import DEFAULT_DECODER
 
         spec = {"type": decoder} if isinstance(decoder, str) else dict(decoder or {})
         spec.setdefault("type", DEFAULT_DECODER)

@@ -19,16 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._errors import DataError, DecodeError, PluginError, RecipeError, ZeldaError
 from ._lazy import lazy_getattr
-from ._video import Size, resolve_size
+from ._video import DEFAULT_DECODER, Size, resolve_size
 from .hookspecs import Register, hookimpl, hookspec
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-
-DEFAULT_DECODER = "pyav"
-"""The decoder a recipe uses when ``data.decoder`` is not set."""
 
 Sample = dict[str, Any]
 """The dict that flows through a pipeline (keys follow MMAction2; see docs/plugins.md)."""

@@ -40,10 +40,11 @@ def _plugin_json(pm: Any, p: Any, tracebacks: bool) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from .._plugins import KINDS, disable_hint, get_plugin_manager
+    from .._registry import check_components
 
     pm = get_plugin_manager()
     tracebacks = args.traceback or getattr(args, "debug", False)
-    problems = pm.check_components() if args.check else []
+    problems = check_components(pm) if args.check else []
     if args.check:  # "check" means every plugin loaded: a failed one fails the check
         problems += [p.name for p in pm.failed()]
     plugins = sorted(pm.plugins.items(), key=lambda kv: kv[0])
