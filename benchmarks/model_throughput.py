@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from zelda_core._engine.assemble import build_training
     from zelda_core._engine.build import build_model, model_table
     from zelda_core._engine.config import parse_train_config
     from zelda_core._engine.log import RunLogger
@@ -62,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             batches.append({"inputs": x, "label": y, "meta": [{}] * batch, "skipped": []})
         n = args.steps + 5
         with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(model, config=cfg, train_batches=lambda e, st=0, b=batches, n=n: [b[i % 4] for i in range(st, n)],
+            trainer = Trainer(build_training(model, config=cfg, train_batches=lambda e, st=0, b=batches, n=n: [b[i % 4] for i in range(st, n)],
                               steps_per_epoch=n, work_dir=tmp,
-                              logger=RunLogger(tmp, tensorboard=False, quiet=True))
+                              logger=RunLogger(tmp, tensorboard=False, quiet=True)))
             trainer.train_epoch(0, start_batch=n - 5)  # warm-up (compile, cuDNN autotune)
             start = time.perf_counter()
             trainer.train_epoch(0, start_batch=5)  # args.steps steps; each syncs on its loss

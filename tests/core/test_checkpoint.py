@@ -10,6 +10,7 @@ from engine_util import make_dataset, quick_config, small_recipe, toy_batches, t
 from media import make_video  # noqa: E402
 
 from zelda_core._engine import checkpoint as ckpt_io  # noqa: E402
+from zelda_core._engine.assemble import build_training  # noqa: E402
 from zelda_core._engine.errors import CheckpointError  # noqa: E402
 from zelda_core._engine.loop import Trainer  # noqa: E402
 
@@ -66,9 +67,9 @@ def test_torn_or_foreign_files_give_clear_errors(tmp_path):
 def test_trainer_checkpoint_is_self_describing_and_weights_only(tmp_path):
     torch.manual_seed(0)
     recipe = {"seed": 0, "model": {"type": "recognizer", "head": {"type": "cls_head", "num_classes": 2}}}
-    t = Trainer(toy_model(), config=quick_config(epochs=3, keep_checkpoints=1),
+    t = Trainer(build_training(toy_model(), config=quick_config(epochs=3, keep_checkpoints=1),
                 train_batches=lambda e, s=0: toy_batches(e, s, n_batches=2), steps_per_epoch=2,
-                work_dir=tmp_path, classes=["dark", "bright"], recipe=recipe, recipe_toml="seed = 0\n")
+                work_dir=tmp_path, classes=["dark", "bright"], recipe=recipe, recipe_toml="seed = 0\n"))
     t.fit()
     ck = torch.load(tmp_path / "checkpoints" / "last.pth", weights_only=True)
     assert ck["format"] == "zelda-checkpoint/1" and ck["epoch"] == 3
@@ -84,9 +85,9 @@ def test_init_from_reports_missing_unexpected_and_mismatched(tmp_path):
     state["extra.weight"] = torch.zeros(1)
     del state["backbone.conv.1.bias"]
     torch.save({"model": state}, tmp_path / "w.pth")
-    t = Trainer(toy_model(num_classes=2), config=quick_config(epochs=1),
+    t = Trainer(build_training(toy_model(num_classes=2), config=quick_config(epochs=1),
                 train_batches=lambda e, s=0: toy_batches(e, s, n_batches=1), steps_per_epoch=1,
-                work_dir=tmp_path / "run")
+                work_dir=tmp_path / "run"))
     report = t.init_from(tmp_path / "w.pth")
     assert report["unexpected"] == ["extra.weight"]
     assert report["missing"] == ["backbone.conv.1.bias", "head.fc.weight", "head.fc.bias"]

@@ -343,12 +343,13 @@ def test_resume_position_across_global_batches(tmp_path):
     continues at the same sample (rounded down to a step of the new run, said so)."""
     from engine_util import quick_config, toy_batches, toy_model
 
+    from zelda_core._engine.assemble import build_training
     from zelda_core._engine.loop import Trainer
 
     def trainer(sps, name="run", **kw):
-        return Trainer(toy_model(), config=quick_config(epochs=1, checkpoint_iters=1, **kw),
+        return Trainer(build_training(toy_model(), config=quick_config(epochs=1, checkpoint_iters=1, **kw),
                        train_batches=lambda e, s=0: toy_batches(e, s, n_batches=3), steps_per_epoch=3,
-                       work_dir=tmp_path / name, samples_per_step=sps)
+                       work_dir=tmp_path / name, samples_per_step=sps))
 
     t = trainer(2)
     t.global_step, t.epoch = 1, 0

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from engine_util import quick_config, toy_batches, toy_model  # noqa: E402
 from zelda_metrics.classification import TopKAccuracy  # noqa: E402
 
+from zelda_core._engine.assemble import build_training  # noqa: E402
 from zelda_core._engine.config import parse_train_config, train_errors  # noqa: E402
 from zelda_core._engine.device import amp_dtype, make_scaler, select_device  # noqa: E402
 from zelda_core._engine.errors import TrainingError  # noqa: E402
@@ -22,13 +23,13 @@ from zelda_core._errors import RecipeError, ZeldaError  # noqa: E402
 def make_trainer(tmp_path, cfg, *, seed=0, dropout=0.5, n_batches=4, val=True, name="run"):
     torch.manual_seed(seed)
     model = toy_model(dropout=dropout)
-    return Trainer(
+    return Trainer(build_training(
         model, config=cfg, train_batches=lambda e, s=0: toy_batches(e, s, n_batches=n_batches),
         steps_per_epoch=n_batches,
         val_batches=(lambda: toy_batches(99, n_batches=2)) if val else None,
         metrics={"acc": TopKAccuracy(k=[1])}, work_dir=tmp_path / name, classes=["dark", "bright"],
         recipe={"model": {"type": "recognizer"}},
-    )
+    ))
 
 
 def weights(model):
@@ -172,7 +173,7 @@ def test_skipped_files_are_logged(tmp_path):
         out[0]["skipped"] = [("/data/broken.mp4", "moov atom not found")]
         return out
 
-    t = Trainer(toy_model(), config=cfg, train_batches=batches, steps_per_epoch=2, work_dir=tmp_path)
+    t = Trainer(build_training(toy_model(), config=cfg, train_batches=batches, steps_per_epoch=2, work_dir=tmp_path))
     r = t.fit()
     assert r.skipped == [("/data/broken.mp4", "moov atom not found")]
     assert "skipped /data/broken.mp4: moov atom not found" in (tmp_path / "train.log").read_text()

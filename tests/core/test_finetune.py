@@ -6,6 +6,7 @@ import pytest
 import torch
 from engine_util import quick_config, toy_batches, toy_model
 
+from zelda_core._engine.assemble import build_training  # noqa: E402
 from zelda_core._engine.config import train_errors
 from zelda_core._engine.loop import Trainer
 from zelda_core._errors import RecipeError
@@ -13,8 +14,8 @@ from zelda_core._errors import RecipeError
 
 def _trainer(tmp_path, model, **cfg):
     config = quick_config(**cfg)
-    return Trainer(model, config=config, train_batches=toy_batches, steps_per_epoch=4,
-                   work_dir=tmp_path)
+    return Trainer(build_training(model, config=config, train_batches=toy_batches, steps_per_epoch=4,
+                   work_dir=tmp_path))
 
 
 def _snapshot(model):

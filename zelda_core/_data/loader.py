@@ -79,6 +79,11 @@ class Loader:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
+    def batches(self, epoch: int, start_batch: int = 0) -> Loader:
+        """``epoch``'s batches from ``start_batch`` on (the engine's ``train_batches``)."""
+        self.set_epoch(epoch, start_batch)
+        return self
+
     def close(self) -> None:
         """Stop the workers now (persistent ones otherwise live as long as the Loader)."""
         # torch keeps the persistent workers' iterator in a private attribute and offers no

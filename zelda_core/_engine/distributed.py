@@ -10,7 +10,7 @@ every helper here is the one-process identity.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -28,14 +28,12 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    enabled: bool = field(init=False)  # more than one process
+    is_main: bool = field(init=False)  # rank 0: the process that writes the work dir
 
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+    def __post_init__(self) -> None:  # plain fields: reading them calls nothing
+        object.__setattr__(self, "enabled", self.world_size > 1)
+        object.__setattr__(self, "is_main", self.rank == 0)
 
 
 def _env_int(name: str, default: int) -> int:

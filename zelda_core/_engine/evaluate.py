@@ -57,7 +57,8 @@ def evaluate(
 
     from . import distributed as dist
 
-    sharded = dist.context().enabled
+    ctx = dist.context()
+    sharded = ctx.enabled
     for m in metrics.values():
         m.reset()
     was_training = model.training
@@ -65,7 +66,7 @@ def evaluate(
     count = 0
     parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     local_skipped: list[tuple[str, str]] = []
-    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None if dist.context().is_main else True,
+    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None if ctx.is_main else True,
                                       leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
         for batch in batches:
             local_skipped.extend(tuple(s) for s in batch.get("skipped") or [])
@@ -123,11 +124,6 @@ def save_metric_files(metrics: Mapping[str, Any], directory: Path, classes: list
     return [Path(m.save(Path(directory), classes)) for m in savers]
 
 
-def splits_of(data: dict[str, Any]) -> set[str]:
-    """The split names of a recipe dict (``[data.<split>]`` tables with a type)."""
-    return {k for k, v in (data.get("data") or {}).items() if isinstance(v, dict) and "type" in v}
-
-
 def check_classes(trained: list[str], data: list[str], checkpoint: str | Path, split: str) -> None:
     """CheckpointError when the checkpoint's classes are not the data's: the metrics would
     compare label numbers that mean different things. Data without class names (labels
@@ -159,11 +155,11 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     from .._data import build_dataloader, build_dataset
     from . import checkpoint as ckpt_io
     from . import distributed as dist
+    from .assemble import seed_everything, splits_of
     from .build import build_metrics, build_model, load_weights, model_table
     from .config import parse_train_config
     from .device import place_model
     from .files import write_json
-    from .train import seed_everything
     from .workdir import prepare_work_dir
 
     data = copy.deepcopy(recipe.data)

@@ -1,8 +1,9 @@
 """The train/validate loop: epochs, AMP, accumulation, clipping, checkpoints, resume.
 
-The loop is independent of how batches are made: it takes callables that return
-iterables of batches (``{"inputs", "label", "meta", "skipped"}``), so tests feed it
-synthetic clips and ``zelda_core._engine.train`` feeds it ``zelda_core._data`` loaders.
+The loop is independent of how batches are made and of how its parts are built: it takes
+``assemble.TrainParts`` (model placed, optimizer built, callables that return iterables of
+batches ``{"inputs", "label", "meta", "skipped"}``), so tests feed it synthetic clips and
+``zelda run`` (``assemble.build_run``) feeds it ``zelda_core._data`` loaders.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,12 @@ import torch
 from .._contracts import check_loss
 from . import checkpoint as ckpt_io
 from . import distributed as dist
-from .config import TrainConfig
-from .device import apply_channels_last, autocast, describe, make_scaler, place_model, select_device
+from .assemble import TrainParts
+from .device import apply_channels_last, autocast, describe
 from .errors import CheckpointError, TrainingError, UnreadableSplitError
 from .evaluate import evaluate
-from .finetune import Finetune, init_from_checkpoint
-from .log import RankLogger, RunLogger, show, show_metrics
-from .optim import Scheduler, Warmup, build_optimizer
+from .finetune import init_from_checkpoint
+from .log import show, show_metrics
 
 Batches = Iterable[Mapping[str, Any]]
 
@@ -49,11 +49,12 @@ class FitResult:
 
 
 class Trainer:
-    """Trains ``model`` (a recognizer with ``loss(inputs, labels)`` and ``predict(inputs)``).
+    """Trains the model of ``parts`` (built by ``assemble.build_training``: a recognizer
+    with ``loss(inputs, labels)`` and ``predict(inputs)``, placed, with its optimizer).
 
-    ``train_batches(epoch, start_batch)`` returns the epoch's batches (the same epoch gives
-    the same batches: sampling is seeded by (seed, epoch)); ``steps_per_epoch`` is their
-    count. ``val_batches()`` (optional) returns the validation batches.
+    ``parts.train_batches(epoch, start_batch)`` returns the epoch's batches (the same epoch
+    gives the same batches: sampling is seeded by (seed, epoch)); ``steps_per_epoch`` is
+    their count. ``val_batches()`` (optional) returns the validation batches.
 
     Under torchrun (see ``distributed``) each rank is given its share of every step and of
     the validation set; the model is wrapped in DistributedDataParallel, the logged loss is
@@ -62,79 +63,33 @@ class Trainer:
     number of processes.
     """
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        config: TrainConfig,
-        train_batches: Callable[[int, int], Batches],
-        steps_per_epoch: int,
-        val_batches: Callable[[], Batches] | None = None,
-        val_steps: int | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        work_dir: str | Path,
-        classes: list[str] | None = None,
-        recipe: dict[str, Any] | None = None,
-        recipe_toml: str | None = None,
-        versions: dict[str, Any] | None = None,
-        logger: RunLogger | None = None,
-        samples_per_step: int | None = None,
-    ):
-        if steps_per_epoch < 1:
-            raise TrainingError("the training split has no batches: check its annotation file and data.batch_size")
-        self.cfg = config
-        self.model = model
-        self.train_batches, self.steps_per_epoch = train_batches, steps_per_epoch
-        self.val_batches, self.val_steps = val_batches, val_steps
-        self.metrics = dict(metrics or {})
-        self.work_dir = Path(work_dir)
+    def __init__(self, parts: TrainParts):
+        cfg = self.cfg = parts.config
+        self.model, self.train_module = parts.model, parts.train_module
+        self.device, self.dtype, self.channels_last = parts.device, parts.dtype, parts.channels_last
+        self.finetune, self.optimizer = parts.finetune, parts.optimizer
+        self.scheduler, self.warmup, self.scaler = parts.scheduler, parts.warmup, parts.scaler
+        self.opt_steps_per_epoch = parts.opt_steps_per_epoch
+        self.train_batches, self.steps_per_epoch = parts.train_batches, parts.steps_per_epoch
+        self.val_batches, self.val_steps = parts.val_batches, parts.val_steps
+        self.metrics = parts.metrics
+        self.work_dir = parts.work_dir
         self.ckpt_dir = self.work_dir / "checkpoints"
-        self.classes = list(classes or [])
-        self.recipe, self.recipe_toml = recipe or {}, recipe_toml
-        self.versions = versions or {"torch": torch.__version__}
-        self.dist = dist.context()
-        self.log = logger or (RunLogger(self.work_dir) if self.dist.is_main else RankLogger(self.dist.rank))
-        self.samples_per_step = samples_per_step
+        self.classes = parts.classes
+        self.recipe, self.recipe_toml, self.versions = parts.recipe, parts.recipe_toml, parts.versions
+        self.dist = parts.ctx
+        self.log = parts.logger
+        self.samples_per_step = parts.samples_per_step
         self._input_shape: tuple[int, ...] | None = None  # for a rank's empty share of a step
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
         self._progress: dict[str, float] = {}  # the running epoch's sums (saved mid-epoch)
         self._last_saved = "from an earlier run"  # what last.pth holds, for error messages
-
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        if config.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        device = select_device(config.device)
-        if device.type == "cuda":
-            # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
-            torch.backends.cudnn.benchmark = not config.deterministic
-        if config.sync_bn and self.dist.enabled:
-            from .sync_bn import convert_sync_batchnorm
-
-            model = self.model = convert_sync_batchnorm(model, device)
-        place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
-        self.device, self.dtype, self.channels_last = place.device, place.dtype, place.channels_last
-        self.finetune = Finetune.from_table(config.finetune)
-        self.finetune.check(model)
-        self.optimizer = build_optimizer(model, config.optimizer,
-                                         self.finetune.param_groups(model, config.optimizer))
-        self.opt_steps_per_epoch = math.ceil(steps_per_epoch / config.accumulate)
-        self.scheduler = (
-            Scheduler(self.optimizer, config.scheduler, epochs=config.epochs,
-                      steps_per_epoch=self.opt_steps_per_epoch)
-            if config.scheduler else None
-        )
-        self.warmup = Warmup(config.warmup, self.opt_steps_per_epoch)
-        self.scaler = make_scaler(self.device, self.dtype)
-        if config.compile:
-            model.compile()  # in place: state_dict keys stay the same
-        self.train_module = dist.wrap(model, self.device)  # forward(inputs, labels) = loss
         # progress
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps done
-        self.best: dict[str, Any] = {"metric": config.best_metric, "value": None, "epoch": None}
+        self.best: dict[str, Any] = {"metric": cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics: dict[str, float] = {}
 
     # --- checkpoints --------------------------------------------------------------------
