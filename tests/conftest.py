@@ -20,7 +20,7 @@ os.environ.setdefault("ZELDA_STRICT_PLUGINS", "1")  # the suite runs strict: a b
 os.environ.setdefault("ZELDA_PLOTS", "0")  # runs draw no pictures unless a test asks (seconds each)
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED_DECODERS = {"pyav": "av", "decord": "decord"}  # decoder: the library it needs
+BUNDLED_DECODERS = {"pyav": "av", "decord": "decord", "torchcodec": "torchcodec"}  # decoder: its library
 
 
 def decoders_under_test() -> list[str]:

@@ -218,14 +218,16 @@ def bench_decode(
 
 
 def default_decoders() -> list[str]:
-    """Decoders to measure when none is named: pyav, and decord when it is installed."""
-    names = ["pyav"]
-    try:
-        import importlib.util
+    """Decoders to measure when none is named: pyav, and decord and torchcodec when their
+    libraries are installed."""
+    import importlib.util
 
-        if importlib.util.find_spec("decord") is not None:
-            names.append("decord")
-    except (ImportError, ValueError):
-        pass
+    names = ["pyav"]
+    for name in ("decord", "torchcodec"):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                names.append(name)
+        except (ImportError, ValueError):
+            pass
     return names
 

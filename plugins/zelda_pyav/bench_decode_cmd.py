@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="FILES_OR_DIR", help="videos or folders of videos")
     p.add_argument("--decoder", action="append", metavar="NAME",
-                   help="decoder to measure (repeatable; default: pyav and decord if installed)")
+                   help="decoder to measure (repeatable; default: pyav, and decord and torchcodec "
+                   "if installed)")
     p.add_argument("--clip-len", type=int, default=16, help="frames per clip (default 16)")
     p.add_argument("--num-clips", type=int, default=1, help="clips per video (default 1)")
     p.add_argument("--size", type=int, default=256, help="output short side; 0 = native (default 256)")

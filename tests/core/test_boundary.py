@@ -24,8 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-DECODER_LIBRARIES = {"av", "decord"}
-BUNDLED_PLUGINS = {"zelda_pyav", "zelda_decord", "zelda_transforms", "zelda_datasets",
+DECODER_LIBRARIES = {"av", "decord", "torchcodec"}
+BUNDLED_PLUGINS = {"zelda_pyav", "zelda_decord", "zelda_torchcodec", "zelda_transforms", "zelda_datasets",
                    "zelda_conv3d", "zelda_metrics"}
 PUBLIC_CORE = {"zelda_core", "zelda_core.api", "zelda_core.testing"}
 CLIENTS = ("plugins", "examples", "zelda_testing", "zelda_decoding")

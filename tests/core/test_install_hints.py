@@ -114,7 +114,8 @@ def _without(module: str, code: str) -> str:
                    "try: plot_runs([], '.')\n"
                    "except Exception as e: print(e)\n", "plot"),
     ("decord", "try: import zelda_decord.reader\n"
-               "except ImportError as e: print(e)\n", "decord"),
+               "except ImportError as e: print(e)\n", "decord"),    ("torchcodec", "try: import zelda_torchcodec.reader\n"
+                   "except ImportError as e: print(e)\n", "torchcodec"),
 ])
 def test_missing_extra_messages_name_the_distribution(module: str, code: str, extra: str) -> None:
     out = _without(module, code)

@@ -1,0 +1,203 @@
+"""The torchcodec decoder's own behaviour: where its frame index comes from, when it hands a
+file to the pyav reader, its device option, a missing FFmpeg, and CUDA (skipped without).
+
+The decoder contract itself (counts, frames, errors, truncation, logs) is checked by
+tests/plugins/decoders with ZELDA_TEST_DECODER=torchcodec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import full_decode, make_edit_list_video, make_video
+
+from zelda_core.api import DecodeError, RecipeError, open_video
+
+pytest.importorskip("torchcodec.decoders", reason="the torchcodec extra is not installed",
+                    exc_type=ImportError)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tc")
+
+
+def test_counts_and_locates_frames_by_zeldas_index_not_the_header(media: Path) -> None:
+    """An MP4 whose first 3 packets lie before its edit list: the header says 40 frames, a
+    full decode shows 37. The reader says 37 and returns exactly the decoded frames, located
+    through the mappings built from zelda's index."""
+    from torchcodec.decoders import VideoDecoder
+    from zelda_torchcodec.mappings import frame_mappings
+
+    from zelda_decoding.index import get_index
+
+    src = make_video(media / "src.mp4", frames=40)
+    cut = make_edit_list_video(media / "cut.mp4", src)
+    ref = full_decode(cut)
+    assert len(ref) == 37
+    header = VideoDecoder(str(cut), seek_mode="approximate").metadata.num_frames
+    assert header == 40  # what torchcodec would trust without a scan
+    frames = json.loads(frame_mappings(get_index(str(cut))))["frames"]
+    assert len(frames) == 37
+    with open_video(str(cut), decoder="torchcodec") as r:
+        assert r.num_frames == 37
+        got = r.get_frames([36, 0, 17, 17])
+        assert "decoded_by" not in r.info()  # torchcodec decoded them itself
+    for k, i in enumerate([36, 0, 17, 17]):
+        np.testing.assert_array_equal(got[k], ref[i])
+
+
+def test_avi_goes_to_the_pyav_reader_and_says_so(media: Path) -> None:
+    """AVI packets carry counters, not presentation times: torchcodec would seek to wrong
+    frames, so the pyav reader decodes the file, and info() says so."""
+    path = make_video(media / "clip.avi", frames=30, fmt="avi")
+    ref = full_decode(path)
+    with open_video(str(path), decoder="torchcodec") as r:
+        assert r.info()["decoded_by"].startswith("pyav (")
+        got = r.get_frames([29, 3, 3, 14])
+    for k, i in enumerate([29, 3, 3, 14]):
+        np.testing.assert_array_equal(got[k], ref[i])
+
+
+def test_a_frame_at_another_time_than_the_index_says_is_never_returned(media: Path) -> None:
+    """The timestamps torchcodec returns are checked against the index: on a mismatch the
+    file goes to the pyav reader instead of returning a wrong frame."""
+    path = make_video(media / "check.mp4", frames=24)
+    ref = full_decode(path)
+    with open_video(str(path), decoder="torchcodec") as r:
+        real = r._decoder
+
+        class Shifted:  # a decoder that hands back the frame after the one asked for
+            def get_frames_at(self, indices):  # noqa: ANN001, ANN202
+                return real.get_frames_at([min(i + 1, 23) for i in indices])
+
+        r._decoder = Shifted()
+        got = r.get_frames([5, 9])
+        assert "returned frames at other times" in r.info()["decoded_by"]
+    np.testing.assert_array_equal(got[0], ref[5])
+    np.testing.assert_array_equal(got[1], ref[9])
+
+
+def test_device_option_is_checked(media: Path) -> None:
+    path = make_video(media / "dev.mp4", frames=8)
+    with pytest.raises(RecipeError, match="device must be 'cpu', 'cuda' or 'cuda:N', not 'gpu'"):
+        open_video(str(path), decoder="torchcodec", device="gpu")
+
+
+@pytest.mark.skipif(bool(os.environ.get("CUDA_VISIBLE_DEVICES") == ""), reason="CUDA hidden")
+def test_cuda_without_a_gpu_is_one_line(media: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the NVDEC tests below run instead")
+    path = make_video(media / "nogpu.mp4", frames=8)
+    with pytest.raises(RecipeError, match="needs a CUDA GPU and torchcodec's CUDA build"):
+        open_video(str(path), decoder="torchcodec", device="cuda")
+
+
+def test_the_cpu_path_never_initialises_cuda(media: Path) -> None:
+    path = make_video(media / "cpu.mp4", frames=8)
+    code = textwrap.dedent(f"""
+        import torch
+        from zelda_core.api import open_video
+        with open_video({str(path)!r}, decoder="torchcodec") as r:
+            r.get_frames([0, 7], size=16)
+        print(torch.cuda.is_initialized())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_forked_worker_is_seen() -> None:
+    """A CUDA decoder is refused in a forked DataLoader worker; the check sees the fork."""
+    import torch.utils.data as tud
+    from zelda_torchcodec.device import _in_forked_worker
+
+    class Probe(tud.Dataset):
+        def __len__(self) -> int:
+            return 1
+
+        def __getitem__(self, i: int) -> bool:
+            return _in_forked_worker()
+
+    assert _in_forked_worker() is False
+    loader = tud.DataLoader(Probe(), num_workers=1, multiprocessing_context="fork",
+                            collate_fn=lambda b: b[0])
+    assert next(iter(loader)) is True
+
+
+def test_missing_ffmpeg_is_one_line_naming_the_packages(tmp_path: Path) -> None:
+    """torchcodec raises a page of load errors when no FFmpeg libraries are installed; zelda
+    plugins --check shows one line with the apt packages (a stand-in torchcodec raises
+    torchcodec's own message)."""
+    fake = tmp_path / "torchcodec"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        'raise RuntimeError("Could not load libtorchcodec. Likely causes:\\n'
+        '  1. FFmpeg is not properly installed in your environment.")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "zelda_core", "plugins", "--check"], env=env,
+                         capture_output=True, text=True, cwd=REPO)
+    lines = [line for line in out.stdout.splitlines() if "torchcodec" in line and "FFmpeg" in line]
+    assert len(lines) == 1, out.stdout + out.stderr
+    assert "apt-get install -y libavcodec59 libavformat59 libavutil57" in lines[0]
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
+def test_nvdec_decodes_the_same_frames(media: Path) -> None:
+    """device = "cuda": decoded on NVDEC and resized on the GPU; the frames are pyav's within
+    the decoder tests' tolerance (another colour conversion)."""
+    path = make_video(media / "gpu.mp4", frames=40, size=(128, 160))
+    ids = [39, 0, 12, 12, 25]
+    with open_video(str(path), decoder="torchcodec", device="cuda") as g, \
+            open_video(str(path), decoder="pyav") as p:
+        for size in (None, 64):
+            a, b = g.get_frames(ids, size=size), p.get_frames(ids, size=size)
+            assert a.shape == b.shape and a.dtype == np.uint8
+            assert np.abs(a.astype(int) - b).mean() < 3.0
+        assert g.info()["device"] == "cuda"
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
+def test_nvdec_broken_file_is_a_decode_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    with pytest.raises(DecodeError):
+        open_video(str(bad), decoder="torchcodec", device="cuda")
+
+
+def test_torchcodec_itself_decodes_every_timestamped_file_of_the_corpus(shared_dir: Path) -> None:
+    """On files whose packets carry presentation times (VFR included), torchcodec finds
+    every frame where zelda's index puts it: nothing goes to the pyav reader, and the frames
+    are pyav's, bit for bit (both convert with FFmpeg's default YUV->RGB)."""
+    from decoder_fixtures import manifest
+
+    seen = 0
+    for name, truth in sorted(manifest().items()):
+        if "error" in truth or name.endswith(".avi"):
+            continue
+        path = str(shared_dir / "data" / "videos" / name)
+        n = truth["frames"]
+        ids = sorted({0, n // 2, n - 1})
+        with open_video(path, decoder="torchcodec") as t, open_video(path, decoder="pyav") as p:
+            got = t.get_frames(ids, size=64)
+            assert "decoded_by" not in t.info(), (name, t.info()["decoded_by"])
+            np.testing.assert_array_equal(got, p.get_frames(ids, size=64), err_msg=name)
+        seen += 1
+    assert seen >= 8
