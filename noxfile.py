@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import nox
 
 TORCH = os.environ.get("ZELDA_NOX_TORCH", "torch==2.13.0")
-DECODERS = ["pyav", "decord"]
+DECODERS = ["pyav", "decord", "torchcodec"]
+TORCHCODEC = os.environ.get("ZELDA_NOX_TORCHCODEC", "torchcodec==0.13.0")
+"""The torchcodec release for ZELDA_NOX_TORCH: 0.13.0 is the last CPU build on the index that
+imports beside torch 2.13.0 (0.14-0.17 link CUDA libraries). It needs FFmpeg 4-8 shared
+libraries on the system (.ci/run installs Debian's)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ def install_zelda(session: nox.Session, extras: str = "test") -> None:
 def tests(session: nox.Session, decoder: str) -> None:
     """The test suite with one decoder backend (tests read ZELDA_TEST_DECODER)."""
     # export and plot: the deploy tests run the real onnxruntime and matplotlib
-    extras = "export,plot,decord" if decoder == "decord" else "export,plot"
+    extras = "export,plot" + ("" if decoder == "pyav" else f",{decoder}")
+    if decoder == "torchcodec":
+        session.install(TORCH, TORCHCODEC)  # the extra pins no torch: the matching pair first
     install_zelda(session, f"test,{extras}")
     session.run(
         "pytest", "-q", *session.posargs,

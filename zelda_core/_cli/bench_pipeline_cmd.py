@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..api import DEFAULT_DECODER
-from .common import add_set_argument
+from .common import add_decoder_argument, add_set_argument, decoder_override
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", help="split to run (default train)")
     p.add_argument("--limit", type=int, default=None, help="first N videos only")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_decoder_argument(p, repeat=True)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with several --decoder: alternating rounds, the median reported "
+                        "(default 1)")
     add_set_argument(p)
     p.set_defaults(func=run)
 
@@ -69,9 +73,16 @@ def bench(recipe: Any, split: str, limit: int | None = None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._errors import ZeldaError
     from .._recipe import load_recipe
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    if args.rounds < 1:
+        raise ZeldaError("--rounds must be at least 1")
+    args.decoder = list(dict.fromkeys(args.decoder))  # each backend once
+    if len(args.decoder) > 1:
+        return _compare(args)
+    overrides = args.overrides + [decoder_override(d) for d in args.decoder]
+    recipe = load_recipe(args.recipe, overrides)
     r = bench(recipe, args.split, args.limit)
     if args.json:
         print(json.dumps(r))
@@ -81,4 +92,36 @@ def run(args: argparse.Namespace) -> int:
           f"{r['wall_s_per_video']} wall-s/video")
     for name, share in r["transforms"].items():
         print(f"  {100 * share:5.1f}%  {name}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Each decoder over the same videos in this process, alternating for ``--rounds``
+    rounds (load changes hit every backend alike); medians side by side, ratios to the
+    first decoder."""
+    import statistics
+
+    from .._recipe import load_recipe
+
+    recipes = {d: load_recipe(args.recipe, [*args.overrides, decoder_override(d)])
+               for d in args.decoder}
+    runs: dict[str, list[dict[str, Any]]] = {d: [] for d in args.decoder}
+    for _ in range(args.rounds):
+        for d in args.decoder:
+            runs[d].append(bench(recipes[d], args.split, args.limit))
+    cpu = {d: statistics.median(r["cpu_s_per_video"] for r in rs) for d, rs in runs.items()}
+    first = args.decoder[0]
+    rows = [{"decoder": d, "rounds": args.rounds, "videos": rs[0]["videos"],
+             "cpu_s_per_video": round(cpu[d], 5),
+             "cpu_s_per_video_rounds": [r["cpu_s_per_video"] for r in rs],
+             "vs_first": round(cpu[d] / cpu[first], 3) if cpu[first] else None}
+            for d, rs in runs.items()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{args.recipe} data.{args.split}: {rows[0]['videos']} videos, {args.rounds} "
+          f"alternating round(s), median CPU-s per video")
+    for r in rows:
+        print(f"  {r['decoder']:<12} {r['cpu_s_per_video']:.4f}  ({r['vs_first']:.2f}x {first})  "
+              f"rounds: {', '.join(f'{c:.4f}' for c in r['cpu_s_per_video_rounds'])}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_set_argument
+from .common import add_decoder_argument, add_set_argument, decoder_override
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-batches", type=int, default=None,
                    help="synthetic batches for the model ceiling (default min(batches, 50))")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_decoder_argument(p)
     add_set_argument(p)
     p.set_defaults(func=run)
 
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batches < 1 or (args.model_batches is not None and args.model_batches < 1):
         raise ZeldaError("--batches and --model-batches must be at least 1")
-    recipe = load_recipe(args.recipe, args.overrides)
+    overrides = args.overrides + ([decoder_override(args.decoder)] if args.decoder else [])
+    recipe = load_recipe(args.recipe, overrides)
     r = bench_train(recipe, device=args.device, batches=args.batches,
                     model_batches=args.model_batches)
     if args.json:

@@ -59,3 +59,28 @@ def test_bench_decode_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["bench", "decode", str(tmp_path / "missing")]) == 1
     assert main(["bench", "decode", str(tmp_path)]) == 1  # no videos in it
     assert "no video files" in capsys.readouterr().err
+
+
+def test_bench_pipeline_compares_decoders_side_by_side(shared_dir: Path, decoder_name: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--decoder, repeated: each backend over the same videos in alternating rounds, the
+    ratio to the first."""
+    other = "decord" if decoder_name == "pyav" else decoder_name
+    pytest.importorskip(other)
+    recipe = Path(__file__).resolve().parents[3] / "benchmarks/pipeline/kinetics2_tiny.toml"
+    rc = main(["bench", "pipeline", str(recipe), "--split", "tutorial_train", "--limit", "2",
+               "--set", f"data.root={json.dumps(str(shared_dir / 'data/kinetics2_tiny'))}",
+               "--decoder", "pyav", "--decoder", other, "--decoder", "pyav", "--rounds", "2", "--json"])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["decoder"] for r in rows] == ["pyav", other]
+    assert all(r["videos"] == 2 and len(r["cpu_s_per_video_rounds"]) == 2 for r in rows)
+    assert rows[0]["vs_first"] == 1.0 and rows[1]["vs_first"] > 0
+
+
+@pytest.mark.parametrize("command", [["bench", "train"], ["bench", "pipeline"]])
+def test_bench_decoder_option_reaches_the_recipe(command: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = Path(__file__).resolve().parents[3] / "recipes/kinetics_tiny.toml"
+    assert main([*command, str(recipe), "--decoder", "no_such_decoder"]) == 1
+    assert "no_such_decoder" in capsys.readouterr().err

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import need
 from media import full_decode, make_edit_list_video, make_video
 
 from zelda_core.api import DecodeError, RecipeError, open_video
 
-pytest.importorskip("torchcodec.decoders", reason="the torchcodec extra is not installed",
-                    exc_type=ImportError)
+need("torchcodec.decoders", "torchcodec")
 
 REPO = Path(__file__).resolve().parents[3]
 
