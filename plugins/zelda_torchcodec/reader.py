@@ -16,7 +16,9 @@ Where each part comes from:
 
 Files whose order is not the packets' timestamps (AVI and raw streams: torchcodec 0.13
 seeks to wrong frames in them and ran out of frames before the end of an MPEG-4 AVI),
-truncated files (torchcodec raises on the cut packet where the index stops before it), and
+truncated files (torchcodec raises on the cut packet where the index stops before it),
+rotated files (torchcodec applies the display matrix itself, without its mirroring, and
+cannot be told not to; zelda's base class turns frames for every backend), and
 any file where a returned frame's timestamp disagrees with the index, are decoded by the
 pyav reader (through ``open_video``), said once in the log and in
 ``info()["decoded_by"]``. Anything torchcodec raises leaves as a DecodeError naming the
@@ -57,12 +59,15 @@ class TorchcodecReader(VideoReader):
     provide the parallelism), ``device`` (``"cpu"``, default, or ``"cuda"``/``"cuda:N"``:
     decode on that GPU's NVDEC engines; frames are resized there and come back to host
     memory; needs torchcodec's CUDA build and, in DataLoader workers, the ``spawn`` start
-    method: a forked worker cannot use CUDA).
+    method: a forked worker cannot use CUDA), ``autorotate`` (default True: frames as the
+    file's display matrix shows them, see ``zelda_core.api.VideoReader``).
     """
 
-    def __init__(self, path: str, *, threads: int = 1, device: str = "cpu") -> None:
+    def __init__(self, path: str, *, threads: int = 1, device: str = "cpu",
+                 autorotate: bool = True) -> None:
         self.path = str(path)
         self.threads = int(threads)
+        self.autorotate = bool(autorotate)
         # option problems are ValueErrors (the recipe's, for every video), outside the boundary
         self.device = decode_device(check_device(device))
         self._setup()
@@ -73,7 +78,8 @@ class TorchcodecReader(VideoReader):
         self._index = idx
         self.num_frames = idx.num_frames
         self.fps = idx.fps
-        self.width, self.height = idx.width, idx.height
+        self.width, self.height = idx.width, idx.height  # as stored; read back: as shown
+        self.display_matrix = idx.display_matrix  # the base class turns the frames
         self.codec = idx.codec
         self._decoder: Any = None
         self._pyav: Any = None  # the pyav reader, for files torchcodec cannot locate frames in
@@ -82,6 +88,9 @@ class TorchcodecReader(VideoReader):
             self._use_pyav("its frames are ordered by counting, not by timestamps")
         elif idx.truncated:
             self._use_pyav("the file is cut short, and torchcodec fails on its cut packet")
+        elif idx.display_matrix is not None:
+            self._use_pyav("torchcodec turns frames by the display matrix itself, without "
+                           "mirroring and with no way to turn that off")
         else:
             self._open()  # fail early, at open
         self.frames_decoded: int | None = None
@@ -100,7 +109,7 @@ class TorchcodecReader(VideoReader):
         log.info("%s: %s; decoding this file with the pyav reader", self.path, why)
         self._why_pyav = why
         self._decoder = None
-        self._pyav = open_video(self.path, "pyav")
+        self._pyav = open_video(self.path, "pyav", autorotate=False)  # the base turns
 
     def _decode_frames(self, indices: list[int], h: int, w: int) -> np.ndarray:
         """Frames ``indices`` (sorted, unique, in range: the base class checked them)."""
@@ -124,7 +133,7 @@ class TorchcodecReader(VideoReader):
             self._use_pyav("torchcodec returned frames at other times than the packet index's")
             return None
         data = batch.data  # (N, 3, H, W) uint8, on the decoding device
-        if (h, w) != (self.height, self.width) and data.is_cuda:
+        if (h, w) != (self.stored_height, self.stored_width) and data.is_cuda:
             from .device import resize_on_device
 
             data = resize_on_device(data, h, w)
