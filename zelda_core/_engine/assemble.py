@@ -253,7 +253,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     from .._data import build_dataloader, build_dataset, resolve_root
     from .._recipe import Recipe, write_resolved
     from .build import build_metrics, build_model, model_table
-    from .download import ensure_dataset
+    from .download import embedded_fallback, ensure_dataset
     from .log import RankLogger, RunLogger
     from .workdir import archive_previous_run, clean_stale_temporaries
 
@@ -268,6 +268,11 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
     moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
     dist.barrier()
+    # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
+    # resolved.toml records it as data.root
+    embedded = embedded_fallback(root)
+    if embedded is not None:
+        data.setdefault("data", {})["root"] = str(embedded)
     if lock.replaced:
         notes.append(("warning", f"took over the lock of a run that is gone ({lock.replaced.get('host')}, "
                                  f"pid {lock.replaced.get('pid')}, started {lock.replaced.get('started')})"))

@@ -2,6 +2,12 @@
 
 Only that one data set is fetched automatically (its folder name identifies it); any
 other missing ``data.root`` is an error that says what is expected.
+
+When the download is impossible (no network), the run uses the small real clip set
+embedded in the package (``zelda_core/_embedded/kinetics400_tiny``: 30 train / 10 val
+Kinetics clips in the same layout, 160x128, 40 frames; built by
+benchmarks/make_embedded_kinetics.py) and says so. ``ZELDA_EMBEDDED_DATA=0`` makes a
+failed download an error instead.
 """
 
 from __future__ import annotations
@@ -16,10 +22,24 @@ import zipfile
 from pathlib import Path
 
 from .._errors import DataError
+from .workdir import removed_if_left_empty
 
 KINETICS_TINY_URL = "https://download.openmmlab.com/mmaction/kinetics400_tiny.zip"
 KINETICS_TINY_NAME = "kinetics400_tiny"
 EXPECTED_FILES = ("kinetics_tiny_train_video.txt", "kinetics_tiny_val_video.txt", "train", "val")
+EMBEDDED = Path(__file__).resolve().parents[1] / "_embedded" / KINETICS_TINY_NAME
+"""The clip set shipped in the package, used when kinetics400_tiny cannot be downloaded."""
+EMBEDDED_ENV = "ZELDA_EMBEDDED_DATA"
+"""``0``: a kinetics400_tiny that cannot be downloaded is an error, never the embedded set."""
+
+
+def embedded_fallback(root: str | os.PathLike) -> Path | None:
+    """The embedded clip set that stands in for a missing ``root``, or None (``root``
+    exists, is not kinetics400_tiny, or ZELDA_EMBEDDED_DATA=0)."""
+    root = Path(root)
+    if root.is_dir() or root.name != KINETICS_TINY_NAME or not EMBEDDED.is_dir():
+        return None
+    return None if os.environ.get(EMBEDDED_ENV, "1") == "0" else EMBEDDED
 
 
 def _check_layout(root: Path) -> list[str]:
@@ -28,7 +48,8 @@ def _check_layout(root: Path) -> list[str]:
 
 def ensure_dataset(root: str | os.PathLike, *, download: bool = True, url: str | None = None,
                    timeout: float = 30.0) -> Path:
-    """Return ``root``; download and extract kinetics400_tiny into it if it is missing."""
+    """The data root to use: ``root``, after downloading kinetics400_tiny into it if it is
+    missing; the embedded clip set when that download fails (see :func:`embedded_fallback`)."""
     root = Path(root)
     if root.is_dir():
         return root
@@ -41,16 +62,32 @@ def ensure_dataset(root: str | os.PathLike, *, download: bool = True, url: str |
         raise DataError(f"data.root {str(root)!r} does not exist and downloading is off; "
                         f"get {KINETICS_TINY_URL} and unzip it so that {root} holds "
                         f"{', '.join(EXPECTED_FILES)}")
-    return download_kinetics_tiny(root, url=url or os.environ.get("ZELDA_KINETICS_TINY_URL")
-                                  or KINETICS_TINY_URL, timeout=timeout)
+    url = url or os.environ.get("ZELDA_KINETICS_TINY_URL") or KINETICS_TINY_URL
+    try:
+        return download_kinetics_tiny(root, url=url, timeout=timeout)
+    except DataError as exc:
+        fallback = embedded_fallback(root)
+        if fallback is None:
+            raise
+        why = getattr(exc, "reason", None) or str(exc).split(". ")[0]
+        print(f"zelda: {KINETICS_TINY_NAME} could not be downloaded ({why}); training on the "
+              f"small clip set embedded in zelda ({fallback}) instead. {EMBEDDED_ENV}=0 makes "
+              "this an error.", file=sys.stderr)
+        return fallback
 
 
 def download_kinetics_tiny(root: str | os.PathLike, *, url: str = KINETICS_TINY_URL,
                            timeout: float = 30.0) -> Path:
-    """Download the zip (with a progress bar), verify it, extract it to ``root``."""
+    """Download the zip (with a progress bar), verify it, extract it to ``root``. A failure
+    leaves no empty parent folder behind."""
+    root = Path(root)
+    with removed_if_left_empty(root.parent):
+        return _download(root, url, timeout)
+
+
+def _download(root: Path, url: str, timeout: float) -> Path:
     from tqdm import tqdm
 
-    root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     how = (f"Download {url} yourself (e.g. with a browser or wget), unzip it so that "
            f"{root} holds {', '.join(EXPECTED_FILES)}, or set data.root to a copy "
@@ -70,8 +107,10 @@ def download_kinetics_tiny(root: str | os.PathLike, *, url: str = KINETICS_TINY_
                                 f"({zpath.stat().st_size} of {total} bytes). {how}")
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise DataError(f"data.root {str(root)!r} does not exist and {url} could not be "
-                            f"downloaded ({reason}). {how}") from None
+            error = DataError(f"data.root {str(root)!r} does not exist and {url} could not be "
+                              f"downloaded ({reason}). {how}")
+            error.reason = str(reason)
+            raise error from None
         try:
             with zipfile.ZipFile(zpath) as zf:
                 bad = zf.testzip()

@@ -289,3 +289,23 @@ class WorkDirLock:
         return (f"the work dir {self.work_dir} is locked by a run on another host ({who}); this "
                 f"host cannot tell whether it is still running. If it is not, pass --force-lock "
                 f"(or delete {self.path})")
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(path: str | os.PathLike) -> Any:
+    """Folders up to ``path`` that do not exist yet and are still empty when the body fails
+    are removed: a run that stops before writing anything leaves no empty ``data/`` or
+    ``work_dirs/`` behind. A folder that received a file (a log to read) is kept."""
+    path = Path(path).absolute()
+    new = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for folder in new:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty: keep it and everything above
+                break
+        raise
