@@ -141,11 +141,17 @@ def test_download_extracts_kinetics_tiny(tmp_path, http_server):
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["kinetics400_tiny"]  # no leftovers
 
 
-def test_download_failures_say_how_to_get_the_data(tmp_path, http_server):
-    from zelda_core._engine.download import ensure_dataset
+def test_download_failures_say_how_to_get_the_data(tmp_path, http_server, monkeypatch, capsys):
+    """With the embedded fallback off (ZELDA_EMBEDDED_DATA=0), each failure says how to get
+    the data; with it on, a failed download gives the embedded set and says so."""
+    from zelda_core._engine.download import EMBEDDED, ensure_dataset
     from zelda_core._errors import DataError
 
     www, url = http_server
+    monkeypatch.setenv("ZELDA_EMBEDDED_DATA", "1")
+    assert ensure_dataset(tmp_path / "kinetics400_tiny", url=f"{url}/missing.zip") == EMBEDDED
+    assert "training on the small clip set embedded" in capsys.readouterr().err
+    monkeypatch.setenv("ZELDA_EMBEDDED_DATA", "0")
     (www / "notzip.zip").write_bytes(b"<html>proxy login</html>")
     root = tmp_path / "kinetics400_tiny"
     with pytest.raises(DataError, match="did not give a zip archive.*Download"):
