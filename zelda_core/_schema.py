@@ -40,6 +40,19 @@ def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
     return errors
 
 
+def _pipelines_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
+    """Each split's pipeline as a whole: what each step needs is there, and it ends with
+    what the model takes."""
+    from ._pipeline_check import pipeline_errors
+
+    d = data.get("data")
+    errors: list[RecipeError] = []
+    for split, table in (d.items() if isinstance(d, dict) else ()):
+        if isinstance(table, dict) and "type" in table:
+            errors += pipeline_errors(table.get("pipeline", []), f"data.{split}.pipeline", file)
+    return errors
+
+
 def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     """Every problem found in ``recipe``; empty when it is valid."""
     from ._registry import check
@@ -48,6 +61,7 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     errors += value_errors(recipe.data, recipe.file)
     for ref in component_tables(recipe.data):
         errors += check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
+    errors += _pipelines_errors(recipe.data, recipe.file)
     if importlib.util.find_spec("zelda_core._engine.validate") is not None:
         from ._engine.validate import train_errors  # the engine checks [train] itself
 
@@ -60,7 +74,7 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
 
 def validate_recipe(recipe: Recipe) -> None:
     """Raise one RecipeError listing every problem of ``recipe``."""
-    errors = sorted(recipe_errors(recipe), key=lambda e: not e.root_cause)  # stable
+    errors = sorted(recipe_errors(recipe), key=lambda e: not getattr(e, "root_cause", False))
     if len(errors) == 1:
         raise errors[0]
     if errors:

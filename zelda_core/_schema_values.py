@@ -12,6 +12,7 @@ rejects now.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._errors import RecipeError, ZeldaError
@@ -36,6 +37,11 @@ def value_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
         if not _is_int(seed) or not 0 <= seed < MAX_SEED:
             errors.append(RecipeError(f"expects an integer in [0, 2**63), got {type(seed).__name__} "
                                       f"{seed!r}", file=file, key="seed"))
+    if "work_dir" in data and not (isinstance(data["work_dir"], str) and data["work_dir"].strip()):
+        errors.append(RecipeError(f"expects a folder path (a non-empty string), got "
+                                  f"{type(data['work_dir']).__name__} {data['work_dir']!r}",
+                                  file=file, key="work_dir"))
+    errors += _lr_errors(data.get("train"), file)
     tables = data.get("data")
     splits = {k: v for k, v in tables.items() if isinstance(v, dict) and "type" in v} \
         if isinstance(tables, dict) else {}
@@ -45,6 +51,19 @@ def value_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
     if isinstance(data.get("model"), dict):
         errors += _num_classes_errors(data["model"], "model", file)
     return errors
+
+
+def _lr_errors(train: Any, file: str | None) -> list[RecipeError]:
+    """``train.optimizer.lr``: a finite number >= 0 (torch's own message for a string is
+    a comparison error, and NaN or a negative rate would train nothing)."""
+    optimizer = train.get("optimizer") if isinstance(train, dict) else None
+    if not isinstance(optimizer, dict) or "lr" not in optimizer:
+        return []
+    lr = optimizer["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        return [RecipeError(f"expects a finite number >= 0, got {type(lr).__name__} {lr!r}",
+                            file=file, key="train.optimizer.lr")]
+    return []
 
 
 def _num_classes_errors(table: dict[str, Any], key: str, file: str | None) -> list[RecipeError]:

@@ -94,6 +94,13 @@ class Transform(Protocol):
     e.g. ``{"crop": "crop_size"}``; a tuple names the parameter, then parameters that also
     settle it (``{"resize": ("size", "scale")}``). A recipe step that leaves the parameter
     out gets the model's value (see :class:`InputSpec`).
+
+    Optional declaration: class attributes ``needs`` and ``adds``, the sample keys the
+    transform reads and the keys it adds (a step adding ``inputs`` makes a new sample, as
+    ``pack`` does). ``zelda recipe check`` walks each split's pipeline with them: a step
+    whose needs no earlier step adds, or a pipeline that ends without ``inputs``, is an
+    error naming the step. A transform that declares nothing may add anything (nothing
+    after it is judged; the loader still refuses a sample without ``inputs``).
     """
 
     def __call__(self, sample: Sample) -> Sample: ...

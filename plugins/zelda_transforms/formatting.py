@@ -19,6 +19,9 @@ class FormatShape:
     frames for 2D models. The result is a view; ``pack`` makes it contiguous once.
     """
 
+    needs = ("imgs", "clip_len", "num_clips")  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("input_shape",)
+
     def __init__(self, input_format: Literal["NCTHW", "NCHW"] = "NCTHW") -> None:
         if input_format not in ("NCTHW", "NCHW"):
             raise ValueError(f"input_format must be 'NCTHW' or 'NCHW', got {input_format!r}")
@@ -55,6 +58,9 @@ class Pack:
 
     ``meta_keys`` lists the sample keys copied into ``meta`` (plain Python values).
     """
+
+    needs = ("imgs", "input_shape")  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("inputs", "label", "meta")
 
     def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         self.meta_keys = tuple(meta_keys)

@@ -148,6 +148,9 @@ class Resize:
     over several resizes, as in MMAction2.
     """
 
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
+
     input_params = {"resize": ("size", "scale")}  # a model's InputSpec fills size
 
     def __init__(self, size: int | list[int] | None = None,
@@ -211,6 +214,9 @@ class Resize:
 class CenterCrop:
     """Crop the centre ``crop_size`` (int or ``[w, h]``): left = (W - w) // 2, top = (H - h) // 2."""
 
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
+
     input_params = {"crop": "crop_size"}
 
     def __init__(self, crop_size: int | list[int]) -> None:
@@ -224,6 +230,9 @@ class CenterCrop:
 
 class RandomCrop:
     """A random square crop of ``size`` (MMAction2: offsets in ``[0, W - size)``, exclusive)."""
+
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
 
     input_params = {"crop": "size"}
 
@@ -245,6 +254,9 @@ class RandomResizedCrop:
     ``area_range``); the first that fits wins, else the centre square. Follow it with a
     ``resize`` to the network size.
     """
+
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
 
     def __init__(self, area_range: list[float] = (0.08, 1.0),
                  aspect_ratio_range: list[float] = (3 / 4, 4 / 3)) -> None:
@@ -286,6 +298,9 @@ class MultiScaleCrop:
     ``input_size`` snaps to it. The position is random (``random_crop``) or one of 5 (or
     13) fixed positions on a grid of quarter steps. Follow it with a ``resize``.
     """
+
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
 
     def __init__(self, input_size: int | list[int], scales: list[float] = (1,),
                  max_wh_scale_gap: int = 1, random_crop: bool = False,
@@ -334,6 +349,9 @@ class Flip:
     class when flipped (e.g. "swiping left" <-> "swiping right"); TOML keys are strings
     (``{"3" = 4}``) and are read as ints.
     """
+
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
 
     def __init__(self, flip_ratio: float = 0.5,
                  direction: Literal["horizontal", "vertical"] = "horizontal",
@@ -395,6 +413,9 @@ class ThreeCrop:
     stacked crop-major: ``imgs`` becomes (3 * N, h, w, 3).
     """
 
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
+
     input_params = {"crop": "crop_size"}
 
     def __init__(self, crop_size: int | list[int]) -> None:
@@ -427,6 +448,9 @@ class TenCrop:
     Offsets on quarter steps ``ws = (W - w) // 4``, ``hs = (H - h) // 4``: (0, 0),
     (4ws, 0), (0, 4hs), (4ws, 4hs), (2ws, 2hs). ``imgs`` becomes (10 * N, h, w, 3).
     """
+
+    needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ()
 
     input_params = {"crop": "crop_size"}
 

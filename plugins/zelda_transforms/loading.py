@@ -52,6 +52,9 @@ class Init:
     Optional: samplers and ``decode`` open the video themselves when needed.
     """
 
+    needs = ()  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("reader", "total_frames", "avg_fps")
+
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         if sample.get("reader") is None:
             open_reader(sample)
@@ -64,6 +67,9 @@ class Decode:
     Fused with a following bilinear ``resize`` (see :meth:`fuse`), it asks the decoder
     for frames at the resize's target size instead.
     """
+
+    needs = ("frame_inds",)  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("imgs", "img_shape", "original_shape", "reader", "total_frames")
 
     def __init__(self) -> None:
         self.resize: Resize | None = None  # the resize this step does while decoding

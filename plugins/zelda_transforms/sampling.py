@@ -82,6 +82,9 @@ class SegmentSample:
     ``out_of_bound_opt`` rule (the tutorial would crash there).
     """
 
+    needs = ()  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("frame_inds", "clip_len", "num_clips", "frame_interval", "reader", "total_frames")
+
     input_params = {"frames": "clip_len"}
 
     def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False,
@@ -126,6 +129,9 @@ class SampleFrames:
     ``keep_tail_frames``, ``twice_sample``, ``temporal_jitter`` and ``target_fps`` as in
     MMAction2.
     """
+
+    needs = ()  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("frame_inds", "clip_len", "num_clips", "frame_interval", "reader", "total_frames")
 
     input_params = {"frames": "clip_len"}
 
@@ -228,6 +234,9 @@ class UniformSample:
     ``k`` of ``num_clips`` takes ``round(seg * i) + int(seg / (num_clips + 1) * (k + 1))``.
     In train mode ``num_clips`` independent clips are drawn (MMAction2 draws one).
     """
+
+    needs = ()  # sample keys read (zelda checks the pipeline"s order)
+    adds = ("frame_inds", "clip_len", "num_clips", "frame_interval", "reader", "total_frames")
 
     input_params = {"frames": "clip_len"}
 

@@ -26,9 +26,22 @@ def run_check(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
+    _build_what_run_builds(recipe)
     _print_derived(recipe, defaults=False)
     print(f"{args.recipe}: ok")
     return 0
+
+
+def _build_what_run_builds(recipe) -> None:
+    """"check" means built: transforms, metrics, model, optimizer, scheduler (no data)."""
+    from .._engine.preflight import build_errors
+    from .._errors import RecipeError
+
+    errors = build_errors(recipe)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise RecipeError(f"{len(errors)} problems:\n" + "\n".join(f"- {e}" for e in errors))
 
 
 def run_show(args: argparse.Namespace) -> int:

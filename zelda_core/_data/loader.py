@@ -24,6 +24,11 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     errors = [s["error"] for s in samples if "error" in s]
     skipped = [tuple(t) for s in samples if "error" not in s for t in s.get("skipped", ())]
     good = [s for s in samples if "error" not in s and "inputs" in s]  # not the unreplaced skips
+    unpacked = [s for s in samples if "error" not in s and "inputs" not in s and set(s) != {"skipped"}]
+    if unpacked:  # a pipeline that does not end with pack: never dropped silently
+        errors.append(f"{len(unpacked)} sample(s) came out of the pipeline without 'inputs' (keys: "
+                      f"{', '.join(sorted(map(str, unpacked[0])))[:300]}): end the split's pipeline "
+                      "with format_shape and pack")
     batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped}
     if good:
         shapes = {tuple(s["inputs"].shape) for s in good}

@@ -28,6 +28,7 @@ from .._errors import DataError
 from .build import build_model, model_table
 from .config import parse_train_config
 from .device import autocast, make_scaler, place_model, select_device
+from .errors import no_training_sample
 from .optim import build_optimizer
 
 
@@ -40,11 +41,15 @@ def _batches(loader: Any) -> Iterator[dict[str, Any]]:
     """The loader's batches over as many epochs as it takes."""
     for epoch in itertools.count():
         loader.set_epoch(epoch, 0)
+        found = False
         for batch in loader:
             if batch.get("errors"):
                 raise DataError("; ".join(batch["errors"]))
             if batch.get("label") is not None and batch["label"].numel():
+                found = True
                 yield batch
+        if not found:  # a whole epoch without a sample: another would be the same
+            raise no_training_sample(epoch, len(loader), [])
 
 
 def bench_train(recipe: Any, *, device: str | None = None, batches: int = 200,

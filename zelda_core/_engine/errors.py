@@ -16,6 +16,12 @@ class CheckpointError(ZeldaError):
 class UnreadableSplitError(DataError):
     """An evaluated split none of whose samples could be read: no metric exists."""
 
+    def with_training_note(self, epoch: int) -> UnreadableSplitError:
+        """The same error for the training split (nothing to train on, not metrics)."""
+        self.args = (str(self).replace("so none of its metrics exists", f"so epoch {epoch + 1} "
+                                       "had nothing to train on"),)
+        return self
+
     def __init__(self, split: str, skipped: list[tuple[str, str]], kept: str = ""):
         self.split, self.skipped = split, list(skipped)
         files = list(dict.fromkeys(f for f, _ in skipped))
@@ -28,3 +34,13 @@ class UnreadableSplitError(DataError):
             f"data.{split}: no sample could be read, so none of its metrics exists: {report}. "
             f"Check the split with 'zelda data check', then fix or remove those videos from its list"
             + (f"; {kept}" if kept else ""))
+
+
+def no_training_sample(epoch: int, batches: int, skipped: list[tuple[str, str]]) -> ZeldaError:
+    """An epoch that trained on no sample: never a success with loss 0 and 0 clips/s."""
+    if skipped:
+        return UnreadableSplitError("train", skipped).with_training_note(epoch)
+    return TrainingError(
+        f"epoch {epoch + 1} trained on no sample: its {batches} batch(es) held no clip ('inputs' "
+        "and 'label' missing). Check data.train.pipeline ends with format_shape and pack "
+        "('zelda recipe check' and 'zelda bench pipeline' show what each step gives)")

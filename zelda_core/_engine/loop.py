@@ -24,7 +24,7 @@ from . import checkpoint as ckpt_io
 from . import distributed as dist
 from .assemble import TrainParts
 from .device import apply_channels_last, autocast, describe
-from .errors import CheckpointError, TrainingError, UnreadableSplitError
+from .errors import CheckpointError, TrainingError, UnreadableSplitError, no_training_sample
 from .evaluate import evaluate
 from .finetune import init_from_checkpoint
 from .log import show, show_metrics
@@ -348,6 +348,8 @@ class Trainer:
         finally:
             bar.close()
         self._workers_started = True
+        if not clips and it >= start_batch:  # batches came, none held a sample
+            raise no_training_sample(epoch, it + 1 - start_batch, skipped)
         if pending:  # an iterator shorter than steps_per_epoch: flush the accumulated grads
             self._optimizer_step()
         self._report_skipped(skipped)
