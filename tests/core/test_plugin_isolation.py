@@ -264,13 +264,16 @@ def test_conflict_with_a_bundled_name_in_the_cli(tmp_path, site, cli):
     unrelated = recipe(tmp_path, '[metrics.acc]\ntype = "top_k_accuracy"\n')
     assert cli("recipe", "check", unrelated).returncode == 0
     uses = recipe(tmp_path, '[data.train]\ntype = "video_list"\nann_file = "a.txt"\n'
-                            'pipeline = [{ type = "flip" }]\n')
+                            'pipeline = [{ type = "segment_sample", clip_len = 4 }, { type = "decode" }, '
+                            '{ type = "flip" }, { type = "format_shape" }, { type = "pack" }]\n'
+                            '[model]\ntype = "recognizer"\n[model.preprocessor]\ntype = "normalize"\n'
+                            '[model.backbone]\ntype = "conv3d_tiny"\n[model.head]\ntype = "cls_head"\n')
     out = cli("recipe", "check", uses)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "key 'data.train.pipeline[0]'" in out.stderr
+    assert "key 'data.train.pipeline[2]'" in out.stderr
     assert '"zelda-extras:flip" or "zelda-video:flip"' in out.stderr
     for choice in ("zelda-extras:flip", "zelda-video:flip", "zelda_transforms:flip"):
-        out = cli("recipe", "check", uses, "--set", f'data.train.pipeline.0.type="{choice}"')
+        out = cli("recipe", "check", uses, "--set", f'data.train.pipeline.2.type="{choice}"')
         assert out.returncode == 0, out.stderr
     out = cli("--disable-plugin", "extras", "recipe", "check", uses)
     assert out.returncode == 0, out.stderr
