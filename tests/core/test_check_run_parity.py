@@ -143,14 +143,15 @@ def test_an_epoch_without_a_sample_is_an_error(tmp_path):
     """Batches that hold no sample (whatever made them) never count as a trained epoch."""
     from engine_util import quick_config, toy_model
 
+    from zelda_core._engine.assemble import build_training
     from zelda_core._engine.errors import TrainingError
     from zelda_core._engine.loop import Trainer
 
     def empty(epoch, start_batch=0):
         return [{"meta": [], "skipped": []} for _ in range(3)][start_batch:]
 
-    trainer = Trainer(toy_model(), config=quick_config(epochs=1), train_batches=empty, steps_per_epoch=3,
-                      work_dir=tmp_path / "w")
+    trainer = Trainer(build_training(toy_model(), config=quick_config(epochs=1), train_batches=empty,
+                                     steps_per_epoch=3, work_dir=tmp_path / "w"))
     with pytest.raises(TrainingError, match="epoch 1 trained on no sample: its 3 batch"):
         trainer.fit()
     assert not (tmp_path / "w" / "checkpoints" / "best.pth").exists()
