@@ -15,6 +15,7 @@ from typing import Any
 
 from ._errors import RecipeError
 from ._install import DISTRIBUTION
+from ._userfile import RECIPE_LIMIT, expect_file, path_kind, read_user_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,14 +51,8 @@ class Recipe:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file not found: {path}") from None
-    except IsADirectoryError:
-        raise RecipeError(f"recipe path is a directory, not a TOML file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read recipe file {path}: {exc}") from None
+    text = read_user_text(path, "recipe file", limit=RECIPE_LIMIT, error=RecipeError,
+                          expected="a TOML file")
     try:
         return _shallow(tomllib.loads(text), str(path))
     except RecursionError:
@@ -89,7 +84,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path]) -> dict[str, Any]:
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        raise RecipeError(expect_file(path, "recipe file", "a TOML file")
+                          or f"cannot resolve the recipe path {path}") from None
     if path in stack:
         chain = " -> ".join(str(p) for p in (*stack, path))
         raise RecipeError(f"'extends' cycle: {chain}. Remove one of these 'extends'.", file=str(path))
@@ -110,11 +109,11 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path])
     merged: dict[str, Any] = {}
     for parent in parents:
         parent_path = path.parent / parent
-        if not parent_path.exists():
-            raise RecipeError(
-                f"extends {parent!r}, but {parent_path} does not exist (paths are relative to the recipe)",
-                file=str(path), key="extends",
-            )
+        kind = path_kind(parent_path)
+        if kind != "a regular file":
+            what = "does not exist" if kind.startswith("missing") else f"is {kind}, not a TOML file"
+            raise RecipeError(f"extends {parent!r}, but {parent_path} {what} (paths are relative "
+                              "to the recipe)", file=str(path), key="extends")
         merged = deep_merge(merged, _load_with_extends(parent_path, (*stack, path), sources))
     return deep_merge(merged, data)
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from zelda_core.api import DataError, VideoDataset, VideoOpener
+from zelda_core.api import DataError, VideoDataset, VideoOpener, expect_dir
 
 VIDEO_EXTENSIONS = [".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"]
 
@@ -25,8 +25,9 @@ class VideoFolder(VideoDataset):
                  flat: bool = False) -> None:
         super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)
         base = os.path.join(root, prefix)
-        if not os.path.isdir(base):
-            raise DataError(f"video folder not found: {base} (expected {base}/<class_name>/*.mp4)")
+        problem = expect_dir(base, "video folder")
+        if problem:
+            raise DataError(f"{problem} (expected {base}/<class_name>/*.mp4)")
         exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
         if flat:
             self.classes = [os.path.basename(os.path.normpath(base))]

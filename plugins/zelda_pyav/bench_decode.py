@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from zelda_core.api import DecodeError, ZeldaError
+from zelda_core.api import DecodeError, ZeldaError, expect_file, path_kind
 from zelda_decoding.index import (
     PacketIndex,
     build_index,
@@ -56,12 +56,13 @@ def find_videos(paths: Iterable[str]) -> list[Path]:
     """Files given, and video files (by extension) directly or recursively under dirs."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if path_kind(p) == "a directory":
             out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ZeldaError(f"no such file or directory: {p}")
+            continue
+        problem = expect_file(p, "video", "a video file or a folder of videos")
+        if problem:
+            raise ZeldaError(problem)
+        out.append(p)
     if not out:
         raise ZeldaError(f"no video files found in {', '.join(map(str, paths))}")
     return out

@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.clip_len < 1 or args.num_clips < 1 or args.repeat < 1:
         raise ZeldaError("--clip-len, --num-clips and --repeat must be at least 1")
+    if args.seed < 0:
+        raise ZeldaError(f"--seed must be >= 0, got {args.seed}")
+    if args.size < 0:
+        raise ZeldaError(f"--size must be >= 0 (0 = native size), got {args.size}")
     results = bench_decode(
         args.paths,
         args.decoder or default_decoders(),

@@ -111,7 +111,7 @@ def test_missing_and_unreadable_files(tmp_path):
         load_recipe(tmp_path)
     bad = tmp_path / "bin.toml"
     bad.write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(RecipeError, match="cannot read recipe file"):
+    with pytest.raises(RecipeError, match="bin.toml:1: recipe file is not UTF-8 text"):
         load_recipe(bad)
 
 

@@ -49,7 +49,10 @@ def bench(recipe: Any, split: str, limit: int | None = None) -> dict[str, Any]:
     import torch  # noqa: F401 - imported before timing, as any real run has it
 
     from .._data import build_dataset
+    from .._errors import ZeldaError
 
+    if limit is not None and limit < 1:
+        raise ZeldaError(f"--limit must be at least 1 (videos to measure), got {limit}")
     ds = build_dataset(recipe, split)
     _import_decoder(getattr(ds, "decoder", {}).get("type", DEFAULT_DECODER))
     n = len(ds) if limit is None else max(0, min(limit, len(ds)))
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import ZeldaError
     from .._recipe import load_recipe
 
+    if args.limit is not None and args.limit < 1:
+        raise ZeldaError(f"--limit must be at least 1 (videos to measure), got {args.limit}")
     if args.rounds < 1:
         raise ZeldaError("--rounds must be at least 1")
     args.decoder = list(dict.fromkeys(args.decoder))  # each backend once

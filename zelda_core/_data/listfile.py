@@ -10,33 +10,19 @@ from __future__ import annotations
 import re
 
 from .._errors import DataError
+from .._userfile import LIST_LIMIT, read_user_text
 
 _LABEL = re.compile(r"-?[0-9]+")
 
 
-def read_list_lines(path: str, what: str, hint: str = "") -> list[str]:
+def read_list_lines(path: str, what: str, hint: str = "", *, limit: int = LIST_LIMIT) -> list[str]:
     """The lines of the UTF-8 text file ``path`` (a leading BOM dropped, no line ends).
 
-    DataError, naming ``what`` (e.g. "annotation file"), for a missing or unreadable file
-    and for bytes that are not UTF-8 (with their line and column).
+    DataError, naming ``what`` (e.g. "annotation file"), for a missing file, one that is
+    not a regular file (a directory, FIFO, device) or longer than ``limit`` bytes, an
+    unreadable one, and for bytes that are not UTF-8 (with their line and column).
     """
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}" + (f" ({hint})" if hint else "")) from None
-    except OSError as exc:
-        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = exc.start + bom
-        line = raw.count(b"\n", 0, start) + 1
-        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
-        raise DataError(f"{path}:{line}: {what} is not UTF-8 text (byte "
-                        f"{raw[start:start + 1]!r} at column {column}); save it as UTF-8") from None
-    return text.splitlines()
+    return read_user_text(path, what, limit=limit, error=DataError, hint=hint).splitlines()
 
 
 def parse_label(text: str) -> int | None:

@@ -10,6 +10,7 @@ run. Uses ``matplotlib.figure.Figure`` directly (no pyplot, no global backend ch
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 from .._errors import ZeldaError
 from .._install import install_hint
+from .._userfile import METRICS_LIMIT, expect_dir, path_kind, read_user_text
 
 MAX_MATRIX_CLASSES = 30
 """Above this many classes the confusion matrix shows the classes of the top confusions."""
@@ -43,9 +45,9 @@ class Run:
 
 def read_confusion(path: Path) -> tuple[list[str], list[list[int]]]:
     """(names, counts) of a confusion CSV written by the metrics plugin."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if not rows or rows[0][0] != CONFUSION_HEADER:
+    text = read_user_text(path, "confusion matrix", limit=METRICS_LIMIT, error=ValueError)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows or not rows[0] or rows[0][0] != CONFUSION_HEADER:
         raise ValueError(f"{path} is not a confusion matrix CSV (no '{CONFUSION_HEADER}' header)")
     names = rows[0][1:]
     counts = [[int(v) for v in r[1:]] for r in rows[1:]]
@@ -58,33 +60,52 @@ def _dedupe(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per step (a resumed run appends the steps it repeats: the last wins)."""
     by_step: dict[int, dict[str, Any]] = {}
     for r in records:
-        by_step[int(r.get("step", 0))] = r
+        by_step[r["step"]] = r
     return [by_step[s] for s in sorted(by_step)]
+
+
+def read_metrics(jsonl: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, val) records of a metrics.jsonl, one per step.
+
+    A line that is not JSON is skipped (a line torn by a crash: the rest still plot); a
+    JSON line that is not an object, or a train/val record without an integer ``step``,
+    is a ZeldaError naming the file and line, as is a file that is not UTF-8 text.
+    """
+    text = read_user_text(jsonl, "metrics file", limit=METRICS_LIMIT)
+    train, val = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):  # a line torn by a crash
+            continue
+        if not isinstance(rec, dict):
+            raise ZeldaError(f"{jsonl}:{n}: expected a JSON object (a record zelda run "
+                             f"writes), got {type(rec).__name__}: {line[:60]!r}")
+        if rec.get("type") not in ("train", "val"):
+            continue
+        step = rec.get("step")
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ZeldaError(f"{jsonl}:{n}: a {rec['type']} record needs an integer 'step', "
+                             f"got {step!r}")
+        (train if rec["type"] == "train" else val).append(rec)
+    return _dedupe(train), _dedupe(val)
 
 
 def read_run(path: str | Path, name: str | None = None) -> Run:
     """Read a work dir; a ZeldaError names what is missing."""
     path = Path(path)
+    problem = expect_dir(path, "work dir")
+    if problem:
+        raise ZeldaError(f"{problem} (zelda plot takes the work dirs of runs)")
     jsonl = path / "metrics.jsonl"
-    if not jsonl.is_file():
+    if path_kind(jsonl) == "missing":
         raise ZeldaError(f"{path} is not a zelda work dir: it has no metrics.jsonl "
                          "(zelda run writes one)")
     run = Run(name=name or path.resolve().name, path=path)
-    train, val = [], []
-    with open(jsonl, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line torn by a crash: the rest still plot
-                continue
-            if rec.get("type") == "train":
-                train.append(rec)
-            elif rec.get("type") == "val":
-                val.append(rec)
-    run.train, run.val = _dedupe(train), _dedupe(val)
+    run.train, run.val = read_metrics(jsonl)
     for split in ("val", "test"):
         d = path / split
         if not d.is_dir():

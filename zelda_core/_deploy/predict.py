@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ZeldaError
+from .._userfile import LIST_LIMIT, path_kind, read_user_text
 from .._video import VideoReader
 from . import spec
 from .windows import Window, describe, plan_windows, timeline
@@ -39,10 +40,7 @@ def expand_inputs(paths: Sequence[str], lists: Sequence[str] = ()) -> list[str]:
     skipped; relative paths are relative to the list file)."""
     out: list[str] = []
     for lst in lists:
-        try:
-            lines = Path(lst).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ZeldaError(f"cannot read the video list {lst}: {exc.strerror or exc}") from None
+        lines = read_user_text(lst, "video list", limit=LIST_LIMIT).splitlines()
         base = Path(lst).parent
         for line in lines:
             line = line.strip()
@@ -267,8 +265,10 @@ def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float 
     opening = spec.sample_opening(source.decoder)
     items: list[Item] = []
     for n, video in enumerate(videos):
-        if not Path(video).is_file():
-            results[n].error = "file not found"
+        kind = path_kind(video)
+        if kind != "a regular file":
+            results[n].error = ("file not found" if kind.startswith("missing")
+                                else f"it is {kind}, not a video file")
             continue
         if window is None:
             items.append(Item(n))

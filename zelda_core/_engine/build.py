@@ -106,6 +106,23 @@ def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path)
             "(was it trained with another model or number of classes?)") from None
 
 
+def _check_embedded(recipe: dict[str, Any], path: str | Path) -> None:
+    """CheckpointError when the tables predict, test and export read from the checkpoint's
+    own recipe are not tables (a damaged or hand-edited checkpoint)."""
+    keys = [("data", recipe.get("data")), ("train", recipe.get("train")),
+            ("metrics", recipe.get("metrics"))]
+    data = recipe.get("data")
+    if isinstance(data, dict):
+        keys += [(f"data.{split}", data.get(split)) for split in ("train", "val", "test")]
+        keys += [("data.decoder_options", data.get("decoder_options"))]
+    for key, value in keys:
+        if value is not None and not isinstance(value, dict):
+            raise CheckpointError(
+                f"{path}: the recipe inside has {key} = {value!r:.40}, not a table; the "
+                "checkpoint is damaged or was not written by zelda. Use 'zelda test RECIPE "
+                "--checkpoint CKPT' with the recipe it was trained with")
+
+
 def model_from_checkpoint(path: str | Path, *, device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model from the checkpoint's own recipe, load its weights and put it on
     ``device`` in full precision (eval mode)."""
@@ -117,6 +134,7 @@ def model_from_checkpoint(path: str | Path, *, device: str = "auto") -> tuple[to
         raise CheckpointError(
             f"{path} has no recipe inside (not a zelda checkpoint?); use 'zelda test RECIPE "
             "--checkpoint CKPT' with the recipe it was trained with")
+    _check_embedded(recipe, path)
     classes = list(ckpt.get("classes") or [])
     model = build_model(model_table(recipe, len(classes) or None), file=str(path))
     load_weights(model, ckpt, path)

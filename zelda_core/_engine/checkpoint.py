@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._userfile import expect_file
 from .errors import CheckpointError
 
 FORMAT = "zelda-checkpoint/1"
@@ -112,8 +113,9 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; CheckpointError for people."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    problem = expect_file(path, "checkpoint", "a checkpoint file")
+    if problem:
+        raise CheckpointError(problem)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torn file, not a torch file, or pickled code
