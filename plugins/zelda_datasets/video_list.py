@@ -11,6 +11,7 @@ from zelda_core.api import (
     VideoDataset,
     VideoOpener,
     check_files,
+    expect_dir,
     parse_label,
     raise_problems,
     read_label_map,
@@ -54,10 +55,10 @@ class VideoList(VideoDataset):
 
     ``label_map``: a file of class names, line i = label i (relative to ``root``); or
     ``num_classes``; without either, ``root/label_map.txt`` names the classes when it
-    exists and covers every label (``classes_note`` then says so, for the run's log), else
-    classes are "0".."max label". Validation at
-    construction lists every malformed line, missing video and label outside
-    ``[0, num_classes)`` as file:line. With ``on_error = "skip"`` missing videos are not
+    exists (``classes_note`` then says so, for the run's log), else classes are "0".."max
+    label" and a label at or beyond twice the count of distinct labels is refused as a
+    likely typo. Validation at construction lists every malformed line, missing video,
+    label outside the classes and video listed again with another label as file:line. With ``on_error = "skip"`` missing videos are not
     an error: they are kept in ``missing`` and skipped like any unreadable video.
     """
 
@@ -68,20 +69,21 @@ class VideoList(VideoDataset):
         super().__init__(pipeline=pipeline, decoder=decoder, on_error=on_error, root=root)
         ann_path = os.path.join(root, ann_file)
         prefix_dir = os.path.join(root, prefix)
-        if prefix and not os.path.isdir(prefix_dir):
-            raise DataError(f"prefix folder not found: {prefix_dir} (data root {root!r} + "
-                            f"prefix {prefix!r})")
+        problem = expect_dir(prefix_dir, "prefix folder") if prefix else None
+        if problem:
+            raise DataError(f"{problem} (data root {root!r} + prefix {prefix!r})")
         records, sources, problems = parse_annotations(ann_path, prefix_dir)
         self.classes_note: str | None = None
         found = os.path.join(root, DEFAULT_LABEL_MAP)
-        if label_map is None and num_classes is None and os.path.isfile(found):
-            names = read_label_map(found)
-            if all(0 <= label < len(names) for _, label in records):
-                self.classes = names
-                self.classes_note = (f"class names from {found} (the recipe names no "
-                                     "label_map)")
+        map_file = None
         if label_map is not None:
-            self.classes = read_label_map(os.path.join(root, label_map))
+            map_file = os.path.join(root, label_map)
+        elif num_classes is None and os.path.isfile(found):
+            map_file = found
+        if map_file is not None:
+            self.classes = read_label_map(map_file)
+            if label_map is None:
+                self.classes_note = f"class names from {found} (the recipe names no label_map)"
             if num_classes is not None and num_classes != len(self.classes):
                 raise DataError(f"num_classes = {num_classes} but label map {label_map} "
                                 f"names {len(self.classes)} classes")
@@ -89,11 +91,8 @@ class VideoList(VideoDataset):
             if num_classes < 1:
                 raise ValueError(f"num_classes must be positive, got {num_classes}")
             self.classes = [str(i) for i in range(num_classes)]
-        limit = len(self.classes) if self.classes else None
-        for (_, label), src in zip(records, sources):
-            if label < 0 or (limit is not None and label >= limit):
-                bound = f"[0, {limit})" if limit is not None else "[0, ...)"
-                problems.append(f"{src}: label {label} is outside {bound}")
+        label_problems, bad = _label_problems(records, sources, len(self.classes) or None, map_file)
+        problems += label_problems + _conflicts(records, sources, bad)
         missing = check_files(records, sources)
         self.missing = missing if on_error == "skip" else []
         if on_error != "skip":  # with "skip" they fail to open like any unreadable video
@@ -107,11 +106,59 @@ class VideoList(VideoDataset):
         raise_problems(problems, f"annotation file {ann_path}", hint)
         if not records:
             raise DataError(f"annotation file {ann_path} lists no video")
-        if not self.classes:
-            self.classes = [str(i) for i in range(max(label for _, label in records) + 1)]
+        if not self.classes:  # labels beyond implied_limit were reported above
+            top = max((label for i, (_, label) in enumerate(records) if i not in bad), default=0)
+            self.classes = [str(i) for i in range(top + 1)]
         self.records, self.sources = records, sources
         self.ann_file = ann_path
-        self.data_files = [ann_path] + ([os.path.join(root, label_map)] if label_map else [])
+        self.data_files = [ann_path] + ([map_file] if map_file else [])
+
+
+def implied_limit(records: list[tuple[str, int]]) -> int:
+    """Without a label map or ``num_classes``, labels must be below twice the count of
+    distinct labels: a larger one (``typing2.mp4 11`` in a two-class list) is almost always
+    a typo, and it would silently become the class count."""
+    return 2 * len({label for _, label in records if label >= 0})
+
+
+def _label_problems(records: list[tuple[str, int]], sources: list[str], limit: int | None,
+                    map_file: str | None) -> tuple[list[str], set[int]]:
+    """("file:line: ..." for every label outside the label map, ``num_classes``, or (with
+    neither) beyond :func:`implied_limit`; the indices of those records)."""
+    problems, bad = [], set()
+    implied = implied_limit(records) if limit is None else None
+    for i, ((_, label), src) in enumerate(zip(records, sources)):
+        if limit is not None and not 0 <= label < limit:
+            why = (f"the label map {map_file} names {limit} classes; fix the line, or set "
+                   "num_classes if this list does not use that label map" if map_file
+                   else f"num_classes = {limit}")
+            problems.append(f"{src}: label {label} is outside [0, {limit}) ({why})")
+        elif limit is None and label < 0:
+            problems.append(f"{src}: label {label} is outside [0, ...)")
+        elif implied is not None and label >= implied:
+            distinct = implied // 2
+            problems.append(f"{src}: label {label} is far beyond the {distinct} distinct label"
+                            f"{'s' if distinct != 1 else ''} of this list (without a label map or "
+                            f"num_classes, labels must be below twice that, {implied}); a typo? "
+                            f"If not, name the classes with label_map or num_classes")
+        else:
+            continue
+        bad.add(i)
+    return problems, bad
+
+
+def _conflicts(records: list[tuple[str, int]], sources: list[str], bad: set[int]) -> list[str]:
+    """"file:line: ..." for every video listed again with a different (valid) label."""
+    first: dict[str, tuple[int, str]] = {}
+    problems = []
+    for i, ((path, label), src) in enumerate(zip(records, sources)):
+        if i in bad:
+            continue
+        seen = first.setdefault(os.path.normpath(path), (label, src))
+        if seen[0] != label:
+            problems.append(f"{src}: video {path} has label {label} here but {seen[0]} at "
+                            f"{seen[1]}; a video has one label")
+    return problems
 
 
 def _line_order(problem: str) -> tuple[str, int]:

@@ -24,6 +24,7 @@ Profiles (chosen by measurement, see docs/data.md):
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -75,6 +76,10 @@ PROFILES = {
 }
 
 
+MIN_SHORT_SIDE = 16
+"""The smallest ``--short-side``: a copy is verified on 16x16 thumbnails of its frames."""
+
+
 class VerifyError(Exception):
     """The copy does not match its source (the copy is discarded)."""
 
@@ -97,8 +102,14 @@ def output_size(height: int, width: int, short_side: int | None) -> tuple[int, i
 
 
 def thumb16(rgb: np.ndarray) -> np.ndarray:
-    """16x16 luma thumbnail as the corpus MANIFEST defines it (flattened, float)."""
+    """16x16 luma thumbnail as the corpus MANIFEST defines it (flattened, float).
+
+    A side shorter than 16 pixels is first repeated up to 16 or more, so every cell
+    averages real pixels (never an empty cell's NaN)."""
     y = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for axis in (0, 1):
+        if 0 < y.shape[axis] < 16:
+            y = np.repeat(y, -(-16 // y.shape[axis]), axis=axis)
     return np.array([[cell.mean() for cell in np.array_split(row, 16, axis=1)]
                      for row in np.array_split(y, 16, axis=0)]).ravel()
 
@@ -255,10 +266,10 @@ def _verify(reader: Any, part: str, h: int, w: int, profile: Profile) -> float:
     worst = 0.0
     for i, a, b in zip(picks, mine, theirs):
         d = float(np.abs(thumb16(a) - thumb16(b)).mean())
-        worst = max(worst, d)
-        if d > THUMB_TOL:
+        if not math.isfinite(d) or d > THUMB_TOL:
             raise VerifyError(f"frame {i} of the copy differs from the source's (thumbnail "
                               f"difference {d:.2f} > {THUMB_TOL})")
+        worst = max(worst, d)
     return worst
 
 

@@ -53,12 +53,15 @@ def run(args: argparse.Namespace) -> int:
 
     from zelda_core.api import ZeldaError, build_dataset, load_recipe
 
+    from .encode import MIN_SHORT_SIDE
     from .prepare import Options, parse_shard, plan, run_prepare, summary_lines
 
     if args.workers < 1:
         raise ZeldaError("--workers must be at least 1")
-    if args.short_side < 0:
-        raise ZeldaError("--short-side must be positive (0 keeps the native size)")
+    if args.short_side < 0 or 0 < args.short_side < MIN_SHORT_SIDE:
+        raise ZeldaError(f"--short-side must be at least {MIN_SHORT_SIDE} (copies are verified "
+                         f"on {MIN_SHORT_SIDE}x{MIN_SHORT_SIDE} thumbnails) or 0 to keep the "
+                         f"native size, got {args.short_side}")
     shard = parse_shard(args.shard)
     recipe = load_recipe(args.recipe, args.overrides)
     data = recipe.data.get("data") or {}

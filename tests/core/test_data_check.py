@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -121,3 +122,54 @@ def test_non_utf8_list_files_name_the_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{tmp_path / 'labels.txt'}:2: label map is not UTF-8 text" in err
     assert "Traceback" not in err
+
+
+def test_data_check_reports_every_label_problem(tmp_path):
+    """The real CLI: a label outside the found label_map.txt, a conflicting duplicate and a
+    huge label are each reported at file:line (``data check`` used to say ok, with 12
+    classes), and the exit status is 1."""
+    import subprocess
+    import sys
+
+    v = tmp_path / "videos"
+    for name in ("a", "b", "c"):
+        make_noise_video(v / f"{name}.mp4", frames=12)
+    (tmp_path / "label_map.txt").write_text("walk\nrun\n")
+    (tmp_path / "ann.txt").write_text(f"a.mp4 0\nb.mp4 1\nc.mp4 11\nb.mp4 0\na.mp4 {10**23}\n")
+    recipe = write_recipe(tmp_path / "r.toml", tmp_path)
+    out = subprocess.run([sys.executable, "-m", "zelda_core", "data", "check", str(recipe)],
+                         capture_output=True, text=True, timeout=300)
+    ann = tmp_path / "ann.txt"
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"{ann}:3: label 11 is outside [0, 2)" in out.stdout
+    assert f"{ann}:4: video {v / 'b.mp4'} has label 0 here but 1 at {ann}:2" in out.stdout
+    assert f"{ann}:5: label {10**23} is outside [0, 2)" in out.stdout
+    assert "3 problem(s)" in out.stdout and "problems found" in out.stdout
+    assert "walk" in out.stdout and "run" in out.stdout  # the map's names, not "0".."11"
+
+
+def test_val_labels_beyond_the_trained_classes_are_refused(tmp_path):
+    """Train labels 0/1, val labels 0/2, no label map: run used to train a 2-class model and
+    score val label 2 as always wrong ("top5 0.5" with 2 classes); data check said ok."""
+    import subprocess
+    import sys
+
+    from engine_util import make_dataset, small_recipe
+
+    root = make_dataset(tmp_path / "data")
+    (root / "label_map.txt").unlink()
+    (root / "kinetics_tiny_val_video.txt").write_text("val0.mp4 0\nval1.mp4 2\n")
+    recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=1)
+    recipe.write_text(recipe.read_text().replace('label_map = "label_map.txt"\n', ""))
+
+    def zelda(*args):
+        return subprocess.run([sys.executable, "-m", "zelda_core", *args], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "ZELDA_PLOTS": "0"})
+
+    check = zelda("data", "check", str(recipe))
+    assert check.returncode == 1 and "problems found" in check.stdout
+    assert "data.val has labels up to 2, but data.train has 2 classes" in check.stdout
+    run = zelda("run", str(recipe))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "data.val has labels up to 2, but data.train has 2 classes" in run.stderr
+    assert not (tmp_path / "work" / "checkpoints").exists()

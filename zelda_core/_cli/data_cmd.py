@@ -144,6 +144,7 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -
     from .._data import build_dataset
     from .._data.dataset import check_files, collecting_problems
     from .._errors import ZeldaError
+    from .._userfile import expect_file
     from .._video import VideoOpener
 
     with collecting_problems() as problems:
@@ -155,7 +156,8 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -
     sources = list(getattr(ds, "sources", None) or [""] * len(records))
     missing_lines = check_files(records, sources)
     annotation = [p for p in dict.fromkeys(problems) if p not in set(missing_lines)]
-    missing = [{"file": p, "where": src} for (p, _), src in zip(records, sources) if not os.path.isfile(p)]
+    missing = [{"file": p, "where": src, "reason": expect_file(p, "video", "a video file")}
+               for (p, _), src in zip(records, sources) if not os.path.isfile(p)]
     opener = getattr(ds, "opener", None) or VideoOpener(getattr(ds, "decoder", None))
     present = [(i, p) for i, (p, _) in enumerate(records) if os.path.isfile(p)]
     jobs = [(p, opener, full) for _, p in present]
@@ -182,6 +184,21 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -
             "classes": histogram, **found, "too_short": short, "frames_needed": need,
             "frames": sum(r["frames"] or 0 for r in results),
             "frames_decoded": sum(r["decoded"] for r in results)}
+
+
+def _compare_classes(report: dict[str, dict[str, Any]]) -> None:
+    """An annotation problem for each split whose classes a model trained on data.train
+    could not score (what ``zelda run`` refuses)."""
+    from .._data.dataset import classes_mismatch
+
+    train = report.get("train")
+    if not train or train["error"]:
+        return
+    for split, r in report.items():
+        if split != "train" and not r["error"]:
+            problem = classes_mismatch(list(train["classes"]), list(r["classes"]), split)
+            if problem:
+                r["annotation"].append(problem)
 
 
 def _problems(r: dict[str, Any]) -> int:
@@ -215,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = {s: check_split(recipe, s, args.workers, args.full) for s in splits}
     seconds = time.perf_counter() - t0
+    _compare_classes(report)
     ok = bool(splits) and all(_problems(r) == 0 for r in report.values())
     if args.json:
         print(json.dumps({"recipe": args.recipe, "ok": ok, "full": args.full, "seconds": round(seconds, 2),
@@ -232,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         for line in r["annotation"]:
             print(f"  annotation: {line}")
         for m in r["missing"]:
-            print(f"  missing: {m['where']}: video not found: {m['file']}")
+            print(f"  missing: {m['where']}: {m['reason'] or 'video not found: ' + m['file']}")
         for kind in ("unreadable", "truncated", "corrupt"):
             for u in r[kind]:
                 print(f"  {kind}: {u['where']}: {u['file']}: {u['reason']}")

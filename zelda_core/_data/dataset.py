@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from .._errors import DataError, PluginError, ZeldaError
+from .._userfile import LABEL_MAP_LIMIT, expect_file
 from .._video import VideoOpener
 from .listfile import read_list_lines
 from .rng import replacement_index, sample_rng
@@ -62,7 +63,7 @@ def raise_problems(problems: Sequence[str], what: str, hint: str = "") -> None:
 def read_label_map(path: str) -> list[str]:
     """Class names, one per line (line i = label i); trailing blank lines ignored."""
     lines = [line.strip() for line in read_list_lines(
-        path, "label map", "one class name per line, line i = label i")]
+        path, "label map", "one class name per line, line i = label i", limit=LABEL_MAP_LIMIT)]
     while lines and not lines[-1]:
         lines.pop()
     blanks = [f"{path}:{i + 1}: blank line (line i names label i-1; remove it)"
@@ -200,7 +201,33 @@ def _reason(exc: BaseException, filename: str) -> str:
     return text if isinstance(exc, ZeldaError) else f"{type(exc).__name__}: {text}"
 
 
+def classes_mismatch(train: Sequence[str], other: Sequence[str], split: str) -> str | None:
+    """Why ``data.<split>``'s classes cannot be scored by a model trained on ``train``'s,
+    or None. Numbered classes ("0".."n-1", no label map) fit when there are no more of
+    them than the model's (as do named ones with numbered training classes); two lists of
+    names must be the same."""
+    if not train or not other or list(train) == list(other):
+        return None
+    def numbered(names: Sequence[str]) -> bool:
+        return list(names) == [str(i) for i in range(len(names))]
+
+    if (numbered(other) or numbered(train)) and len(other) <= len(train):
+        return None
+    if numbered(other) or numbered(train):
+        return (f"data.{split} has labels up to {len(other) - 1}, but data.train has "
+                f"{len(train)} classes (the model's outputs): those videos could never be "
+                f"scored right. Fix the labels, or give both splits the same label_map or "
+                f"num_classes")
+    return (f"data.{split}'s classes ({len(other)}: {', '.join(other[:3])}...) are not "
+            f"data.train's ({len(train)}: {', '.join(train[:3])}...): give both splits the "
+            f"same label map")
+
+
 def check_files(records: Sequence[tuple[str, int]], sources: Sequence[str]) -> list[str]:
-    """"file:line: video not found: path" for every record whose file is missing."""
-    return [f"{src}: video not found: {path}" for (path, _), src in zip(records, sources)
-            if not os.path.isfile(path)]
+    """"file:line: video not found: path" for every record whose file is missing, or
+    "file:line: video path is a directory, not a video file" where it is something else."""
+    problems = []
+    for (path, _), src in zip(records, sources):
+        if not os.path.isfile(path):
+            problems.append(f"{src}: {expect_file(path, 'video', 'a video file') or 'video not found: ' + path}")
+    return problems

@@ -288,6 +288,13 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     train_ds = build_dataset(data, "train", recipe_file=file)
     val_ds = build_dataset(data, "val", recipe_file=file) if "val" in splits else None
     classes = list(getattr(train_ds, "classes", []) or [])
+    if val_ds is not None:  # a val label the model has no output for is never scored right
+        from .._data.dataset import classes_mismatch
+        from .._errors import DataError
+
+        problem = classes_mismatch(classes, list(getattr(val_ds, "classes", []) or []), "val")
+        if problem:
+            raise DataError(problem)
     data["model"] = model_table(data, len(classes) or None, file=file)
     resolved = Recipe(data=data, path=recipe.path)
     if ctx.is_main:

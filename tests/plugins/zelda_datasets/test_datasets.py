@@ -222,3 +222,59 @@ def test_data_check_annotation_errors(tmp_path, capsys):
     recipe = write_recipe(tmp_path / "r.toml", tmp_path)
     assert main(["data", "check", str(recipe)]) == 1
     assert "ann.txt:1: video not found" in capsys.readouterr().out
+
+
+# --- a mistyped label never changes the class count (issue 22, item 7) --------------------
+
+@pytest.fixture
+def three_videos(tmp_path):
+    make_dataset(tmp_path, {"a.mp4": 0, "b.mp4": 1, "c.mp4": 1}, frames=8)
+    return tmp_path
+
+
+def test_a_label_outside_the_found_label_map_is_an_error(three_videos):
+    """label_map.txt in root names 2 classes: 'c.mp4 11' used to drop the map and make 12."""
+    (three_videos / "label_map.txt").write_text("walk\nrun\n")
+    assert vlist(three_videos, prefix="videos").classes == ["walk", "run"]
+    (three_videos / "ann.txt").write_text("a.mp4 0\nb.mp4 1\nc.mp4 11\n")
+    with pytest.raises(DataError) as info:
+        vlist(three_videos, prefix="videos")
+    assert f"{three_videos / 'ann.txt'}:3: label 11 is outside [0, 2)" in str(info.value)
+    assert "label_map.txt names 2 classes" in str(info.value)
+    # num_classes says the list does not use the map: then the labels are checked against it
+    assert len(vlist(three_videos, prefix="videos", num_classes=12).classes) == 12
+
+
+def test_labels_far_beyond_the_distinct_labels_are_flagged(three_videos):
+    ann = three_videos / "ann.txt"
+    ann.write_text("a.mp4 0\nb.mp4 1\nc.mp4 11\n")  # 3 distinct labels: 11 >= 6
+    with pytest.raises(DataError, match=rf"{ann}:3: label 11 is far beyond the 3 distinct labels"):
+        vlist(three_videos, prefix="videos")
+    ann.write_text("a.mp4 0\nb.mp4 1\nc.mp4 3\n")  # 3 < 6: a sparse list is fine
+    assert vlist(three_videos, prefix="videos").classes == ["0", "1", "2", "3"]
+
+
+def test_a_huge_label_is_refused_without_building_its_classes(three_videos):
+    """10**23 used to build a list of 10**23 class names (memory grew at 500 MB/s)."""
+    import resource
+
+    (three_videos / "ann.txt").write_text(f"a.mp4 0\nb.mp4 {10**23}\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match=r"ann.txt:2: label 100000000000000000000000 is far beyond"):
+        vlist(three_videos, prefix="videos")
+    from zelda_core._data.dataset import collecting_problems
+
+    with collecting_problems() as problems:  # zelda data check goes on past the problem
+        ds = vlist(three_videos, prefix="videos")
+    assert ds.classes == ["0"] and len(problems) == 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_conflicting_duplicate_lines_are_flagged(three_videos):
+    ann = three_videos / "ann.txt"
+    ann.write_text("a.mp4 0\nb.mp4 1\n./a.mp4 1\nb.mp4 1\n")
+    with pytest.raises(DataError) as info:
+        vlist(three_videos, prefix="videos")
+    msg = str(info.value)
+    assert f"{ann}:3: video " in msg and f"has label 1 here but 0 at {ann}:1" in msg
+    assert "1 problem:" in msg  # b.mp4 twice with the same label is no conflict

@@ -243,3 +243,31 @@ def _scaled(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
 
     t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
     return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+
+
+def test_short_side_below_the_thumbnail_is_refused(tmp_path):
+    """--short-side 8 used to record a NaN thumbnail difference as 0.0 (and leak a numpy
+    warning); below 16 it is refused before anything is written."""
+    recipe = _dataset(tmp_path / "src", 1)
+    for side in ("8", "15", "-1"):
+        r = _zelda("data", "prepare", str(recipe), "--out", str(tmp_path / "out"), "--short-side", side)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "--short-side must be at least 16" in r.stderr and "Warning" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_thumbnails_of_tiny_frames_are_finite():
+    """A native frame narrower than 16 pixels averages real pixels, never an empty cell."""
+    import warnings
+
+    from zelda_pyav.encode import thumb16 as prepare_thumb16
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thumb = prepare_thumb16(frame)
+    assert thumb.shape == (256,) and np.isfinite(thumb).all()
+    assert thumb.min() >= 0 and thumb.max() <= 255
+    big = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    assert np.allclose(prepare_thumb16(big), thumb16(big), atol=1e-9)  # the MANIFEST measure above 16
