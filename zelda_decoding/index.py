@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zelda_core.api import DecodeError
+from zelda_core.api import DecodeError, path_kind
 
 __all__ = ["INDEX_VERSION", "PTS_FORMATS", "OFFSET_FORMATS", "PacketIndex", "packet_time", "seek_packets", "open_container", "video_stream", "build_index", "cached_index", "get_index", "clear_cache", "read_display_matrix"]
 
@@ -261,10 +261,11 @@ def open_container(path: str) -> Any:
     import av
 
     p = Path(path)
-    if not p.exists():
+    kind = path_kind(p)
+    if kind.startswith("missing"):
         raise DecodeError(path, "no such file")
-    if p.is_dir():
-        raise DecodeError(path, "is a directory")
+    if kind != "a regular file":  # a FIFO would block, a device never end
+        raise DecodeError(path, f"is {kind}, not a video file")
     if p.stat().st_size == 0:
         raise DecodeError(path, "empty file")
     try:
@@ -504,7 +505,9 @@ def _cache_key(path: str) -> tuple[str, int, int]:
     except FileNotFoundError as e:
         raise DecodeError(path, "no such file") from e
     except OSError as e:
-        raise DecodeError(path, f"cannot stat ({e})") from e
+        kind = path_kind(path)
+        raise DecodeError(path, f"is {kind}, not a video file" if kind.startswith("a ")
+                          else f"cannot stat ({e.strerror or e})") from e
     return os.path.realpath(path), st.st_mtime_ns, st.st_size
 
 

@@ -220,3 +220,22 @@ def test_plot_on_odd_paths(tmp_path, odd_paths):
     refused(zelda("plot", work, "--out", tmp_path / "plots"), "is a FIFO (named pipe)")
     refused(zelda("plot", odd_paths["a symbolic link loop"], "--out", tmp_path / "plots"),
             "work dir", "is a symbolic link loop, not a folder")
+
+
+def test_probe_names_what_a_path_is(odd_paths):
+    """A FIFO was "empty file", a loop "cannot stat ([Errno 40] ...)"."""
+    for kind, path in odd_paths.items():
+        out = zelda("probe", path)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert f"{path}: cannot decode: is {kind}, not a video file" in out.stdout + out.stderr
+
+
+def test_a_data_root_that_is_not_a_folder(small, odd_paths, tmp_path):
+    """It said "does not exist" (and a file named kinetics400_tiny would be downloaded over)."""
+    file = tmp_path / "kinetics400_tiny"
+    file.write_text("my notes\n")
+    for path, kind in ((file, "a regular file"), (odd_paths["a FIFO (named pipe)"], "a FIFO (named pipe)")):
+        refused(zelda("run", small["recipe"], "--no-download", "--set", f"data.root={json.dumps(str(path))}",
+                      "--set", f"work_dir={json.dumps(str(tmp_path / 'work'))}"),
+                f"data.root '{path}' is {kind}, not a folder")
+    assert file.read_text() == "my notes\n"

@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from .._errors import DataError
+from .._userfile import path_kind
 from .workdir import removed_if_left_empty
 
 KINETICS_TINY_URL = "https://download.openmmlab.com/mmaction/kinetics400_tiny.zip"
@@ -53,6 +54,10 @@ def ensure_dataset(root: str | os.PathLike, *, download: bool = True, url: str |
     root = Path(root)
     if root.is_dir():
         return root
+    kind = path_kind(root)
+    if not kind.startswith("missing"):  # never download over a file, FIFO or device
+        raise DataError(f"data.root {str(root)!r} is {kind}, not a folder; point it at the "
+                        "folder of your data set")
     if root.name != KINETICS_TINY_NAME:
         raise DataError(
             f"data.root {str(root)!r} does not exist. Point it at your data set, e.g. "
