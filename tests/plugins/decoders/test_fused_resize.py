@@ -59,3 +59,30 @@ def test_fused_exact_on_kinetics(shared_dir: Path, decoder_name: str) -> None:
                 h, w = resolve_size(r.height, r.width, short)
                 np.testing.assert_array_equal(r.get_frames(ids, size=short),
                                               resize_frames(full, (h, w)), err_msg=f"{v.name} {short}")
+
+
+@pytest.mark.parametrize("width", [18, 20, 36, 64, 100, 484])
+def test_fused_exact_at_awkward_widths(tmp_path: Path, decoder_name: str, width: int) -> None:
+    """A fused resize converts to RGBA (cheaper to scale) only where swscale's RGBA has
+    exactly its RGB24 colours: at some widths (18, 20, 36, 484 on x86) its SIMD
+    converters end the rows differently, and the fused path must notice."""
+    import av
+
+    video = tmp_path / "v.mp4"
+    rng = np.random.default_rng(width)
+    with av.open(str(video), "w") as c:  # noise: flat frames hide a wrong last column
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = width, 40, "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "10"}
+        for _ in range(6):
+            img = rng.integers(0, 256, (40, width, 3), dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with open_video(str(video), decoder_name) as r:
+        full = r.get_frames([1, 4])
+        for size in (16, (30, width // 2 + 1)):
+            h, w = resolve_size(r.height, r.width, size)
+            np.testing.assert_array_equal(r.get_frames([1, 4], size=size),
+                                          resize_frames(full, (h, w)), err_msg=str(size))
