@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with every non-finite float as text (``"nan"``, ``"inf"``): JSON has no
-    NaN, and ``json.dumps`` would write a ``NaN`` that strict readers reject. The same rule
-    as ``metrics.jsonl``."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
+from .log import json_safe
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -10,7 +10,18 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .files import json_safe
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float as text (``"nan"``, ``"inf"``): JSON has no
+    NaN, and ``json.dumps`` would write a ``NaN`` that strict readers reject. ``metrics.jsonl``
+    and the JSON reports (``files.write_json``) share this rule."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def show(value: float | None) -> str:
