@@ -22,17 +22,20 @@ def test_the_build_runs_in_dependency_order_before_the_first_batch(calls):
     # first entries, in order: config, process group, work dir, data, model, logger,
     # device, fine-tuning, optimizer, then the loop
     firsts = list(dict.fromkeys(path))
-    assert firsts == ["train", "assemble", "config", "finetune", "distributed", "workdir", "download",
+    assert firsts == ["train", "workdir", "assemble", "config", "finetune", "distributed", "download",
                       "build", "log", "device", "optim", "loop"], path
     counts = summary(path)["entered"]
     # the services the build and fit's first lines call in between: distributed (setup, the
     # barrier after the work dir is tidied, the process's GPU, the DDP wrapper), finetune
-    # (the [train] check, the build, the lines fit logs after a resume) and device (the
-    # device, placement, the line fit logs); every other module at most twice
-    assert counts.pop("distributed") <= 4, path
+    # (the [train] check, the build, the lines fit logs after a resume), device (the
+    # device, placement, the line fit logs) and workdir (the guard that removes a work dir
+    # a failed run left empty, the check and the lock, the tidying); every other module at
+    # most twice. A new step belongs in assemble, in dependency order: raise these bounds
+    # only for a reason you can write here.
+    assert counts.pop("distributed") <= 4 and counts.pop("workdir") <= 3, path
     assert counts.pop("finetune") <= 3 and counts.pop("device") <= 3, path
     assert max(counts.values()) <= 2, path
-    assert summary(path)["stays"] <= 22, path
+    assert summary(path)["stays"] <= 24, path
     # the Trainer is given its parts: its constructor calls into no other module
     inside = [c for c in calls if c[0].endswith(".loop") and c[1] == "__init__"]
     assert len(inside) == 1
@@ -45,7 +48,7 @@ def test_the_build_runs_in_dependency_order_before_the_first_batch(calls):
 def test_the_path_to_the_first_metric_enters_train_assemble_loop_evaluate_in_turn(calls):
     path = stays(calls)
     s = summary(path)
-    assert s["stays"] <= 32 and s["returns"] <= 19, path
+    assert s["stays"] <= 34 and s["returns"] <= 21, path
     # the orchestrating modules in one direction: train -> assemble -> loop -> evaluate
     order = [m for m in path if m in ("train", "assemble", "loop", "evaluate")]
     assert order == ["train", "assemble", "assemble", "loop", "evaluate"], path
