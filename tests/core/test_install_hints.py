@@ -127,3 +127,21 @@ def test_help_texts_name_the_distribution(command: str, extra: str) -> None:
     out = subprocess.run([sys.executable, "-m", "zelda_core", command, "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert f"pip install '{distribution_of()}[{extra}]'" in " ".join(out.split()), out
+
+
+def test_a_run_without_matplotlib_says_plots_are_skipped_once(tmp_path: Path, monkeypatch,
+                                                               capsys) -> None:
+    """The end of ``zelda run`` without the plot extra: one line, with the install line,
+    on the console and in train.log; no plots folder."""
+    from zelda_core._engine.log import RunLogger
+    from zelda_core._engine.train import write_plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    logger = RunLogger(tmp_path)
+    write_plots(logger, tmp_path)
+    logger.close()
+    out = capsys.readouterr().out
+    said = [x for x in out.splitlines() if "plots skipped" in x]
+    assert len(said) == 1 and f"{install_hint('plot')}" in said[0], out
+    assert (tmp_path / "train.log").read_text().count("plots skipped") == 1
+    assert not (tmp_path / "plots").exists()

@@ -99,10 +99,15 @@ def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> di
 
 def write_plots(logger: RunLogger, work_dir: Path) -> None:
     """The pictures of ``zelda plot`` in ``work_dir/plots`` when matplotlib is installed
-    (the ``plot`` extra); a failure to draw is a warning, never a failed run."""
+    (the ``plot`` extra); without it, one line says so and how to install it; a failure to
+    draw is a warning, never a failed run."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
+        from .._install import install_hint
+
+        logger.info(f"plots skipped: matplotlib is not installed ({install_hint('plot')}; "
+                    "--no-plots or ZELDA_PLOTS=0 leaves them out without this line)")
         return
     from .._deploy.plot import plot_runs
 
