@@ -126,8 +126,9 @@ def test_non_utf8_list_files_name_the_line(tmp_path, capsys):
 
 def test_data_check_reports_every_label_problem(tmp_path):
     """The real CLI: a label outside the found label_map.txt, a conflicting duplicate and a
-    huge label are each reported at file:line (``data check`` used to say ok, with 12
-    classes), and the exit status is 1."""
+    label far out are each reported at file:line (``data check`` used to say ok, with 12
+    classes), and the exit status is 1. (A 10**23 label is tested in a memory-capped child
+    in tests/plugins/zelda_datasets: here, a regression would eat the machine's memory.)"""
     import subprocess
     import sys
 
@@ -135,7 +136,7 @@ def test_data_check_reports_every_label_problem(tmp_path):
     for name in ("a", "b", "c"):
         make_noise_video(v / f"{name}.mp4", frames=12)
     (tmp_path / "label_map.txt").write_text("walk\nrun\n")
-    (tmp_path / "ann.txt").write_text(f"a.mp4 0\nb.mp4 1\nc.mp4 11\nb.mp4 0\na.mp4 {10**23}\n")
+    (tmp_path / "ann.txt").write_text("a.mp4 0\nb.mp4 1\nc.mp4 11\nb.mp4 0\na.mp4 99\n")
     recipe = write_recipe(tmp_path / "r.toml", tmp_path)
     out = subprocess.run([sys.executable, "-m", "zelda_core", "data", "check", str(recipe)],
                          capture_output=True, text=True, timeout=300)
@@ -143,7 +144,7 @@ def test_data_check_reports_every_label_problem(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert f"{ann}:3: label 11 is outside [0, 2)" in out.stdout
     assert f"{ann}:4: video {v / 'b.mp4'} has label 0 here but 1 at {ann}:2" in out.stdout
-    assert f"{ann}:5: label {10**23} is outside [0, 2)" in out.stdout
+    assert f"{ann}:5: label 99 is outside [0, 2)" in out.stdout
     assert "3 problem(s)" in out.stdout and "problems found" in out.stdout
     assert "walk" in out.stdout and "run" in out.stdout  # the map's names, not "0".."11"
 
