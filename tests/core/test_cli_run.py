@@ -187,3 +187,17 @@ def test_end_to_end_kinetics2_subset(shared_dir, tmp_path, capsys):
     video = next((root / "val").iterdir())
     assert main(["predict", str(work / "checkpoints" / "last.pth"), str(video), "--top-k", "2"]) == 0
     assert "typing" in capsys.readouterr().out
+
+
+def test_test_with_a_missing_data_root_says_how_to_point_at_the_data(trained, tmp_path, capsys):
+    """``zelda test`` on a machine where the recipe's data.root is not: one line naming the
+    root, the --set override and the run's resolved.toml (with the root it trained on)."""
+    tmp, recipe = trained
+    ckpt = tmp / "work" / "checkpoints" / "best.pth"
+    capsys.readouterr()
+    assert main(["test", str(recipe), "--checkpoint", str(ckpt),
+                 "--set", f"data.root={tmp_path / 'moved'}"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 'moved'}" in err and "--set data.root=PATH" in err
+    assert f"{tmp / 'work' / 'resolved.toml'}" in err and "it trained on data.root" in err

@@ -147,6 +147,31 @@ def check_classes(trained: list[str], data: list[str], checkpoint: str | Path, s
         "label map")
 
 
+def _check_root(data: dict[str, Any], file: str | None, run_dir: Path) -> None:
+    """A DataError that says how to point at the data when ``data.root`` is not here: the
+    ``--set data.root=...`` override, or the run's resolved.toml (the root it trained on)."""
+    from .._data.build import resolve_root
+    from .._errors import DataError
+
+    given = (data.get("data") or {}).get("root")
+    root = resolve_root(given, file)
+    if Path(root).is_dir():
+        return
+    hint = "pass --set data.root=PATH"
+    resolved = run_dir / "resolved.toml"
+    if resolved.is_file():
+        try:
+            from .._recipe import load_recipe
+
+            trained_on = (load_recipe(resolved).data.get("data") or {}).get("root")
+        except Exception:  # an unreadable resolved.toml: the plain hint
+            trained_on = None
+        hint += (f", or test with the run's own recipe, {resolved}"
+                 + (f" (it trained on data.root = {trained_on!r})" if trained_on else ""))
+    raise DataError(f"data.root {given!r} of {file or 'the recipe'} does not exist here "
+                    f"({Path(root).absolute()}); {hint}")
+
+
 def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test", out: str | Path | None = None,
                     device: str | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on ``split`` of ``recipe`` (a ``Recipe``) with the recipe's
@@ -178,6 +203,7 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
         prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")
     # rank 0 reads the checkpoint and sends it: only rank 0 needs the file
     ckpt = dist.broadcast(ckpt_io.load_checkpoint(checkpoint) if ctx.is_main else None)
+    _check_root(data, file, run_dir)
     ds = build_dataset(data, split, recipe_file=file)
     check_classes(list(ckpt.get("classes") or []), list(getattr(ds, "classes", []) or []), checkpoint, split)
     classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
