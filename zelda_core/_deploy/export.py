@@ -197,7 +197,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
                   "range": [0, 255]},
         "output": {"kind": "probabilities" if model.average_clips == "prob"
                    else "scores", "shape": ["N" if dynamic_batch else 1, num_classes]},
-        "labels": labels, **spec.describe(steps, recipe),
+        "labels": labels, **spec.describe(steps, recipe, model),
         "views": v, "pipeline": steps, "split": split,
         "decoder": _decoder(recipe), "seed": int(recipe.get("seed", 0)),
         "zelda_version": __version__, "torch_version": torch.__version__,

@@ -77,8 +77,9 @@ def adapt(steps: list[dict], *, clip_len: int | None = None, size: int | None = 
     return steps
 
 
-def describe(steps: list[dict], recipe: dict[str, Any]) -> dict[str, Any]:
-    """Sampling, resize, crop and mean/std as plain dicts for the metadata."""
+def describe(steps: list[dict], recipe: dict[str, Any], model: Any = None) -> dict[str, Any]:
+    """Sampling, resize, crop and mean/std as plain dicts for the metadata (mean/std from
+    the built ``model``'s normalizing preprocessor, where the recipe relies on its defaults)."""
     where = roles(steps)
     built = _built(steps)
     sampling: dict[str, Any] = {}
@@ -87,13 +88,25 @@ def describe(steps: list[dict], recipe: dict[str, Any]) -> dict[str, Any]:
         sampling = dict(steps[where["sampler"]])
         sampling.update(clip_len=int(t.clip_len), num_clips=int(t.num_clips),
                         frame_interval=getattr(t, "frame_interval", None))
-    mean, std = _mean_std(recipe.get("model") or {})
+    mean, std = _model_mean_std(model) if model is not None else (None, None)
+    if mean is None:
+        mean, std = _mean_std(recipe.get("model") or {})
     return {
         "sampling": sampling,
         "resize": dict(steps[where["resize"]]) if "resize" in where else None,
         "crop": dict(steps[where["crop"]]) if "crop" in where else None,
         "mean": mean, "std": std,
     }
+
+
+def _model_mean_std(model: Any) -> tuple[list[float] | None, list[float] | None]:
+    """The per-channel mean/std of the first :class:`~zelda_core.api.Normalize` in ``model``."""
+    from ..api import Normalize
+
+    for module in model.modules():
+        if isinstance(module, Normalize):
+            return module.mean.flatten().tolist(), module.std.flatten().tolist()
+    return None, None
 
 
 def _mean_std(table: Any) -> tuple[list[float] | None, list[float] | None]:
