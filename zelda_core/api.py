@@ -243,6 +243,9 @@ _LAZY = {
     "average_views": "zelda_core._clip_batch",
     "install_hint": "zelda_core._install",
     "distribution_of": "zelda_core._install",
+    "check_output_file": "zelda_core._outputs",
+    "check_output_folder": "zelda_core._outputs",
+    "write_output": "zelda_core._outputs",
 }
 
 __all__ = [

@@ -123,8 +123,9 @@ def prepare_video(src: str, dst: str, profile: Profile, short_side: int | None) 
     """Write the verified copy of ``src`` to ``dst``.
 
     Returns ``{"frames", "width", "height", "out_size", "max_thumb_diff"}``. Raises
-    DecodeError when the source cannot be decoded and VerifyError when the copy does not
-    match it; the temporary file is removed either way and ``dst`` is left untouched.
+    DecodeError when the source cannot be decoded, VerifyError when the copy does not
+    match it and OSError when writing fails (a full disk: worth a retry); the temporary
+    file is removed either way and ``dst`` is left untouched.
     """
     from .reader import PyAVReader
 
@@ -211,6 +212,8 @@ def _encode(reader: Any, part: str, h: int, w: int, profile: Profile) -> None:
                     _mux(out, stream.encode(frame), duration_of)
             _mux(out, stream.encode(None), duration_of)
     except av.FFmpegError as e:
+        if isinstance(e, OSError):  # a full disk, a lost mount: the machine's, retryable
+            raise
         raise VerifyError(f"encoding failed ({e})") from e
 
 
@@ -234,6 +237,8 @@ def _remux(src: str, part: str) -> None:
                 pkt.stream = ost
                 out.mux(pkt)
     except av.FFmpegError as e:
+        if isinstance(e, OSError):  # a full disk, a lost mount: the machine's, retryable
+            raise
         raise VerifyError(f"rewrapping failed ({e})") from e
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from zelda_core.api import DataError, ZeldaError
+from zelda_core.api import DataError, ZeldaError, check_output_folder, write_output
 
 from .encode import PROFILES, VerifyError, part_path, prepare_video, profile_settings
 
@@ -184,8 +184,8 @@ def _work(args: tuple[Job, str, str, int | None]) -> dict[str, Any]:
         entry.update(status="failed", reason=f"source: {e.reason}")
     except VerifyError as e:
         entry.update(status="failed", reason=f"copy: {e}")
-    except OSError as e:
-        entry.update(status="failed", reason=f"{type(e).__name__}: {e}")
+    except OSError as e:  # the machine's (a full disk), not the video's: retried next run
+        entry.update(status="error", reason=f"{e.strerror or e}: {e.filename or job.rel}")
     entry["seconds"] = round(time.perf_counter() - t0, 3)
     entry["cpu_seconds"] = round(time.process_time() - c0, 3)
     return entry
@@ -213,9 +213,10 @@ def run_prepare(p: Plan, opts: Options, *, recipe: str = "",
     """Prepare this shard's videos, merge every shard's journal, return the manifest.
 
     Progress goes to ``echo`` (stderr), so stdout holds only the result."""
+    # real paths: no spelling (a symlink, "..", a bind of the root) writes into the source
+    check_output_folder(opts.out, inputs=[("the recipe", recipe or None)],
+                        input_folders=[("data.root", p.root)])
     out = os.path.abspath(opts.out)
-    if os.path.abspath(p.root) == out:
-        raise ZeldaError(f"--out {opts.out} is the data root itself; choose a new folder")
     if opts.profile not in PROFILES:
         raise ZeldaError(f"--profile {opts.profile!r}: choose one of {', '.join(PROFILES)}")
     settings = profile_settings(PROFILES[opts.profile], opts.short_side)
@@ -239,9 +240,11 @@ def run_prepare(p: Plan, opts: Options, *, recipe: str = "",
     new = _run_jobs(todo, out, opts, key)
     manifest = merge(out, p, settings, recipe=recipe)
     failed_now = [e for e in new if e["status"] == "failed"]
+    errors_now = [e for e in new if e["status"] == "error"]
     manifest["run"] = {
-        "videos": len(mine), "prepared": len(new) - len(failed_now), "skipped": skipped,
-        "failed": len(failed_now), "seconds": round(time.perf_counter() - t0, 1),
+        "videos": len(mine), "prepared": len(new) - len(failed_now) - len(errors_now),
+        "skipped": skipped, "failed": len(failed_now), "errors": len(errors_now),
+        "seconds": round(time.perf_counter() - t0, 1),
     }
     return manifest
 
@@ -256,9 +259,14 @@ def _run_jobs(todo: list[Job], out: str, opts: Options, key: str) -> list[dict[s
     with open(_journal_path(out, opts.shard), "a", encoding="utf-8") as journal:
         def record(entry: dict[str, Any]) -> None:
             entry.update(settings=key, time=time.time())
-            journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
-            journal.flush()
-            os.fsync(journal.fileno())
+            try:
+                journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
+                journal.flush()
+                os.fsync(journal.fileno())
+            except OSError as e:
+                raise ZeldaError(f"cannot write the journal {journal.name}: {e.strerror or e}; "
+                                 "free space on that disk and re-run (finished videos are "
+                                 "kept)") from e
             done.append(entry)
             progress.update(entry)
 
@@ -291,9 +299,10 @@ class _Progress:
 
     def update(self, entry: dict[str, Any]) -> None:
         self.n += 1
-        self.failed += entry["status"] == "failed"
-        if entry["status"] == "failed":
-            msg = f"failed: {entry['rel']}: {entry['reason']}"
+        self.failed += entry["status"] != "done"
+        if entry["status"] != "done":
+            again = " (retried on the next run)" if entry["status"] == "error" else ""
+            msg = f"failed: {entry['rel']}: {entry['reason']}{again}"
             if self.bar is not None:
                 self.bar.write(msg)
             else:
@@ -323,11 +332,14 @@ def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "") -> d
         journal = read_journals(out)
         videos: dict[str, Any] = {}
         failed: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         pending = 0
         for job in p.jobs:
             e = journal.get(job.rel)
             if not is_current(e, job, out, key):
                 pending += 1
+                if e and e.get("status") == "error" and e.get("settings") == key:
+                    errors.append({"file": job.rel, "reason": e.get("reason", "")})
             elif e["status"] == "done":  # type: ignore[index]
                 videos[job.rel] = {k: e[k] for k in ("src_size", "src_mtime_ns", "out_size",  # type: ignore[index]
                                                      "frames", "width", "height", "max_thumb_diff")}
@@ -355,6 +367,7 @@ def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "") -> d
                 "output_bytes": sum(v["out_size"] for v in videos.values()),
             },
             "failed": failed,
+            "errors": errors,
             "set_aside_lines": set_aside,
             "videos": videos,
         }
@@ -402,13 +415,8 @@ def _write_failed_report(out: str, failed: list[dict[str, Any]], aside: list[str
 
 
 def _write_atomic(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Through a temporary file, removed on failure; a full disk is one error naming it."""
+    write_output(path, text, option="--out")
 
 
 def _unlink(path: str) -> None:
@@ -441,14 +449,23 @@ def summary_lines(manifest: dict[str, Any]) -> Iterable[str]:
     before, after = t["source_bytes"], t["output_bytes"]
     ratio = f" ({after / before:.2f}x)" if before else ""
     yield (f"this run: {r.get('prepared', 0)} prepared, {r.get('skipped', 0)} already done, "
-           f"{r.get('failed', 0)} failed, {r.get('seconds', 0):.1f} s")
+           f"{r.get('failed', 0)} failed, {r.get('errors', 0)} could not be written, "
+           f"{r.get('seconds', 0):.1f} s")
     yield (f"all shards: {t['prepared']}/{t['videos']} videos prepared, {t['failed']} failed, "
            f"{manifest['pending']} pending; {before / mb:.1f} MB -> {after / mb:.1f} MB{ratio}")
     for f in manifest["failed"][:20]:
         yield f"  failed: {f['file']}: {f['reason']}"
     if len(manifest["failed"]) > 20:
         yield f"  ... and {len(manifest['failed']) - 20} more (see {FAILED})"
-    if manifest["complete"]:
+    errors = manifest.get("errors", [])
+    for f in errors[:20]:
+        yield f"  not written: {f['file']}: {f['reason']}"
+    if len(errors) > 20:
+        yield f"  ... and {len(errors) - 20} more"
+    if errors:
+        yield (f"incomplete: {len(errors)} videos could not be written (an OS error such as a "
+               f"full disk, not a fault of the video); fix it and re-run to finish")
+    elif manifest["complete"]:
         extra = f"; failures and their annotation lines: {FAILED}" if manifest["failed"] else ""
         yield f"complete: train on it with --set data.root=<out>{extra}"
     else:

@@ -81,4 +81,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         for line in summary_lines(manifest):
             print(line.replace("<out>", args.out))
-    return 1 if manifest["failed"] else 0
+    return 1 if manifest["failed"] or manifest.get("errors") else 0

@@ -43,22 +43,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     import sys
 
-    from .._deploy.metadata import atomic_target
+    from .._deploy.metadata import sidecar_path
     from .._deploy.predict import expand_inputs, load_source, predict
     from .._deploy.predict_output import render
     from .._errors import ZeldaError
+    from .._outputs import check_output_file, write_output
 
     if args.top_k < 1:
         raise ZeldaError(f"--top-k must be >= 1, got {args.top_k}")
-    if args.window is not None and args.window <= 0 or args.stride is not None and args.stride <= 0:
-        raise ZeldaError("--window and --stride are seconds and must be positive")
+    for name, value in (("--window", args.window), ("--stride", args.stride)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ZeldaError(f"{name} is seconds and must be a positive finite number, got {value}")
     if args.stride is not None and args.window is None:
         raise ZeldaError("--stride needs --window")
+    if args.batch_size < 1:
+        raise ZeldaError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise ZeldaError(f"--workers must be >= 0 (0 reads videos in this process), got {args.workers}")
+    if args.device != "auto":  # the device is checked before any work, named as the user set it
+        from .._engine.device import select_device
+
+        select_device(args.device, option="--device")
     videos = expand_inputs(args.videos, args.lists)
     if not videos:
         raise ZeldaError("no video given: name files or folders, or --list FILE")
+    inputs = [("the model", args.checkpoint), ("its metadata", sidecar_path(args.checkpoint))]
+    inputs += [("a video list", f) for f in args.lists] + [("a video", v) for v in videos]
+    if args.out:  # checked before any work: an output never lands on an input
+        check_output_file(args.out, inputs=inputs)
     source = load_source(args.checkpoint, device=args.device, amp=args.amp, decoder=args.decoder)
     for note in source.notes:
         print(f"zelda: {note}", file=sys.stderr)
@@ -67,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.fmt or ("json" if args.json else "table")
     text = render(results, fmt)
     if args.out:
-        with atomic_target(args.out) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_output(args.out, text, option="--out", inputs=inputs)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -12,6 +12,7 @@ _LAZY = {
     "build_dataset": "zelda_core._data.build",
     "decoder_spec": "zelda_core._data.build",
     "resolve_root": "zelda_core._data.build",
+    "split_folders": "zelda_core._data.build",
     "build_dataloader": "zelda_core._data.loader",
     "collate": "zelda_core._data.loader",
     "Loader": "zelda_core._data.loader",

@@ -26,6 +26,22 @@ def resolve_root(root: str | None, recipe_file: str | None) -> str:
     return beside if os.path.isdir(beside) else root
 
 
+def split_folders(recipe: dict, recipe_file: str | None = None) -> list[tuple[str, str]]:
+    """("data.<split>", folder) for every split: the data root joined with the split's
+    ``prefix`` (the folder its videos are under); outputs must stay out of these."""
+    data = recipe.get("data") if isinstance(recipe, dict) else None
+    if not isinstance(data, dict):
+        return []
+    root = resolve_root(data.get("root") if isinstance(data.get("root"), str) else None, recipe_file)
+    found = []
+    for split, table in data.items():
+        if isinstance(table, dict) and "type" in table:
+            prefix = table.get("prefix")
+            folder = os.path.join(root, prefix) if isinstance(prefix, str) else root
+            found.append((f"data.{split}'s videos", folder))
+    return found
+
+
 def decoder_spec(data: dict[str, Any]) -> dict[str, Any]:
     """``{type, **options}`` from ``data.decoder`` and ``data.decoder_options``."""
     options = data.get("decoder_options") or {}

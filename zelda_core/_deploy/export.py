@@ -9,6 +9,8 @@ scores with the views averaged as the model does (probabilities for
 
 from __future__ import annotations
 
+import io
+import os
 import platform
 import warnings
 from collections.abc import Callable
@@ -21,6 +23,7 @@ import torch
 
 from .._errors import ZeldaError
 from .._install import install_hint
+from .._outputs import check_output_file
 from . import spec
 from .metadata import FORMATS, atomic_target, file_sha256, sidecar_path, to_props, write_json_atomic
 
@@ -109,21 +112,24 @@ def _write_onnx(module: torch.nn.Module, example: torch.Tensor, tmp: Path, dynam
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     # The TorchScript-based exporter: the dynamo one needs onnxscript and gives the same
     # graph for these convolutional models.
-    torch.onnx.export(module, (example,), str(tmp), input_names=[INPUT_NAME],
+    buffer = io.BytesIO()  # in memory: only Python writes the file (a full disk fails cleanly)
+    torch.onnx.export(module, (example,), buffer, input_names=[INPUT_NAME],
                       output_names=[OUTPUT_NAME], dynamic_axes=axes, opset_version=ONNX_OPSET,
                       dynamo=False)
-    model = onnx.load(str(tmp))
+    model = onnx.load_from_string(buffer.getvalue())
     del model.metadata_props[:]
     for k, v in to_props(meta).items():
         model.metadata_props.add(key=k, value=v)
     model.producer_name = "zelda"
-    onnx.save(model, str(tmp))
+    _write_file(tmp, model.SerializeToString())
 
 
 def _write_torchscript(module: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:
     with torch.no_grad():
         traced = torch.jit.trace(module, (example,), check_trace=False)
-    torch.jit.save(traced, str(tmp))
+    buffer = io.BytesIO()  # torch.jit.save to a path aborts the process on a full disk
+    torch.jit.save(traced, buffer)
+    _write_file(tmp, buffer.getvalue())
 
 
 def _write_torch_export(module: torch.nn.Module, example: torch.Tensor, tmp: Path,
@@ -133,7 +139,34 @@ def _write_torch_export(module: torch.nn.Module, example: torch.Tensor, tmp: Pat
         shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},)
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=shapes)
-    torch.export.save(program, str(tmp))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    _write_file(tmp, buffer.getvalue())
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` by Python's own file I/O, which reports a full disk as an
+    OSError (native writers abort the process or leave a torn file), fsynced."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _check_options(*, clip_len: int | None, size: int | None, verify_clips: int,
+                   tolerance: float) -> None:
+    """Option values that would be ignored, or make the verification meaningless."""
+    import math
+
+    if clip_len is not None and clip_len < 1:
+        raise ExportError(f"--clip-len must be >= 1 frame, got {clip_len}")
+    if size is not None and size < 1:
+        raise ExportError(f"--size must be >= 1 pixel, got {size}")
+    if verify_clips < 1:
+        raise ExportError(f"--verify-clips must be >= 1 (the export is verified on real "
+                          f"videos before it is written), got {verify_clips}")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ExportError(f"--tolerance must be a finite number >= 0, got {tolerance}")
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -151,10 +184,15 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    _check_options(clip_len=clip_len, size=size, verify_clips=verify_clips, tolerance=tolerance)
     if fmt == "onnx":  # fail before any work when the extra is missing
         _import("onnx")
         _import("onnxruntime")
     out = Path(out)
+    inputs = [("the checkpoint", checkpoint)] + [("a verification video", v) for v in verify_videos or []]
+    check_output_file(out, inputs=inputs)  # before any work: an output never lands on an input
+    if fmt != "onnx":
+        check_output_file(sidecar_path(out), inputs=inputs, option="--out's metadata file")
     model, ckpt = model_from_checkpoint(checkpoint, device="cpu")
     model.float().eval()
     recipe = ckpt["recipe"]
@@ -178,6 +216,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         num_clips = views // crops
     steps = spec.adapt(steps, clip_len=clip_len, size=size, num_clips=num_clips)
     clips, videos = verification_clips(recipe, steps, verify_videos, verify_clips, data_root, split)
+    inputs += [("a verification video", v) for v in videos]
+    check_output_file(out, inputs=inputs)
     v = clips[0].shape[0]
     single = v == 1
     shape = tuple(clips[0].shape[1:] if single else clips[0].shape)
@@ -205,7 +245,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         "checkpoint": Path(checkpoint).name, "checkpoint_sha256": file_sha256(checkpoint),
     }
     suffix = {"onnx": ".onnx", "torchscript": ".pt", "torch-export": ".pt2"}[fmt]
-    with atomic_target(out, suffix) as tmp, warnings.catch_warnings():
+    with atomic_target(out, suffix, inputs=inputs) as tmp, warnings.catch_warnings():
         # shape checks in Python turn into constants in a trace: verification below is
         # what proves the traced graph right for the exported input shape
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -216,7 +256,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
                 _write_torchscript(module, example, tmp)
             else:
                 _write_torch_export(module, example, tmp, dynamic_batch)
-        except ZeldaError:
+        except (ZeldaError, OSError):  # OSError: writing the file; replacing() names it
             raise
         except Exception as exc:  # noqa: BLE001 - the exporter's own message, for people
             raise ExportError(f"exporting {checkpoint} as {fmt} failed: {type(exc).__name__}: "
@@ -232,7 +272,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         meta["verification"] = {"clips": result.clips, "max_abs_diff": result.max_abs_diff,
                                 "top1_agree": result.top1_agree, "tolerance": tolerance}
         if fmt != "onnx":
-            write_json_atomic(sidecar_path(out), meta)
+            write_json_atomic(sidecar_path(out), meta, option="--out's metadata file",
+                              inputs=inputs)
         else:
             _set_onnx_prop(tmp, "verification", meta["verification"])
     return {"out": str(out), "metadata": meta, "verification": result}

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .._errors import ZeldaError
 from .._install import install_hint
+from .._outputs import replacing, write_output
 
 FORMATS = ("onnx", "torchscript", "torch-export")
 METADATA_VERSION = 1
@@ -34,23 +34,18 @@ def file_sha256(path: str | Path) -> str:
 
 
 @contextmanager
-def atomic_target(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_target(path: str | Path, suffix: str = "", *, option: str | None = "--out",
+                  inputs: Iterable[tuple[str, Any]] = ()) -> Iterator[Path]:
     """A temporary path beside ``path`` (ending in ``suffix``, for writers that look at the
     extension); renamed onto ``path`` when the block succeeds, removed otherwise, so no
-    half-written or unverified file is ever left at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
-    try:
+    half-written or unverified file is ever left at ``path`` (``_outputs.replacing``)."""
+    with replacing(path, suffix=suffix, option=option, inputs=inputs) as tmp:
         yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    with atomic_target(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+def write_json_atomic(path: str | Path, obj: Any, *, option: str | None = "--out",
+                      inputs: Iterable[tuple[str, Any]] = ()) -> None:
+    write_output(path, json.dumps(obj, indent=2) + "\n", option=option, inputs=inputs)
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .._errors import ZeldaError
 from .._install import install_hint
+from .._outputs import OutputPathError, check_output_folder, os_error_text, write_output
 from .._userfile import METRICS_LIMIT, expect_dir, path_kind, read_user_text
 
 MAX_MATRIX_CLASSES = 30
@@ -145,14 +146,34 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _save(fig: Any, out: Path, stem: str, written: list[Path]) -> None:
+class _Written(list):
+    """The files written so far, and the files read (no picture may land on one)."""
+
+    def __init__(self, inputs: list[tuple[str, Path]]) -> None:
+        super().__init__()
+        self.inputs = inputs
+
+
+def _save(fig: Any, out: Path, stem: str, written: _Written) -> None:
+    import io
+
     for ext in FORMATS:
         path = out / f"{stem}.{ext}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight",
+        buffer = io.BytesIO()  # drawn in memory: only the file write can fail on a full disk
+        fig.savefig(buffer, format=ext, dpi=120, bbox_inches="tight",
                     metadata={"Date": None} if ext == "svg" else None)
-        tmp.replace(path)
+        write_output(path, buffer.getvalue(), option="--out", inputs=written.inputs, fsync=False)
         written.append(path)
+
+
+def _inputs(runs: list[Run]) -> list[tuple[str, Path]]:
+    """The files plot reads from each work dir."""
+    found = []
+    for run in runs:
+        found.append(("a work dir's metrics", run.path / "metrics.jsonl"))
+        for split in ("val", "test"):
+            found += [("a work dir's confusion matrix", p) for p in sorted((run.path / split).glob("*.csv"))]
+    return found
 
 
 def _colors(n: int) -> list[Any]:
@@ -169,9 +190,12 @@ def plot_runs(work_dirs: list[str | Path], out: str | Path) -> list[Path]:
     except ImportError:
         raise ZeldaError(f"zelda plot needs matplotlib: {install_hint('plot')}") from None
     runs = _named([read_run(p) for p in work_dirs])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    out = check_output_folder(out, inputs=[("a work dir", r.path) for r in runs])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(os_error_text(exc, "create the folder", out, "--out")) from exc
+    written = _Written(_inputs(runs))
     with _style():
         if any(r.train for r in runs):
             _plot_loss(runs, out, written)

@@ -207,6 +207,13 @@ def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | b
                                   "(name one: --resume PATH)")
         resume = last if found else None
     if ctx.is_main:
+        from .._data import split_folders
+        from .._outputs import check_output_folder
+
+        # a work dir that is, holds or lies in a split's videos would mix run files with
+        # them (and an archived earlier run would take them along)
+        check_output_folder(work_dir, input_folders=split_folders(data, recipe.file),
+                            option="the work dir")
         prepare_work_dir(work_dir)
     return RunSite(data, cfg, ctx, work_dir, resume or None, restarted)
 
@@ -255,7 +262,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     from .build import build_metrics, build_model, model_table
     from .download import embedded_fallback, ensure_dataset
     from .log import RankLogger, RunLogger
-    from .workdir import archive_previous_run, clean_stale_temporaries
+    from .workdir import archive_previous_run, claim_outputs, clean_stale_temporaries
 
     data, cfg, ctx, work_dir, file = site.data, site.config, site.ctx, site.work_dir, recipe.file
     notes: list[tuple[str, str]] = [("info", f"recipe {file}  ->  work dir {work_dir}")]
@@ -267,6 +274,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         ensure_dataset(root, download=download)
     stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
     moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
+    claim_outputs(work_dir)  # rank 0 only: what a later fresh run may move aside
     dist.barrier()
     # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
     # resolved.toml records it as data.root

@@ -46,8 +46,12 @@ def _fsync_dir(directory: Path) -> None:
 def _replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    A crash at any point leaves either the previous file or the new one, never a torn one.
+    A crash at any point leaves either the previous file or the new one, never a torn one;
+    a symlink or special file at ``path`` is refused, never replaced.
     """
+    from .._outputs import check_output_file
+
+    check_output_file(path, option="checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)

@@ -11,9 +11,12 @@ import torch
 from .errors import TrainingError
 
 
-def select_device(spec: str = "auto") -> torch.device:
+def select_device(spec: str = "auto", *, option: str = "train.device") -> torch.device:
     """'auto' -> CUDA when available, else CPU; also 'cpu', 'cuda', 'cuda:N', 'mps'.
-    Under torchrun with CUDA, 'auto' and 'cuda' are the process's GPU (LOCAL_RANK)."""
+    Under torchrun with CUDA, 'auto' and 'cuda' are the process's GPU (LOCAL_RANK).
+    ``option``: how the user set it, for messages ("train.device" or "--device")."""
+    said = f"{option} = " if option == "train.device" else f"{option} "
+    fix = "--set train.device=" if option == "train.device" else f"{option} "
     spec = (spec or "auto").strip()
     if spec in ("auto", "cuda"):
         from .distributed import local_device
@@ -27,22 +30,22 @@ def select_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise TrainingError("train.device = 'mps' but this PyTorch has no MPS device; use 'auto' or 'cpu'")
+            raise TrainingError(f"{said}'mps' but this PyTorch has no MPS device; use 'auto' or 'cpu'")
         return torch.device("mps")
     if spec == "cuda" or spec.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise TrainingError(
-                f"train.device = {spec!r} but CUDA is not available (torch {torch.__version__}, "
-                f"CUDA build: {torch.version.cuda or 'no'}); use --set train.device=auto or cpu"
+                f"{said}{spec!r} but CUDA is not available (torch {torch.__version__}, "
+                f"CUDA build: {torch.version.cuda or 'no'}); use {fix}auto or {fix}cpu"
             )
         index = int(spec[5:]) if spec.startswith("cuda:") else 0
         if index >= torch.cuda.device_count():
             raise TrainingError(
-                f"train.device = {spec!r} but only {torch.cuda.device_count()} CUDA device(s) "
+                f"{said}{spec!r} but only {torch.cuda.device_count()} CUDA device(s) "
                 f"exist (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
             )
         return torch.device("cuda", index)
-    raise TrainingError(f"unknown train.device {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    raise TrainingError(f"unknown {option} {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:

@@ -199,7 +199,15 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     ck_dir = Path(checkpoint).resolve().parent
     run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
     out_path = Path(out) if out else run_dir / f"{split}_metrics.json"
-    if ctx.is_main:  # before, not after, the evaluation
+    if ctx.is_main:  # before, not after, the evaluation; never onto an input
+        from .._data import split_folders
+        from .._outputs import check_output_file, check_output_folder
+
+        inputs = [("the checkpoint", checkpoint), ("the recipe", file)]
+        folders = split_folders(data, file)
+        check_output_file(out_path, inputs=inputs, input_folders=folders)
+        check_output_folder(out_path.parent / split, inputs=inputs, input_folders=folders,
+                            option="the metrics folder of --out")
         prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")
     # rank 0 reads the checkpoint and sends it: only rank 0 needs the file
     ckpt = dist.broadcast(ckpt_io.load_checkpoint(checkpoint) if ctx.is_main else None)

@@ -100,21 +100,87 @@ def check_writable(folder: str | os.PathLike, what: str = "the output folder",
 
 
 RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "metrics.discarded.jsonl", "train.log", "summary.json",
-               "resolved.toml", "test_metrics.json", "val", "test", "tensorboard")
-"""What a run writes into its work dir (``previous/`` keeps earlier runs' copies)."""
+               "resolved.toml", "test_metrics.json", "val", "test", "tensorboard", "plots")
+"""What a run may write into its work dir (``previous/`` keeps earlier runs' copies)."""
+
+RECORD_NAME = ".zelda-outputs.json"
+"""The work dir's own record of the names in it that zelda's runs made: only those are
+ever moved to ``previous/``; a user's file or folder of the same name stays put."""
+
+_ZELDA_SUFFIXES = {"checkpoints": (".pth",), "val": (".csv", ".json"), "test": (".csv", ".json"),
+                   "plots": (".png", ".svg"), "tensorboard": ("",)}
+
+
+def _looks_like_ours(path: Path) -> bool:
+    """For a work dir with no record (an older zelda's): a name of RUN_OUTPUTS counts as
+    a run's when it is a file, or a folder holding only the kind of files a run writes
+    there (``val/`` of videos is a dataset's, not ours)."""
+    if path.is_symlink():
+        return False
+    if path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    suffixes = _ZELDA_SUFFIXES.get(path.name, ())
+    for f in path.rglob("*"):
+        if f.is_dir() and not f.is_symlink():
+            continue
+        if not f.is_file() or f.is_symlink():
+            return False
+        if not (path.name == "tensorboard" or f.name.startswith(".") or f.suffix in suffixes):
+            return False
+    return True
+
+
+def _recorded(work_dir: Path) -> list[str] | None:
+    """The names the record lists (None: no readable record)."""
+    try:
+        data = json.loads((work_dir / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = data.get("outputs") if isinstance(data, dict) else None
+    if not isinstance(names, list):
+        return None
+    return [n for n in names if n in RUN_OUTPUTS]
+
+
+def claim_outputs(work_dir: str | os.PathLike) -> list[str]:
+    """Record which names of RUN_OUTPUTS this work dir's runs own: those already
+    recorded, those not there yet (this run makes them) and, without a record, those an
+    older zelda evidently wrote. Call it holding the lock, after any archiving."""
+    work_dir = Path(work_dir)
+    if not _is_main_process():
+        return []
+    known = _recorded(work_dir)
+    names = [n for n in RUN_OUTPUTS
+             if (known is not None and n in known) or not (work_dir / n).exists()
+             or (known is None and _looks_like_ours(work_dir / n))]
+    from .files import write_json
+
+    try:
+        write_json(work_dir / RECORD_NAME, {"outputs": names})
+    except ZeldaError as exc:
+        raise WorkDirError(str(exc)) from exc
+    return names
 
 
 def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
     """Move an earlier run's outputs out of the way of a fresh run (into
     ``previous/<time>/``), so checkpoints, logs and summaries never mix two runs and a
-    later ``--resume`` cannot pick up the earlier run's ``last.pth``. Returns where
-    they went (None: nothing to move). Call it holding the work dir's lock."""
+    later ``--resume`` cannot pick up the earlier run's ``last.pth``. Only names the work
+    dir's record says a run made are moved (without a record: names of RUN_OUTPUTS that
+    hold only what a run writes). Returns where they went (None: nothing to move). Call
+    it holding the work dir's lock."""
     work_dir = Path(work_dir)
     if not _is_main_process():
         return None
+    known = _recorded(work_dir)
+    ours = [n for n in RUN_OUTPUTS if (work_dir / n).exists()
+            and (n in known if known is not None else _looks_like_ours(work_dir / n))]
     ckpts = work_dir / "checkpoints"
     metrics = work_dir / "metrics.jsonl"
-    ran = (ckpts.is_dir() and any(ckpts.iterdir())) or (metrics.is_file() and metrics.stat().st_size > 0)
+    ran = (("checkpoints" in ours and any(ckpts.iterdir()))
+           or ("metrics.jsonl" in ours and metrics.is_file() and metrics.stat().st_size > 0))
     if not ran:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -125,9 +191,10 @@ def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
         dest = work_dir / "previous" / f"{stamp}-{n}"
     try:
         dest.mkdir(parents=True)
-        for name in RUN_OUTPUTS:
-            if (work_dir / name).exists():
-                os.replace(work_dir / name, dest / name)
+        for name in ours:
+            os.replace(work_dir / name, dest / name)
+        if (work_dir / RECORD_NAME).exists():
+            os.replace(work_dir / RECORD_NAME, dest / RECORD_NAME)
     except OSError as exc:
         raise WorkDirError(os_error_message(exc, "move the earlier run's outputs aside in",
                                             work_dir)) from exc
