@@ -196,7 +196,7 @@ def test_fresh_run_archives_only_what_zelda_wrote(case, capsys) -> None:
     next to an earlier run's files: fresh runs move the run's files to ``previous/`` and
     leave the videos where they are, then and on the next run (the record now says so)."""
     work = case["work"]
-    (work / ".zelda-outputs.json").unlink()
+    (work / ".zelda-outputs.json").unlink(missing_ok=True)
     shutil.rmtree(work / "val")
     (work / "val").mkdir()
     mine = work / "val" / "clip.mp4"

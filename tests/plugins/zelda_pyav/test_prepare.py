@@ -271,3 +271,25 @@ def test_thumbnails_of_tiny_frames_are_finite():
     assert thumb.min() >= 0 and thumb.max() <= 255
     big = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
     assert np.allclose(prepare_thumb16(big), thumb16(big), atol=1e-9)  # the MANIFEST measure above 16
+
+
+def test_prepare_copies_the_auto_detected_label_map(tmp_path: Path) -> None:
+    """A split that names no label_map gets its class names from root/label_map.txt; the
+    copy carries that file too, so a model trained on the copy names its classes."""
+    from zelda_core._cli.main import main
+    from zelda_core.api import build_dataset, load_recipe
+
+    root = tmp_path / "data"
+    for i in range(2):
+        make_video(root / f"v{i}.mp4", 24, size=(48, 64))
+    (root / "train.txt").write_text("v0.mp4 0\nv1.mp4 1\n")
+    (root / "label_map.txt").write_text("typing\nrunning\n")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[data]\nroot = "{root}"\n[data.train]\ntype = "video_list"\n'
+                      'ann_file = "train.txt"\npipeline = []\n')
+    assert build_dataset(load_recipe(str(recipe)), "train").classes == ["typing", "running"]
+    assert main(["data", "prepare", str(recipe), "--out", str(tmp_path / "copy"),
+                 "--workers", "1"]) == 0
+    assert (tmp_path / "copy" / "label_map.txt").read_text() == "typing\nrunning\n"
+    copy = load_recipe(str(recipe), [f'data.root="{tmp_path / "copy"}"'])
+    assert build_dataset(copy, "train").classes == ["typing", "running"]
