@@ -74,24 +74,52 @@ def load_runner(path: str | Path, fmt: str) -> Callable[[np.ndarray], np.ndarray
     """A function uint8 array -> float32 scores running the exported file as a consumer would
     (onnxruntime for ONNX; torch.jit.load; torch.export.load)."""
     path = str(path)
-    if fmt == "onnx":
-        ort = _import("onnxruntime")
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        return lambda x: np.asarray(sess.run(None, {name: x})[0], dtype=np.float32)
-    if fmt == "torchscript":
-        module = torch.jit.load(path, map_location="cpu").eval()
-    elif fmt == "torch-export":
-        module = torch.export.load(path).module()
-    else:
-        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    try:
+        if fmt == "onnx":
+            ort = _import("onnxruntime")
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+
+            def run_onnx(x: np.ndarray) -> np.ndarray:
+                return np.asarray(sess.run(None, {name: x})[0], dtype=np.float32)
+            return _named_errors(run_onnx, path)
+        if fmt == "torchscript":
+            module = torch.jit.load(path, map_location="cpu").eval()
+        elif fmt == "torch-export":
+            module = torch.export.load(path).module()
+        else:
+            raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    except (ZeldaError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's Fail/InvalidGraph, torch's loaders
+        raise ExportError(f"{path} cannot be loaded as {fmt} ({type(exc).__name__}: "
+                          f"{_first_line(exc)}); it is damaged or was changed after zelda "
+                          "export: export it again") from None
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return module(torch.from_numpy(np.ascontiguousarray(x))).float().numpy()
-    return run
+    return _named_errors(run, path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _named_errors(run: Callable[[np.ndarray], np.ndarray], path: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``run`` whose failures (onnxruntime's InvalidArgument for a graph that does not take
+    the prepared clips...) are one ExportError naming the file."""
+    def guarded(x: np.ndarray) -> np.ndarray:
+        try:
+            return run(x)
+        except Exception as exc:  # noqa: BLE001 - the runtime's own words, for people
+            raise ExportError(f"{path} could not run on clips of shape {tuple(x.shape)} "
+                              f"({type(exc).__name__}: {_first_line(exc)}); its graph does not "
+                              "match its metadata: export it again") from None
+    return guarded
 
 
 def _import(name: str) -> Any:

@@ -229,13 +229,20 @@ def _exported_source(path: str | Path) -> Source:
             out = np.concatenate(parts)
         else:
             out = run(x)
+        if out.ndim != 2 or out.shape[1] != len(labels):
+            raise ZeldaError(f"{path} returned scores of shape {out.shape} for {len(labels)} "
+                             "labels; export it again")
+        if not np.isfinite(out).all():
+            raise ZeldaError(f"{path} returned NaN or infinite scores; the model is broken "
+                             "(export it again from a checkpoint with finite weights)")
         if not prob:
             out = np.exp(out - out.max(1, keepdims=True))
             out = out / out.sum(1, keepdims=True)
         return out
 
+    labels = list(meta["labels"])
     return Source(score=score, steps=meta["pipeline"], decoder=meta.get("decoder") or {},
-                  seed=int(meta.get("seed", 0)), labels=list(meta["labels"]),
+                  seed=int(meta.get("seed", 0)), labels=labels,
                   device=f"{meta.get('format', 'onnx')} (cpu)")
 
 

@@ -102,7 +102,7 @@ def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path)
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(
-            f"{path} does not fit the model: {str(exc).splitlines()[0]} "
+            f"{path} does not fit the model: {ckpt_io.state_dict_problem(exc)} "
             "(was it trained with another model or number of classes?)") from None
 
 

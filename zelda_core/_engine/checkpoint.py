@@ -207,6 +207,16 @@ def check_finite_weights(state: dict[str, Any], path: str | os.PathLike) -> None
                               "retrain with a lower learning rate")
 
 
+def state_dict_problem(exc: BaseException, limit: int = 600) -> str:
+    """What ``load_state_dict``'s error says, on one line: its first line alone ("Error(s)
+    in loading state_dict for Recognizer:") names neither a key nor a shape."""
+    lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    text = " ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
 def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The weights of a zelda checkpoint, or of a plain/`state_dict`-wrapped state dict."""
     for key in ("model", "state_dict"):

@@ -234,6 +234,7 @@ def init_from_checkpoint(model: torch.nn.Module, spec: str | Path | dict[str, An
     mismatched = [k for k, v in mapped.items() if k in own and k not in skipped
                   and tuple(own[k].shape) != tuple(v.shape)]
     usable = {k: v for k, v in mapped.items() if k not in mismatched and k not in skipped}
+    ckpt_io.check_finite_weights(usable, path)  # NaN weights: refused by name, not a NaN loss later
     result = model.load_state_dict(usable, strict=False)
     report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
               "shape_mismatch": mismatched, "skipped": skipped}

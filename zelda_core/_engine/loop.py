@@ -124,12 +124,13 @@ class Trainer:
         (read by rank 0 and sent to the others: only rank 0 needs the file)."""
         ck = dist.broadcast(ckpt_io.load_checkpoint(path) if self.dist.is_main else None)
         ckpt_io.validate_resumable(ck, path)
+        ckpt_io.check_finite_weights(ck["model"], path)  # not a later "loss is nan" at the lr
         iters = int(ck.get("iter_in_epoch") or 0)
         try:
             self.model.load_state_dict(ck["model"])
         except RuntimeError as exc:
             raise CheckpointError(
-                f"{path} does not fit this recipe's model: {str(exc).splitlines()[0]} ... "
+                f"{path} does not fit this recipe's model: {ckpt_io.state_dict_problem(exc)} "
                 "(resume with the recipe the run was started with, or use --init-from)"
             ) from None
         try:
