@@ -257,8 +257,7 @@ def write_resolved(recipe: Recipe, work_dir: str | Path, *, seed: int | None = N
         data["seed"] = seed
     data[META_KEY] = {"source": recipe.file or "", **({"seed": seed} if seed is not None else {}),
                       "versions": versions(data)}
-    target = work_dir / "resolved.toml"
-    tmp = target.with_suffix(".toml.tmp")
-    tmp.write_text(dumps(data), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    from ._outputs import write_output
+
+    return write_output(work_dir / "resolved.toml", dumps(data), option="the work dir's",
+                        fsync=False)
