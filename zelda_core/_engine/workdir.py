@@ -46,7 +46,8 @@ def os_error_message(exc: OSError, action: str, path: str | os.PathLike | None =
                      option: str | None = "--work-dir") -> str:
     """"cannot <action> <path>: <reason>; <what to do>" for an OSError (``option``: the
     command-line option that picks another place; None when the command has none)."""
-    where = str(path if path is not None else (exc.filename or "?"))
+    named = path if path is not None else exc.filename
+    where = str(named) if named is not None else "a file (--debug shows which)"
     reason = exc.strerror or str(exc)
     code = exc.errno
     other = f"pass {option} on another one" if option else "use a path on another one"
