@@ -262,7 +262,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     from .build import build_metrics, build_model, model_table
     from .download import embedded_fallback, ensure_dataset
     from .log import RankLogger, RunLogger
-    from .workdir import archive_previous_run, claim_outputs, clean_stale_temporaries
+    from .workdir import archive_previous_run, clean_stale_temporaries
 
     data, cfg, ctx, work_dir, file = site.data, site.config, site.ctx, site.work_dir, recipe.file
     notes: list[tuple[str, str]] = [("info", f"recipe {file}  ->  work dir {work_dir}")]
@@ -274,7 +274,6 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         ensure_dataset(root, download=download)
     stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
     moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
-    claim_outputs(work_dir)  # rank 0 only: what a later fresh run may move aside
     dist.barrier()
     # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
     # resolved.toml records it as data.root

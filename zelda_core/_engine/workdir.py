@@ -156,10 +156,11 @@ def claim_outputs(work_dir: str | os.PathLike) -> list[str]:
     names = [n for n in RUN_OUTPUTS
              if (known is not None and n in known) or not (work_dir / n).exists()
              or (known is None and _looks_like_ours(work_dir / n))]
-    from .files import write_json
+    from .._outputs import write_output
 
     try:
-        write_json(work_dir / RECORD_NAME, {"outputs": names})
+        write_output(work_dir / RECORD_NAME, json.dumps({"outputs": names}, indent=2) + "\n",
+                     option="the work dir's", fsync=False)
     except ZeldaError as exc:
         raise WorkDirError(str(exc)) from exc
     return names
@@ -170,11 +171,17 @@ def archive_previous_run(work_dir: str | os.PathLike) -> Path | None:
     ``previous/<time>/``), so checkpoints, logs and summaries never mix two runs and a
     later ``--resume`` cannot pick up the earlier run's ``last.pth``. Only names the work
     dir's record says a run made are moved (without a record: names of RUN_OUTPUTS that
-    hold only what a run writes). Returns where they went (None: nothing to move). Call
-    it holding the work dir's lock."""
+    hold only what a run writes). Then records what this run owns (:func:`claim_outputs`).
+    Returns where they went (None: nothing to move). Call it holding the work dir's lock."""
     work_dir = Path(work_dir)
     if not _is_main_process():
         return None
+    dest = _archive(work_dir)
+    claim_outputs(work_dir)
+    return dest
+
+
+def _archive(work_dir: Path) -> Path | None:
     known = _recorded(work_dir)
     ours = [n for n in RUN_OUTPUTS if (work_dir / n).exists()
             and (n in known if known is not None else _looks_like_ours(work_dir / n))]
