@@ -74,11 +74,15 @@ def test_onnx_metadata_is_readable_by_onnxruntime_and_one_view_is_ncthw(tiny_run
     assert json.loads(meta["crop"])["crop_size"] == 24 and json.loads(meta["resize"])["size"] == 30
 
 
-def test_a_mismatch_is_an_error_and_leaves_no_file(tiny_run, tmp_path, capsys):
+def test_a_mismatch_is_an_error_and_leaves_no_file(tiny_run, tmp_path, capsys, monkeypatch):
+    from zelda_core._deploy import export as export_mod
+
     out = tmp_path / "m.onnx"
-    # a negative tolerance no real export can meet: the failure path, end to end
-    assert main(["export", str(tiny_run["ckpt"]), "-f", "onnx", "-o", str(out),
-                 "--tolerance", "-1"]) == 1
+    # an exported file that disagrees with PyTorch (a negative --tolerance is refused as an
+    # option now): the failure path, end to end
+    monkeypatch.setattr(export_mod, "verify", lambda *a, **k: export_mod.Verification(
+        clips=1, max_abs_diff=0.5, top1_agree=0))
+    assert main(["export", str(tiny_run["ckpt"]), "-f", "onnx", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "does not reproduce the PyTorch model" in err and "nothing was written" in err
     assert not out.exists() and not list(tmp_path.iterdir())
