@@ -117,6 +117,32 @@ def test_fresh_run_over_an_earlier_longer_run(trained, tmp_path, capsys):
     assert all(r.get("epoch") in (1, None) for r in records)  # nothing of the earlier run
 
 
+
+def test_init_from_a_checkpoint_of_the_work_dirs_earlier_run(trained, tmp_path, capsys):
+    """--init-from naming the work dir's own best.pth: the earlier run's outputs are moved
+    aside first, and the weights are read from where they went (not 'not found')."""
+    import re
+    import shutil
+
+    import torch
+
+    tmp, recipe = trained
+    work = tmp_path / "work"
+    shutil.copytree(tmp / "work" / "checkpoints", work / "checkpoints")
+    (work / "metrics.jsonl").write_text('{"type": "train", "step": 1, "epoch": 1, "iter": 0}\n')
+    best = work / "checkpoints" / "best.pth"
+    before = best.read_bytes()
+    init = {k: v for k, v in torch.load(best, weights_only=True)["model"].items()}
+    assert main(["run", str(recipe), "--work-dir", str(work), "--init-from", str(best),
+                 "--set", "train.epochs=1"]) == 0
+    out = capsys.readouterr().out
+    (previous,) = (work / "previous").iterdir()
+    assert (previous / "checkpoints" / "best.pth").read_bytes() == before
+    assert f"loading it from {previous / 'checkpoints' / 'best.pth'}" in out
+    moved = re.escape(str(previous / "checkpoints" / "best.pth"))
+    assert re.search(rf"init-from {moved}: loaded (\d+) of \1 tensors", out), out
+    assert set(init) == set(torch.load(work / "checkpoints" / "last.pth", weights_only=True)["model"])
+
 def test_pruning_ignores_higher_epochs_of_an_abandoned_run(tmp_path):
     from zelda_core._engine import checkpoint as ckpt_io
 

@@ -252,6 +252,23 @@ def _versions() -> dict[str, Any]:
         return {"torch": torch.__version__}
 
 
+def _follow_archive(spec: Any, work_dir: Path, moved: Path, notes: list[tuple[str, str]]) -> Any:
+    """``init_from`` (a path, or a table with ``path``) pointed into the work dir's earlier
+    outputs, which were just moved to ``moved``: the same file at its new place."""
+    path = spec.get("path") if isinstance(spec, dict) else spec
+    if not path:
+        return spec
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(work_dir))
+    except ValueError:
+        return spec
+    new = moved / rel
+    if not new.exists():
+        return spec
+    notes.append(("info", f"init_from: {path} was among the earlier run's outputs; loading it from {new}"))
+    return {**spec, "path": str(new)} if isinstance(spec, dict) else str(new)
+
+
 def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
               init_from: str | Path | None) -> RunParts:
     """Everything a run trains with, built once, in dependency order (see the module
@@ -275,6 +292,9 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
     moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
     dist.barrier()
+    init_from = init_from or (cfg.init_from if not site.resume else None)
+    if moved:  # weights to start from may have been among the outputs just moved aside
+        init_from = _follow_archive(init_from, work_dir, moved, notes)
     # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
     # resolved.toml records it as data.root
     embedded = embedded_fallback(root)
@@ -357,4 +377,4 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         raise
     return RunParts(site=site, resolved=resolved, splits=splits, train_loader=train_loader,
                     val_loader=val_loader, training=training,
-                    init_from=init_from or (cfg.init_from if not site.resume else None), notes=notes)
+                    init_from=init_from, notes=notes)
