@@ -174,6 +174,19 @@ def test_a_broken_component_is_named_in_one_line(tmp_path, data, plugin, capsys,
         assert "skipped" not in log and "could not be read" not in log, log
 
 
+
+def test_predict_names_a_predict_that_does_not_average_views(tmp_path, data, plugin, capsys):
+    """zelda predict receives predict()'s scores too: the same check, the same one line."""
+    path = recipe(tmp_path, data, model="predict_views")
+    # a test split instead of val: the epoch trains and is saved; the final test then fails
+    path.write_text(path.read_text().replace("[data.val]", "[data.test]"))
+    main(["run", str(path)])
+    video = next((data / "val").iterdir())
+    code, err = run_cli(capsys, "predict", str(tmp_path / "work" / "checkpoints" / "last.pth"), str(video))
+    assert code == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"the model 'predict_views' {WHO} (predict(inputs) returns (B, K) scores" in err, err
+
 def test_the_original_exception_is_chained(tmp_path, data, plugin):
     """--debug shows what the plugin really raised (the contract error chains it)."""
     from zelda_core import PluginError

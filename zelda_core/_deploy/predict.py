@@ -180,6 +180,7 @@ def load_source(model_path: str | Path, *, device: str = "auto", amp: str = "aut
 def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
     import torch
 
+    from .._contracts import check_scores
     from .._engine.build import model_from_checkpoint
     from .._engine.device import amp_dtype, autocast
     from .labels import class_names
@@ -195,7 +196,10 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
 
     def score(inputs: torch.Tensor) -> np.ndarray:
         with torch.inference_mode(), autocast(dev, dtype):
-            out = model.predict(inputs.to(dev, non_blocking=True)).float()
+            out = model.predict(inputs.to(dev, non_blocking=True))
+        check_scores(out, model, batch=inputs.shape[0],
+                     views=inputs.shape[1] if inputs.dim() == 6 else None)
+        out = out.float()
         if not prob:
             out = out.softmax(-1)
         return out.cpu().numpy()
