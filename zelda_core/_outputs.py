@@ -22,7 +22,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ._errors import ZeldaError
+from ._errors import ZeldaError, os_error_message
 
 PathLike = str | os.PathLike
 Inputs = Iterable[tuple[str, PathLike]]
@@ -140,7 +140,6 @@ def check_output_folder(path: PathLike, *, inputs: Inputs = (), input_folders: I
 
 def os_error_text(exc: OSError, action: str, path: PathLike, option: str | None = None) -> str:
     """One line for an OSError that names ``path`` (never "?")."""
-    from ._engine.workdir import os_error_message
 
     return os_error_message(exc, action, path, option)
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import ZeldaError
+from .._errors import ZeldaError, os_error_message  # noqa: F401 (used by the engine's callers)
 
 try:
     import fcntl
@@ -40,28 +39,6 @@ _TMP_RE = re.compile(r"^\..+\.tmp(?:-(\d+))?$")
 
 class WorkDirError(ZeldaError):
     """A work dir that cannot be used: a file, not writable, full, or held by another run."""
-
-
-def os_error_message(exc: OSError, action: str, path: str | os.PathLike | None = None,
-                     option: str | None = "--work-dir") -> str:
-    """"cannot <action> <path>: <reason>; <what to do>" for an OSError (``option``: the
-    command-line option that picks another place; None when the command has none)."""
-    named = path if path is not None else exc.filename
-    where = str(named) if named is not None else "a file (--debug shows which)"
-    reason = exc.strerror or str(exc)
-    code = exc.errno
-    other = f"pass {option} on another one" if option else "use a path on another one"
-    writable = f"pass a writable {option}" if option else "use a writable path"
-    folder = f"pass a folder path to {option}" if option else "use another path"
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        todo = f"free space on that disk, or {other}"
-    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        todo = f"make it writable, or {writable}"
-    elif code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        todo = f"a file is in the way of a folder: {folder}"
-    else:
-        todo = "check the path and the disk"
-    return f"cannot {action} {where}: {reason}; {todo}"
 
 
 def prepare_work_dir(path: str | os.PathLike, *, create: bool = True, what: str = "the work dir",
