@@ -88,9 +88,9 @@ for _extra, _plugin in OPTIONAL_PLUGINS.items():
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the engine, plugins, tests and examples."""
+    """ruff over the engine, the decoder library, plugins, tests and examples."""
     session.install("ruff")
-    session.run("ruff", "check", "zelda_core", "zelda_testing", "plugins", "tests", "examples",
+    session.run("ruff", "check", "zelda_core", "zelda_decoding", "zelda_testing", "plugins", "tests", "examples",
                 "benchmarks", "noxfile.py")
 
 
