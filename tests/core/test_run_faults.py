@@ -143,6 +143,22 @@ def test_init_from_a_checkpoint_of_the_work_dirs_earlier_run(trained, tmp_path, 
     assert re.search(rf"init-from {moved}: loaded (\d+) of \1 tensors", out), out
     assert set(init) == set(torch.load(work / "checkpoints" / "last.pth", weights_only=True)["model"])
 
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "train.log"])
+def test_a_log_name_that_is_a_symlink_is_refused_not_appended_through(trained, tmp_path, capsys, name):
+    """The run's logs are appended to: a symlink planted at their name would write into
+    the file it points at. It is refused in one line and the target is left as it was."""
+    _, recipe = trained
+    work = tmp_path / "work"
+    work.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine\n")
+    (work / name).symlink_to(victim)
+    assert main(["run", str(recipe), "--work-dir", str(work)]) == 1
+    err = _no_traceback(capsys)
+    assert f"{work / name} is a symbolic link" in err, err
+    assert victim.read_text() == "mine\n"
+
 def test_pruning_ignores_higher_epochs_of_an_abandoned_run(tmp_path):
     from zelda_core._engine import checkpoint as ckpt_io
 

@@ -37,6 +37,15 @@ def show_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {show(v)}" for k, v in metrics.items() if k != "samples")
 
 
+def _append(path: Path) -> TextIO:
+    """``path`` opened for appending, refused (one line) when it is a symlink, FIFO, device
+    or folder: a log is zelda's own file, never a way to write into someone else's."""
+    from .._outputs import check_output_file
+
+    check_output_file(path, option="the work dir's")
+    return open(path, "a", encoding="utf-8")
+
+
 class RunLogger:
     """Writes human lines to the console and ``work_dir/train.log``, records to
     ``work_dir/metrics.jsonl`` (one JSON object per line) and scalars to TensorBoard
@@ -51,8 +60,8 @@ class RunLogger:
         self._tb = None
         if self.work_dir:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = open(self.work_dir / "metrics.jsonl", "a", encoding="utf-8")
-            self._text = open(self.work_dir / "train.log", "a", encoding="utf-8")
+            self._jsonl = _append(self.work_dir / "metrics.jsonl")
+            self._text = _append(self.work_dir / "train.log")
             if tensorboard:
                 try:
                     from torch.utils.tensorboard import SummaryWriter  # needs `tensorboard`
@@ -117,12 +126,12 @@ class RunLogger:
                 cut = i
                 break
         if cut < len(lines):
-            with open(self.work_dir / "metrics.discarded.jsonl", "a", encoding="utf-8") as f:
+            with _append(self.work_dir / "metrics.discarded.jsonl") as f:
                 f.writelines(x if x.endswith("\n") else x + "\n" for x in lines[cut:])
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             tmp.write_text("".join(lines[:cut]), encoding="utf-8")
             os.replace(tmp, path)
-        self._jsonl = open(path, "a", encoding="utf-8")
+        self._jsonl = _append(path)
         return len(lines) - cut
 
     def close(self) -> None:
