@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from engine_util import make_dataset, small_recipe
+from engine_util import small_recipe, small_run
 
 from zelda_core._cli.main import main
 
@@ -63,15 +63,7 @@ def _special(tmp: Path, kind: str, target: Path) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     """A small run of this module's own (its files are the inputs these tests guard)."""
-    from zelda_core._engine.train import run_training
-    from zelda_core._recipe import load_recipe
-
-    tmp = tmp_path_factory.mktemp("own_run")
-    root = make_dataset(tmp / "data", n_train=2, n_val=2)
-    recipe = small_recipe(tmp / "r.toml", root, tmp / "work", epochs=1)
-    summary = run_training(load_recipe(str(recipe), []), plots=False)
-    return {"root": root, "recipe": recipe, "work": tmp / "work",
-            "ckpt": Path(summary["best_checkpoint"]), "video": root / "val" / "val0.mp4"}
+    return small_run(tmp_path_factory.mktemp("own_run"))
 
 
 @pytest.fixture

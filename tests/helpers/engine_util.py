@@ -119,3 +119,17 @@ type = "mean_class_accuracy"
 type = "confusion_matrix"
 """)
     return path
+
+
+def small_run(tmp: Path) -> dict[str, Path]:
+    """One epoch of :func:`small_recipe` on 2+2 generated videos, trained in-process: the
+    recipe, data root, work dir, best checkpoint and one val video (the inputs that the
+    output-path tests guard)."""
+    from zelda_core._engine.train import run_training
+    from zelda_core._recipe import load_recipe
+
+    root = make_dataset(tmp / "data", n_train=2, n_val=2)
+    recipe = small_recipe(tmp / "r.toml", root, tmp / "work", epochs=1)
+    summary = run_training(load_recipe(str(recipe), []), plots=False)
+    return {"root": root, "recipe": recipe, "work": tmp / "work",
+            "ckpt": Path(summary["best_checkpoint"]), "video": root / "val" / "val0.mp4"}
