@@ -5,6 +5,11 @@ resolves ``size``; this reader implements the one method left, ``_decode_frames`
 sorted unique indices. OpenCV's seeking (``CAP_PROP_POS_FRAMES``) is not frame-accurate on
 files with B-frames, so the reader decodes sequentially from the start: simple and exact,
 slower than the bundled pyav decoder for late frames of long videos.
+
+Rotated videos (a display matrix, as phones write): OpenCV's own autorotation is switched
+off (it turns but never mirrors), frames are read as stored, and the reader sets
+``display_matrix`` from ``zelda_decoding`` (the decoder library zelda-video ships): the base
+class then turns them as ffmpeg shows them, before any resize.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import cv2
 import numpy as np
 
 from zelda_core.api import DecodeError, VideoReader
+from zelda_decoding.index import open_container, read_display_matrix, video_stream
 
 
 class OpenCVReader(VideoReader):
@@ -45,12 +51,16 @@ class OpenCVReader(VideoReader):
             cap.release()
         if count == 0 or shape is None:
             raise DecodeError(self.path, "no decodable video frames")
-        self.num_frames, (self.height, self.width) = count, shape[:2]
+        self.num_frames, (self.height, self.width) = count, shape[:2]  # as stored
+        with open_container(self.path) as container:
+            stream_index = video_stream(container, self.path).index
+        self.display_matrix = read_display_matrix(self.path, stream_index)
 
     def _open(self) -> cv2.VideoCapture:
         cap = cv2.VideoCapture(self.path)
         if not cap.isOpened():
             raise DecodeError(self.path, "OpenCV cannot open it")
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # frames as stored: the base class turns them
         return cap
 
     def _decode_frames(self, indices: list[int], height: int, width: int) -> np.ndarray:
