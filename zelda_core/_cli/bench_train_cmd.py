@@ -19,8 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "time spent waiting for data.")
     p.add_argument("recipe", help="path to a .toml recipe")
     p.add_argument("--device", default=None, help="override train.device (cpu, cuda, cuda:N)")
-    p.add_argument("--batches", type=int, default=200,
-                   help="batches for the loader and the end-to-end runs (default 200)")
+    p.add_argument("--batches", type=int, default=None,
+                   help="batches for the loader and the end-to-end runs (default 200 on a GPU, "
+                        "20 on the CPU)")
     p.add_argument("--model-batches", type=int, default=None,
                    help="synthetic batches for the model ceiling (default min(batches, 50))")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import ZeldaError
     from .._recipe import load_recipe
 
-    if args.batches < 1 or (args.model_batches is not None and args.model_batches < 1):
+    if (args.batches is not None and args.batches < 1) or \
+            (args.model_batches is not None and args.model_batches < 1):
         raise ZeldaError("--batches and --model-batches must be at least 1")
     overrides = args.overrides + ([decoder_override(args.decoder)] if args.decoder else [])
     recipe = load_recipe(args.recipe, overrides)
