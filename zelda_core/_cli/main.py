@@ -154,7 +154,7 @@ def _main(argv: list[str], debug: bool) -> int:
     except OSError as exc:
         if debug or not _environment_error(exc):
             raise
-        from .._engine.workdir import os_error_message
+        from .._errors import os_error_message
 
         print(f"{_rank_prefix()}zelda: error: {os_error_message(exc, 'access', option=None)}",
               file=sys.stderr)

@@ -85,7 +85,7 @@ def _writing(path: Path) -> Iterator[None]:
         cause = _os_error(exc)
         if cause is None:
             raise
-        from .workdir import os_error_message
+        from .._errors import os_error_message
 
         raise CheckpointError(os_error_message(cause, "write the checkpoint", path)
                               + " (the previous checkpoint of that name is kept)") from exc

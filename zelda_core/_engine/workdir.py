@@ -10,7 +10,6 @@
   (DataLoader workers), which may outlive a killed run by a few seconds.
 - :func:`clean_stale_temporaries` removes the partial ``.name.tmp-PID`` files a killed
   run's atomic writes leave behind.
-- :func:`os_error_message` words an OSError for people (the path, what to do).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import ZeldaError, os_error_message  # noqa: F401 (used by the engine's callers)
+from .._errors import ZeldaError, os_error_message
 
 try:
     import fcntl
