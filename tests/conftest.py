@@ -30,15 +30,24 @@ def decoders_under_test() -> list[str]:
     return chosen or [d for d, lib in BUNDLED_DECODERS.items() if importlib.util.find_spec(lib)]
 
 
+def _runs_here(item: pytest.Item, stress_selected: bool) -> bool:
+    if item.get_closest_marker("stress") and not stress_selected:
+        return False
+    # decoder_independent: the same test in every decoder session would only repeat itself
+    return not (item.get_closest_marker("decoder_independent")
+                and "pyav" not in decoders_under_test())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Stress tests (marker ``stress``: many repetitions under load, minutes each) run only
-    when the ``-m`` expression names them (``-m stress``); any other run deselects them."""
-    if "stress" in (config.getoption("markexpr") or ""):
-        return
-    stress = [item for item in items if item.get_closest_marker("stress")]
-    if stress:
-        config.hook.pytest_deselected(items=stress)
-        items[:] = [item for item in items if not item.get_closest_marker("stress")]
+    when the ``-m`` expression names them (``-m stress``); any other run deselects them.
+    Tests marked ``decoder_independent`` run only where pyav is under test (the pyav nox
+    session, or a plain ``pytest``)."""
+    stress_selected = "stress" in (config.getoption("markexpr") or "")
+    left = [item for item in items if not _runs_here(item, stress_selected)]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = [item for item in items if _runs_here(item, stress_selected)]
 
 
 @pytest.fixture(scope="session", params=decoders_under_test())
