@@ -141,9 +141,19 @@ class Model(Protocol):
     - ``num_classes: int``, the number of classes it scores;
     - ``average_clips: "prob" | "score"``, how ``predict`` averages views: the mean of
       each view's softmax (then ``predict`` returns probabilities) or of raw scores;
-    - ``loss(inputs, labels) -> scalar tensor``: ``inputs`` uint8 (B, V, C, T, H, W) on
-      any device (the model moves it), ``labels`` int64 (B,);
+    - ``loss(inputs, targets) -> scalar tensor``: ``inputs`` uint8 (B, V, C, T, H, W) on
+      any device (the model moves it); ``targets`` either int64 (B,) class indices or
+      float (B, K) rows, one per sample: a target distribution (rows sum to 1: soft
+      targets from mixup/cutmix/label smoothing) for a single-label model, multi-hot or
+      soft values in [0, 1] for a multi-label one. Single-label: indices -> cross-entropy,
+      rows -> soft cross-entropy ``-(t * log_softmax(s)).sum(-1).mean()``; multi-label:
+      binary cross-entropy with logits. Each view of a sample trains on the sample's
+      target (:func:`targets_loss` and :func:`view_labels` do all of this);
     - ``predict(inputs) -> (B, K)`` float scores, views averaged;
+    - optional ``multi_label: bool`` (default False): the model was built for a
+      multi-label dataset (its factory took ``multi_label=True``, which the engine passes
+      to every model-tree factory with that parameter when the dataset is multi-label);
+      its ``predict`` then averages the views' sigmoids (per-class probabilities);
     - optional ``enable_channels_last()``: switch to channels_last_3d memory format.
       Models without it are never converted.
 
@@ -160,7 +170,7 @@ class Model(Protocol):
     num_classes: int
     average_clips: Literal["prob", "score"]
 
-    def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
@@ -241,6 +251,7 @@ _LAZY = {
     "num_views": "zelda_core._clip_batch",
     "view_labels": "zelda_core._clip_batch",
     "average_views": "zelda_core._clip_batch",
+    "targets_loss": "zelda_core._clip_batch",
     "install_hint": "zelda_core._install",
     "distribution_of": "zelda_core._install",
     "check_output_file": "zelda_core._outputs",

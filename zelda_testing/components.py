@@ -203,9 +203,12 @@ def check_metric(metric: Any, *, params: dict[str, Any] | None = None,
 def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None = None,
                 shape: tuple[int, int, int, int, int, int] = (2, 2, 3, 4, 32, 32)) -> list[str]:
     """Run the model contract on uint8 inputs of ``shape`` (B, V, C, T, H, W):
-    ``num_classes``, ``average_clips``, ``loss`` a finite scalar that backpropagates,
-    ``predict`` (B, K) with views averaged (probabilities summing to 1 for "prob"),
-    single-view inputs too, and the optional ``enable_channels_last``.
+    ``num_classes``, ``average_clips``, ``loss`` a finite scalar that backpropagates, for
+    class indices and for soft (B, K) targets (one-hot rows giving the class-index loss,
+    unless the model smooths labels itself), ``predict`` (B, K) with views averaged
+    (probabilities summing to 1 for "prob"), single-view inputs too, and the optional
+    ``enable_channels_last``. A model with ``multi_label = True`` is checked on multi-hot
+    targets and must predict per-class probabilities in [0, 1].
 
     ``model``: a built module, a ``{type = ...}`` model table (nested tables are built
     like a recipe's), a registered name or a factory (called with ``params``)."""
@@ -230,9 +233,13 @@ def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None =
         assert getattr(net, "average_clips", None) in ("prob", "score"), \
             f"average_clips {getattr(net, 'average_clips', None)!r}, expected 'prob' or 'score'"
 
-    def loss() -> None:
+    multi_label = bool(getattr(net, "multi_label", False))
+    rows = torch.rand((b, num_classes), generator=gen)
+    soft = (rows > 0.5).float() if multi_label else rows / rows.sum(dim=1, keepdim=True)
+
+    def loss(targets: torch.Tensor = labels) -> None:
         net.train()
-        value = net.loss(inputs, labels)
+        value = net.loss(inputs, targets)
         assert isinstance(value, torch.Tensor) and value.dim() == 0, \
             f"loss is {type(value).__name__} {tuple(getattr(value, 'shape', ()))}, not a scalar tensor"
         assert torch.isfinite(value), f"loss {value.item()} is not finite"
@@ -242,6 +249,28 @@ def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None =
             "no parameter received a gradient"
         net.zero_grad(set_to_none=True)
 
+    def eval_loss(targets: torch.Tensor) -> float:
+        net.eval()  # no dropout: every loss sees the same scores
+        with torch.no_grad():
+            return float(net.loss(inputs, targets))
+
+    def one_hot_rows() -> None:
+        hard = eval_loss(labels)
+        as_rows = eval_loss(torch.nn.functional.one_hot(labels, num_classes).float())
+        assert abs(hard - as_rows) <= 1e-4 * abs(hard) + 1e-5, \
+            f"one-hot target rows give loss {as_rows}, class indices {hard}"
+
+    def linear() -> None:
+        # mixup's soft targets rely on it: the loss of lam*a + (1-lam)*b is the mix of the losses
+        a = torch.nn.functional.one_hot(labels, num_classes).float()
+        other = torch.roll(labels, 1) if b > 1 else (labels + 1) % num_classes
+        bb = torch.nn.functional.one_hot(other, num_classes).float()
+        lam = 0.3
+        mixed, parts = eval_loss(lam * a + (1 - lam) * bb), lam * eval_loss(a) + (1 - lam) * eval_loss(bb)
+        assert abs(mixed - parts) <= 1e-4 * abs(parts) + 1e-5, \
+            f"loss of mixed target rows {mixed}, but the mix of the rows' losses is {parts} " \
+            "(soft targets must not be turned into class indices)"
+
     def predict(x: torch.Tensor) -> None:
         net.eval()
         with torch.no_grad():
@@ -249,7 +278,9 @@ def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None =
         assert tuple(out.shape) == (x.shape[0], num_classes), \
             f"predict gave {tuple(out.shape)}, expected {(x.shape[0], num_classes)}"
         assert out.is_floating_point() and torch.isfinite(out).all(), "non-finite or non-float scores"
-        if net.average_clips == "prob":
+        if multi_label:
+            assert ((out >= 0) & (out <= 1)).all(), "multi_label but scores are not in [0, 1]"
+        elif net.average_clips == "prob":
             sums = out.float().sum(dim=1)
             assert torch.allclose(sums, torch.ones_like(sums), atol=1e-4), \
                 f"average_clips='prob' but rows sum to {sums.tolist()}"
@@ -259,7 +290,14 @@ def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None =
         predict(inputs)
 
     c.check("num_classes and average_clips", attributes)
-    c.check("loss(uint8 inputs, labels) is a finite scalar that backpropagates", loss)
+    if not multi_label:  # a multi-label model is given multi-hot rows, never indices
+        c.check("loss(uint8 inputs, labels) is a finite scalar that backpropagates", loss)
+    c.check("loss(uint8 inputs, float (B, K) "
+            + ("multi-hot" if multi_label else "soft") + " targets) is a finite scalar that "
+            "backpropagates", lambda: loss(soft))
+    if not multi_label and not getattr(net, "label_smoothing", 0):
+        c.check("one-hot (B, K) target rows give the class-index loss", one_hot_rows)
+    c.check("the loss of mixed target rows is the mix of their losses", linear)
     c.check("predict(inputs) is (B, K), views averaged", lambda: predict(inputs))
     c.check("predict on a single view (B, 1, C, T, H, W)", lambda: predict(inputs[:, :1]))
     if hasattr(net, "enable_channels_last"):

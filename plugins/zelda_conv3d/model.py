@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from zelda_core.api import average_views, num_views, view_labels
+from zelda_core.api import average_views, num_views, targets_loss, view_labels
 
 
 class Conv3dTiny(nn.Module):
@@ -58,7 +57,10 @@ class ClsHead(nn.Module):
 
     ``num_classes`` may be left out of a recipe: the engine fills it from the data set.
     ``average_clips``: ``"prob"`` averages the softmax of each view (MMAction2's default for
-    the tutorial), ``"score"`` averages the raw scores.
+    the tutorial), ``"score"`` averages the raw scores. ``multi_label`` (the engine sets it
+    for a multi-label data set): binary cross-entropy, and the views' sigmoids averaged.
+    ``label_smoothing`` smooths class-index targets (``train.label_smoothing`` does it for
+    every model).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ClsHead(nn.Module):
         dropout: float = 0.5,
         average_clips: Literal["prob", "score"] = "prob",
         label_smoothing: float = 0.0,
+        multi_label: bool = False,
     ):
         super().__init__()
         if num_classes is None:
@@ -86,7 +89,9 @@ class ClsHead(nn.Module):
             in_channels,
             average_clips,
         )
-        self.label_smoothing = label_smoothing
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing, self.multi_label = label_smoothing, multi_label
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         if in_channels is not None and in_channels < 1:
@@ -111,13 +116,16 @@ class ClsHead(nn.Module):
         x = self.pool(feats).flatten(1)
         return self.fc(self.dropout(x))
 
-    def loss(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of (N, K) scores against (N,) labels, computed in float32."""
-        return F.cross_entropy(scores.float(), labels, label_smoothing=self.label_smoothing)
+    def loss(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Loss of (N, K) scores against (N,) class indices or (N, K) soft/multi-hot rows,
+        in float32 (``zelda_core.api.targets_loss``)."""
+        return targets_loss(scores, targets, multi_label=self.multi_label,
+                            label_smoothing=self.label_smoothing)
 
     def average_views(self, scores: torch.Tensor, num_views: int) -> torch.Tensor:
-        """(B*V, K) scores -> (B, K): mean of probabilities ('prob') or of scores ('score')."""
-        return average_views(scores, num_views, self.average_clips)
+        """(B*V, K) scores -> (B, K): mean of probabilities ('prob') or of scores ('score');
+        of sigmoids for a multi-label head."""
+        return average_views(scores, num_views, self.average_clips, self.multi_label)
 
 
 class Recognizer(nn.Module):
@@ -131,6 +139,11 @@ class Recognizer(nn.Module):
     def num_classes(self) -> int:
         """The number of classes the head scores."""
         return self.head.num_classes
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the head scores independent labels (sigmoids) instead of one class."""
+        return bool(getattr(self.head, "multi_label", False))
 
     @property
     def average_clips(self) -> str:
@@ -147,10 +160,11 @@ class Recognizer(nn.Module):
         """Raw class scores for every view: (B*V, K)."""
         return self.head(self.backbone(self.preprocessor(inputs)))
 
-    def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Training loss; with V views per sample each view is trained on the sample's label."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Training loss against (B,) class indices or (B, K) target rows; with V views per
+        sample each view is trained on the sample's target."""
         scores = self(inputs)
-        return self.head.loss(scores, view_labels(labels, num_views(inputs), scores.device))
+        return self.head.loss(scores, view_labels(targets, num_views(inputs), scores.device))
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:

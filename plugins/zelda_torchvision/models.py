@@ -2,7 +2,8 @@
 
 Each factory builds ``VideoClassifier``: the loader's uint8 (B, V, C, T, H, W) batch is
 normalized on the model's device (mean/std on the 0-255 scale), the torchvision network
-scores every view, ``loss`` is cross-entropy and ``predict`` averages the views.
+scores every view, ``loss`` is cross-entropy against class indices or soft targets (binary
+cross-entropy with ``multi_label``) and ``predict`` averages the views.
 
 ``weights`` (a torchvision weight name, URL or ``.pth`` file) is loaded into a network
 built on the meta device (no time spent on a random initialization it would overwrite).
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zelda_core.api import InputSpec, Normalize, average_views, num_views, view_labels
+from zelda_core.api import InputSpec, Normalize, average_views, num_views, targets_loss, view_labels
 
 from .archs import ARCHS
 from .weights import (
@@ -50,28 +51,31 @@ class VideoClassifier(nn.Module):
     """
 
     def __init__(self, net: nn.Module, *, arch: str, num_classes: int, mean: Sequence[float],
-                 std: Sequence[float], average_clips: str = "prob", label_smoothing: float = 0.0):
+                 std: Sequence[float], average_clips: str = "prob", label_smoothing: float = 0.0,
+                 multi_label: bool = False):
         super().__init__()
         self.net, self.arch = net, arch
         self.num_classes, self.average_clips = num_classes, average_clips
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.multi_label = label_smoothing, multi_label
         self.preprocessor = Normalize(mean, std)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw class scores of every view: uint8 (B, V, C, T, H, W) -> (B*V, K)."""
         return self.net(self.preprocessor(inputs))
 
-    def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (float32); each of V views is trained on its sample's label."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Loss (float32) against (B,) class indices or (B, K) soft/multi-hot rows
+        (``zelda_core.api.targets_loss``); each of V views trains on its sample's target."""
         scores = self(inputs)
-        labels = view_labels(labels, num_views(inputs), scores.device)
-        return F.cross_entropy(scores.float(), labels, label_smoothing=self.label_smoothing)
+        targets = view_labels(targets, num_views(inputs), scores.device)
+        return targets_loss(scores, targets, multi_label=self.multi_label,
+                            label_smoothing=self.label_smoothing)
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, K) scores, the views averaged as ``average_clips`` says (probabilities
-        with "prob")."""
-        return average_views(self(inputs), num_views(inputs), self.average_clips)
+        with "prob"); the views' sigmoids for a multi-label model."""
+        return average_views(self(inputs), num_views(inputs), self.average_clips, self.multi_label)
 
 
 class ConvVideoClassifier(VideoClassifier):
@@ -173,13 +177,15 @@ def _replace_classifier(net: nn.Module, path: str, num_classes: int) -> None:
 
 def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequence[float] | None,
           std: Sequence[float] | None, average_clips: str, label_smoothing: float,
-          replace_classifier: bool, progress: bool, frames: int = MVIT_SIZE[0],
+          replace_classifier: bool, progress: bool, multi_label: bool = False, frames: int = MVIT_SIZE[0],
           crop_size: int = MVIT_SIZE[1]) -> VideoClassifier:
     """The zelda model of ``arch`` (see the module docstring)."""
     if average_clips not in ("prob", "score"):
         raise ValueError(f"average_clips must be 'prob' or 'score', got {average_clips!r}")
     if num_classes is not None and num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     spec = input_spec(arch, {"weights": weights, "frames": frames, "crop_size": crop_size})
     for name, value in (("mean", mean), ("std", std)):
         if value is not None and len(value) != 3:
@@ -222,7 +228,8 @@ def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequ
     return cls(net, arch=arch, num_classes=num_classes,
                mean=mean if mean is not None else spec.mean,
                std=std if std is not None else spec.std,
-               average_clips=average_clips, label_smoothing=label_smoothing)
+               average_clips=average_clips, label_smoothing=label_smoothing,
+               multi_label=multi_label)
 
 
 def _factory(arch: str) -> Callable[..., VideoClassifier]:
@@ -231,13 +238,15 @@ def _factory(arch: str) -> Callable[..., VideoClassifier]:
                     mean: list[float] | None = None, std: list[float] | None = None,
                     average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
                     replace_classifier: bool = True, progress: bool = True,
-                    frames: int = MVIT_SIZE[0], crop_size: int = MVIT_SIZE[1]) -> VideoClassifier:
+                    frames: int = MVIT_SIZE[0], crop_size: int = MVIT_SIZE[1],
+                    multi_label: bool = False) -> VideoClassifier:
             return build(arch, **locals_of(locals()))
     else:
         def factory(num_classes: int | None = None, weights: str | None = None,
                     mean: list[float] | None = None, std: list[float] | None = None,
                     average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
-                    replace_classifier: bool = True, progress: bool = True) -> VideoClassifier:
+                    replace_classifier: bool = True, progress: bool = True,
+                    multi_label: bool = False) -> VideoClassifier:
             return build(arch, **locals_of(locals()))
     factory.__name__ = factory.__qualname__ = arch
     factory.__doc__ = (
@@ -246,7 +255,8 @@ def _factory(arch: str) -> Callable[..., VideoClassifier]:
         "(e.g. 'KINETICS400_V1'), a URL or a .pth file, None for a random initialization; "
         "mean/std: 0-255 scale, default from the weights; average_clips: 'prob' or 'score'; "
         "replace_classifier: a new classifier when the weights have another class count; "
-        "progress: show the download's progress bar."
+        "progress: show the download's progress bar; multi_label: binary cross-entropy and "
+        "the views' sigmoids averaged (the engine sets it for a multi-label data set)."
         + (" frames/crop_size: the clip size the network is built for (its positional "
            "embeddings need exactly that size; the weights need 16x224)." if ARCHS[arch].fixed_size else ""))
     factory.input_spec = lambda params: input_spec(arch, params)  # type: ignore[attr-defined]

@@ -292,3 +292,34 @@ def test_finetune_r2plus1d_one_epoch_on_kinetics2(shared_dir, tmp_path, capsys):
     frozen = [k for k in pretrained if k.startswith(("stem.", "layer"))]
     assert frozen and all(torch.equal(trained[f"net.{k}"], pretrained[k]) for k in frozen)
     assert trained["net.fc.weight"].shape == (2, 512)
+
+
+@pytest.mark.parametrize("arch", ["r3d_18", "mvit_v2_s"])
+def test_soft_and_multi_label_targets(arch):
+    """The targets contract: soft (B, K) rows give the soft cross-entropy of every view,
+    multi_label gives BCE and sigmoid-averaged predictions; the kit's clauses pass."""
+    import torch.nn.functional as F
+
+    from zelda_testing import check_model
+
+    frames, side = TINY[arch]
+    shape = (2, 2, 3, frames, side, side)
+    torch.manual_seed(0)
+    model = build("models", _table(arch, num_classes=3), key="model").eval()
+    check_model(model, num_classes=3, shape=shape)
+    inputs = torch.randint(0, 256, shape, dtype=torch.uint8)
+    rows = torch.tensor([[0.2, 0.8, 0.0], [0.5, 0.25, 0.25]])
+    with torch.no_grad():
+        scores = model(inputs)
+        want = -(rows.repeat_interleave(2, 0) * scores.log_softmax(-1)).sum(-1).mean()
+        assert torch.allclose(model.loss(inputs, rows), want, atol=1e-5)
+    torch.manual_seed(0)
+    multi = build("models", _table(arch, num_classes=3, multi_label=True), key="model").eval()
+    assert multi.multi_label is True
+    check_model(multi, num_classes=3, shape=shape)
+    hot = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        scores = multi(inputs)
+        want = F.binary_cross_entropy_with_logits(scores, hot.repeat_interleave(2, 0))
+        assert torch.allclose(multi.loss(inputs, hot), want, atol=1e-5)
+        assert torch.allclose(multi.predict(inputs), scores.sigmoid().view(2, 2, 3).mean(1), atol=1e-5)
