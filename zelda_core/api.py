@@ -124,6 +124,12 @@ class Dataset(Protocol):
     files the split reads, such as its annotation file and label map; copied verbatim) and
     ``sources`` (per record, ``"annotation_file:line"`` where it is listed, so a failed
     video's line can be set aside; any other form leaves annotation files untouched).
+
+    Optional ``multi_label: bool`` (``VideoDataset``: False): True when a video may have
+    several labels. A record's label is then a tuple of class indices, each sample's
+    ``"label"`` a float32 multi-hot tensor (K,) with K = ``len(classes)`` (batches: float32
+    (B, K)), and the engine passes ``multi_label=True`` to every model-tree factory that
+    takes a ``multi_label`` parameter and leaves it out.
     """
 
     classes: list[str]

@@ -2,7 +2,8 @@
 entry-point group).
 
 Components (kind ``metrics``): ``top_k_accuracy``, ``mean_class_accuracy``,
-``confusion_matrix``. Registration is lazy: importing this package imports no torch.
+``confusion_matrix`` (single-label); ``mean_average_precision``, ``top_k_recall``
+(multi-label, and single-label read as one-hot). Registration is lazy: importing this package imports no torch.
 """
 
 from zelda_core.api import hookimpl
@@ -24,4 +25,14 @@ def register_metrics(register):
         "confusion_matrix",
         "zelda_metrics.classification:ConfusionMatrix",
         help="counts of (true, predicted) label pairs, saved as CSV",
+    )
+    register(
+        "mean_average_precision",
+        "zelda_metrics.multilabel:MeanAveragePrecision",
+        help="mAP over classes (macro) and over all pairs (micro); per-class AP saved as CSV",
+    )
+    register(
+        "top_k_recall",
+        "zelda_metrics.multilabel:TopKRecall",
+        help="per sample, the share of its true labels among the k best scores, for each k",
     )

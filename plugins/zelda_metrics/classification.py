@@ -20,6 +20,9 @@ def _check(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, to
     labels = torch.as_tensor(labels).detach()
     if scores.dim() != 2:
         raise ValueError(f"scores must be (B, K), got shape {tuple(scores.shape)}")
+    if labels.dim() == 2 and labels.shape[0] == scores.shape[0] and labels.is_floating_point():
+        raise ValueError("the labels are multi-hot rows (a multi-label dataset): this metric "
+                         "scores one label per video; use mean_average_precision or top_k_recall")
     labels = labels.reshape(-1).long()
     if labels.numel() != scores.shape[0]:
         raise ValueError(f"{scores.shape[0]} rows of scores but {labels.numel()} labels")

@@ -54,7 +54,8 @@ def _plain(value: Any) -> Any:
 
 
 class Pack:
-    """``{"inputs": uint8 tensor, "label": int, "meta": {...}}``; the last step.
+    """``{"inputs": uint8 tensor, "label": int (a multi-label dataset's multi-hot tensor
+    passes unchanged), "meta": {...}}``; the last step.
 
     ``meta_keys`` lists the sample keys copied into ``meta`` (plain Python values).
     """
@@ -70,4 +71,7 @@ class Pack:
 
         inputs = torch.from_numpy(np.ascontiguousarray(sample["imgs"]))
         meta = {k: _plain(sample[k]) for k in self.meta_keys if k in sample}
-        return {"inputs": inputs, "label": int(sample.get("label", -1)), "meta": meta}
+        label = sample.get("label", -1)
+        if not (isinstance(label, torch.Tensor) and label.dim() == 1):  # multi-hot rows stay tensors
+            label = int(label)
+        return {"inputs": inputs, "label": label, "meta": meta}

@@ -171,8 +171,9 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -
     need = _min_frames(ds)
     histogram = {name: 0 for name in ds.classes}
     for _, label in records:
-        if 0 <= label < len(ds.classes):  # others are listed as annotation problems
-            histogram[ds.classes[label]] += 1
+        for one in label if isinstance(label, tuple) else (label,):  # a multi-label record: each
+            if 0 <= one < len(ds.classes):  # others are listed as annotation problems
+                histogram[ds.classes[one]] += 1
     found: dict[str, list[dict[str, Any]]] = {"unreadable": [], "truncated": [], "corrupt": []}
     short = []
     for (i, _), r in zip(present, results):

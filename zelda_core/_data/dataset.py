@@ -85,6 +85,10 @@ class VideoDataset:
 
     epoch_keys = True
     """The loader may pass ``(index, epoch)`` keys (the epoch reaches persistent workers)."""
+    multi_label = False
+    """True for a dataset whose records carry several labels (a tuple of class indices):
+    each sample's ``label`` is then a float32 multi-hot tensor (K,), K = ``len(classes)``,
+    and the engine builds the model with ``multi_label=True`` where its factory takes it."""
 
     def __init__(self, *, pipeline: Callable[[dict], dict] | Iterable[dict] | None,
                  decoder: dict[str, Any] | str | VideoOpener | None = None, on_error: str = "raise",
@@ -102,7 +106,7 @@ class VideoDataset:
         self.decoder = self.opener.spec
         self.on_error = on_error
         self.root = str(root)
-        self.records: list[tuple[str, int]] = []
+        self.records: list[tuple[str, Any]] = []  # (filename, label), or a tuple of labels if multi_label
         self.sources: list[str] = []  # "file:line" of each record, for messages
         self.classes: list[str] = []
         self.seed = 0
@@ -128,14 +132,16 @@ class VideoDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def labels(self) -> list[int]:
-        """Every record's label, in order."""
+    def labels(self) -> list[Any]:
+        """Every record's label, in order (a tuple of labels for a multi-label dataset)."""
         return [label for _, label in self.records]
 
     def raw_sample(self, index: int, epoch: int | None = None) -> dict[str, Any]:
         """The sample dict the pipeline starts from."""
         filename, label = self.records[index]
         epoch = self.epoch if epoch is None else epoch
+        if self.multi_label:
+            label = multi_hot(label, len(self.classes))
         return {
             "filename": filename, "label": label, "index": int(index), "epoch": int(epoch),
             "rng": sample_rng(self.seed, epoch, index), "test_mode": self.test_mode,
@@ -189,6 +195,15 @@ class VideoDataset:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self)} videos, {len(self.classes)} classes, "
                 f"root={self.root!r}, on_error={self.on_error!r})")
+
+
+def multi_hot(labels: Iterable[int], num_classes: int) -> Any:
+    """The float32 (K,) tensor with 1 at each of ``labels``."""
+    import torch
+
+    out = torch.zeros(num_classes, dtype=torch.float32)
+    out[list(labels)] = 1.0
+    return out
 
 
 def _reason(exc: BaseException, filename: str) -> str:

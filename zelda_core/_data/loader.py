@@ -1,6 +1,7 @@
 """Batches from torch's DataLoader: per-epoch shuffle, resume at a batch, skip reporting.
 
-A batch is ``{"inputs": uint8 (B, V, C, T, H, W), "label": int64 (B,), "meta": [dict],
+A batch is ``{"inputs": uint8 (B, V, C, T, H, W), "label": int64 (B,) (float32 (B, K)
+multi-hot for a multi-label dataset), "meta": [dict],
 "skipped": [(filename, reason)]}``. Errors in workers (on_error = "raise") travel inside
 the batch and are raised in the main process as one clean DataError.
 """
@@ -40,10 +41,17 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
                           f"batch_size = 1")
         else:
             batch["inputs"] = default_collate([s["inputs"] for s in good])
-            batch["label"] = torch.tensor([int(s["label"]) for s in good], dtype=torch.int64)
+            batch["label"] = _labels([s["label"] for s in good])
     if errors:
         batch["errors"] = errors
     return batch
+
+
+def _labels(labels: list[Any]) -> torch.Tensor:
+    """int64 (B,) class indices, or float32 (B, K) multi-hot rows (a multi-label dataset)."""
+    if labels and isinstance(labels[0], torch.Tensor) and labels[0].dim() == 1:
+        return torch.stack(labels).to(torch.float32)
+    return torch.tensor([int(v) for v in labels], dtype=torch.int64)
 
 
 class Loader:

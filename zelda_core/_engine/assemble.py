@@ -322,7 +322,8 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         problem = classes_mismatch(classes, list(getattr(val_ds, "classes", []) or []), "val")
         if problem:
             raise DataError(problem)
-    data["model"] = model_table(data, len(classes) or None, file=file)
+    data["model"] = model_table(data, len(classes) or None, file=file,
+                                multi_label=bool(getattr(train_ds, "multi_label", False)))
     resolved = Recipe(data=data, path=recipe.path)
     if ctx.is_main:
         write_resolved(resolved, work_dir, seed=seed)

@@ -45,7 +45,7 @@ def _batches(loader: Any) -> Iterator[dict[str, Any]]:
         for batch in loader:
             if batch.get("errors"):
                 raise DataError("; ".join(batch["errors"]))
-            if batch.get("label") is not None and batch["label"].numel():
+            if batch.get("label") is not None and len(batch["label"]):
                 found = True
                 yield batch
         if not found:  # a whole epoch without a sample: another would be the same
@@ -112,7 +112,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
     clips = 0
     t0 = time.perf_counter()
     for _ in range(max(1, batches)):
-        clips += int(next(feed)["label"].numel())
+        clips += int(len(next(feed)["label"]))
         bar.update()
     supply = clips / (time.perf_counter() - t0)
 
@@ -145,7 +145,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
         waited += got - end
         step(batch["inputs"], batch["label"])
         _sync(place.device)
-        clips += int(batch["label"].numel())
+        clips += int(len(batch["label"]))
         end = time.perf_counter()
         bar.update()  # after the timing: the bar's own cost is not measured
     bar.close()

@@ -20,7 +20,7 @@ MODEL_MEMBERS = ("num_classes", "average_clips", "loss", "predict")
 """What the engine uses of a model (see ``zelda_core.api.Model``)."""
 
 
-def _takes_num_classes(type_name: str) -> bool:
+def _takes(type_name: str, param: str) -> bool:
     from .._params import accepted_params, signature_of
     from .._registry import get_component, resolve_factory
 
@@ -29,11 +29,27 @@ def _takes_num_classes(type_name: str) -> bool:
     except RecipeError:  # an unknown type: building reports it with the recipe key
         return False
     sig = signature_of(factory)
-    return sig is not None and "num_classes" in accepted_params(sig)
+    return sig is not None and param in accepted_params(sig)
+
+
+def _fill_multi_label(table: dict[str, Any]) -> None:
+    if isinstance(table.get("type"), str) and "multi_label" not in table and _takes(table["type"], "multi_label"):
+        table["multi_label"] = True
+    for value in table.values():
+        if isinstance(value, dict) and "type" in value:
+            _fill_multi_label(value)
+
+
+def is_multi_label(table: Any) -> bool:
+    """Whether a (filled) ``[model]`` tree has a part built with ``multi_label = true``."""
+    if not isinstance(table, dict):
+        return False
+    return table.get("multi_label") is True or any(
+        is_multi_label(v) for v in table.values() if isinstance(v, dict))
 
 
 def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: str | None) -> None:
-    if isinstance(table.get("type"), str) and _takes_num_classes(table["type"]):
+    if isinstance(table.get("type"), str) and _takes(table["type"], "num_classes"):
         given = table.get("num_classes")
         if given is None:
             table["num_classes"] = int(num_classes)
@@ -47,9 +63,12 @@ def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: s
             _fill_num_classes(value, num_classes, f"{key}.{name}", file)
 
 
-def model_table(data: dict[str, Any], num_classes: int | None, *, file: str | None = None) -> dict[str, Any]:
+def model_table(data: dict[str, Any], num_classes: int | None, *, file: str | None = None,
+                multi_label: bool = False) -> dict[str, Any]:
     """A copy of the recipe's ``[model]`` where every table whose factory takes a
-    ``num_classes`` parameter and leaves it out gets the data's class count."""
+    ``num_classes`` parameter and leaves it out gets the data's class count, and, for
+    multi-label data, every table whose factory takes ``multi_label`` and leaves it out
+    gets ``multi_label = true``."""
     table = data.get("model")
     if not isinstance(table, dict):
         raise RecipeError(
@@ -58,6 +77,8 @@ def model_table(data: dict[str, Any], num_classes: int | None, *, file: str | No
     table = copy.deepcopy(table)
     if num_classes is not None:
         _fill_num_classes(table, num_classes, "model", file)
+    if multi_label:
+        _fill_multi_label(table)
     return table
 
 

@@ -71,12 +71,12 @@ def evaluate(
         for batch in batches:
             local_skipped.extend(tuple(s) for s in batch.get("skipped") or [])
             labels = batch.get("label")
-            if labels is None or labels.numel() == 0:  # every sample of the batch was skipped
+            if labels is None or len(labels) == 0:  # every sample of the batch was skipped
                 bar.update(1)
                 continue
             with autocast(device, dtype):
                 scores = model.predict(batch["inputs"])
-            check_scores(scores, model, batch=labels.numel(), views=_views(batch["inputs"]))
+            check_scores(scores, model, batch=len(labels), views=_views(batch["inputs"]))
             scores = scores.float().cpu()
             if not bool(torch.isfinite(scores).all()):
                 from .errors import TrainingError
@@ -90,7 +90,7 @@ def evaluate(
             else:
                 for m in metrics.values():
                     m.update(scores, labels)
-                count += labels.numel()
+                count += len(labels)
             bar.update(1)
     model.train(was_training)
     if sharded:
@@ -103,7 +103,7 @@ def evaluate(
                 continue
             for m in metrics.values():
                 m.update(scores, labels)
-            count += labels.numel()
+            count += len(labels)
     if skipped is not None:
         skipped.extend(local_skipped)
     if not count:  # every rank knows the gathered count: they all raise together
@@ -215,7 +215,8 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     ds = build_dataset(data, split, recipe_file=file)
     check_classes(list(ckpt.get("classes") or []), list(getattr(ds, "classes", []) or []), checkpoint, split)
     classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
-    model = build_model(model_table(data, len(classes) or None, file=file), file=file)
+    model = build_model(model_table(data, len(classes) or None, file=file,
+                                    multi_label=bool(getattr(ds, "multi_label", False))), file=file)
     load_weights(model, ckpt, checkpoint)
     place = place_model(model, device=device or cfg.device, amp=cfg.amp, channels_last=cfg.channels_last)
     metrics = build_metrics(data, file=file, needed_for=split)

@@ -81,6 +81,7 @@ class Trainer:
         self.log = parts.logger
         self.samples_per_step = parts.samples_per_step
         self._input_shape: tuple[int, ...] | None = None  # for a rank's empty share of a step
+        self._label_shape: tuple[int, ...] = ()  # () for class indices, (K,) for multi-hot rows
         self.skipped: list[tuple[str, str]] = []
         self._workers_started = False  # the run's very first batch waits for worker start-up
         self.resume_batch = 0  # batches of epoch `self.epoch` already trained (mid-epoch resume)
@@ -253,14 +254,17 @@ class Trainer:
         empty, an empty batch of the run's clip shape (it still joins the step's collectives:
         DDP's gradient all-reduce, SyncBatchNorm)."""
         if self._input_shape is None and self.dist.enabled:  # once per run, on every rank
-            shapes = dist.all_gather(tuple(batch["inputs"].shape[1:]) if count else None)
-            self._input_shape = next(s for s in shapes if s is not None)
+            shapes = dist.all_gather((tuple(batch["inputs"].shape[1:]), tuple(batch["label"].shape[1:]))
+                                     if count else None)
+            self._input_shape, self._label_shape = next(s for s in shapes if s is not None)
         if count:
             self._input_shape = tuple(batch["inputs"].shape[1:])
+            self._label_shape = tuple(batch["label"].shape[1:])
             return batch["inputs"], batch["label"]
         assert self._input_shape is not None
-        return (torch.empty((0, *self._input_shape), dtype=torch.uint8),
-                torch.empty((0,), dtype=torch.int64))
+        labels = (torch.empty((0, *self._label_shape), dtype=torch.float32) if self._label_shape
+                  else torch.empty((0,), dtype=torch.int64))  # multi-hot rows, or class indices
+        return torch.empty((0, *self._input_shape), dtype=torch.uint8), labels
 
     def train_epoch(self, epoch: int, start_batch: int = 0) -> dict[str, float]:
         """One epoch of training; returns mean loss, time and data-time share."""
@@ -291,7 +295,7 @@ class Trainer:
                 t_data = time.perf_counter() - end
                 skipped += [tuple(item) for item in batch.get("skipped") or []]
                 labels = batch.get("label")
-                count = 0 if labels is None else labels.numel()
+                count = 0 if labels is None else len(labels)  # (B,) or multi-hot (B, K)
                 if count == 0 and not self.dist.enabled:  # every sample of the batch was skipped
                     bar.update(1)
                     end = time.perf_counter()
