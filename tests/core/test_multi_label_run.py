@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-import tomllib
 
 import pytest
+import tomllib
 from engine_util import make_dataset, small_recipe
 
 pytestmark = pytest.mark.decoder_independent
