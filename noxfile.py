@@ -39,7 +39,9 @@ OPTIONAL_PLUGINS = {
     # a CUDA build that fails beside the CPU torch 2.13.0 of the other sessions
     "torchvision": OptionalPlugin(
         pins=("torch==2.14.1", "torchvision==0.29.1"),
-        tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py")),
+        tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py",
+               # the augmentation kernels against torchvision.transforms.v2.functional
+               "tests/plugins/zelda_transforms/test_augment.py")),
     # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
     # session tests_<name> is then part of the default run and of .ci/run
 }

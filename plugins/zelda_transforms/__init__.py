@@ -22,6 +22,11 @@ TRANSFORMS = {
     "flip": ("geometry:Flip", "random flip, with optional label map"),
     "three_crop": ("geometry:ThreeCrop", "three crops along the long side (test)"),
     "ten_crop": ("geometry:TenCrop", "corners + centre and their flips (test)"),
+    "rand_augment": ("augment:RandAugment", "timm's RandAugment (rand-m9-n2-mstd0.5), one draw per clip"),
+    "trivial_augment": ("augment:TrivialAugmentWide", "torchvision's TrivialAugmentWide, one draw per clip"),
+    "color_jitter": ("augment:ColorJitter", "torchvision's ColorJitter, one draw per clip"),
+    "grayscale": ("augment:Grayscale", "torchvision's RandomGrayscale, one draw per clip"),
+    "random_erasing": ("erasing:RandomErasing", "timm's RandomErasing, the same boxes on every frame"),
     "format_shape": ("formatting:FormatShape", "frames to (views, C, T, H, W), no normalizing"),
     "pack": ("formatting:Pack", "uint8 tensor + label + metadata"),
 }

@@ -8,7 +8,8 @@ from typing import Any, Literal
 import numpy as np
 
 DEFAULT_META_KEYS = ("filename", "label", "index", "total_frames", "img_shape", "original_shape",
-                     "num_clips", "clip_len", "frame_interval", "flip")
+                     "num_clips", "clip_len", "frame_interval", "flip", "rand_augment",
+                     "trivial_augment", "color_jitter", "grayscale", "random_erasing")
 
 
 class FormatShape:
