@@ -31,12 +31,19 @@ def multi_label_recipe(tmp_path):
     return path
 
 
-def test_multi_label_recipe_trains_and_reports_map(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One multi-label run shared by the tests below: (tmp dir, summary)."""
     from zelda_core._engine.train import run_training
     from zelda_core._recipe import load_recipe
 
-    recipe = multi_label_recipe(tmp_path)
-    summary = run_training(load_recipe(str(recipe), []), plots=False)
+    tmp = tmp_path_factory.mktemp("ml")
+    summary = run_training(load_recipe(str(multi_label_recipe(tmp)), []), plots=False)
+    return tmp, summary
+
+
+def test_multi_label_recipe_trains_and_reports_map(trained):
+    tmp_path, summary = trained
     work = tmp_path / "work"
     resolved = tomllib.loads((work / "resolved.toml").read_text())
     assert resolved["model"]["head"]["multi_label"] is True  # filled by the engine
@@ -50,3 +57,26 @@ def test_multi_label_recipe_trains_and_reports_map(tmp_path):
     rows = list(csv.reader((work / "test" / "average_precision.csv").open()))
     assert [r[0] for r in rows[1:]] == ["dark", "bright", "light"]
     assert [r[2] for r in rows[1:]] == ["1", "1", "1"]  # val: one dark, one bright video
+
+
+def test_predict_lists_every_label_above_the_threshold(trained, capsys):
+    from zelda_core._cli.main import main
+
+    tmp_path, summary = trained
+    video = str(tmp_path / "data" / "val" / "val1.mp4")
+    ckpt = summary["best_checkpoint"]
+    assert main(["predict", ckpt, video, "--format", "json", "--threshold", "0", "--workers", "0"]) == 0
+    every = json.loads(capsys.readouterr().out)[0]["predictions"]
+    assert sorted(p["label"] for p in every) == ["bright", "dark", "light"]  # all three, not a top-k
+    probs = {p["label"]: p["probability"] for p in every}
+    assert abs(sum(probs.values()) - 1.0) > 1e-3  # per-class sigmoids, not one softmax
+    assert main(["predict", ckpt, video, "--format", "json", "--workers", "0", "--top-k", "1"]) == 0
+    default = json.loads(capsys.readouterr().out)[0]["predictions"]  # threshold 0.5, --top-k unused
+    assert [p["label"] for p in default] == [k for k, v in sorted(probs.items(), key=lambda kv: -kv[1])
+                                             if v >= 0.5]
+    cut = sorted(probs.values())[1]  # between the lowest and the middle probability
+    assert main(["predict", ckpt, video, "--threshold", str(cut), "--workers", "0"]) == 0
+    table = capsys.readouterr().out
+    assert sum(name in table for name in probs) == 2
+    assert main(["predict", ckpt, video, "--threshold", "1.5"]) == 1
+    assert "--threshold is a probability in [0, 1]" in capsys.readouterr().err

@@ -24,6 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", dest="lists", action="append", default=[], metavar="FILE",
                    help="a file listing videos, one path per line (repeatable)")
     p.add_argument("--top-k", type=int, default=5, help="labels per video or window (default 5)")
+    p.add_argument("--threshold", type=float, metavar="P",
+                   help="every label with probability >= P instead of the top k (a multi-label "
+                        "model: the default, P = 0.5)")
     p.add_argument("--window", type=float, metavar="SECONDS", help="score sliding windows of this length")
     p.add_argument("--stride", type=float, metavar="SECONDS",
                    help="seconds between window starts (default: --window, no overlap)")
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ZeldaError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ZeldaError(f"--threshold is a probability in [0, 1], got {args.threshold}")
     for name, value in (("--window", args.window), ("--stride", args.stride)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ZeldaError(f"{name} is seconds and must be a positive finite number, got {value}")
@@ -78,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     for note in source.notes:
         print(f"zelda: {note}", file=sys.stderr)
     results = predict(source, videos, top_k=args.top_k, window=args.window, stride=args.stride,
-                      batch_size=args.batch_size, workers=args.workers, smooth_radius=args.smooth)
+                      batch_size=args.batch_size, workers=args.workers, smooth_radius=args.smooth,
+                      threshold=args.threshold)
     fmt = args.fmt or ("json" if args.json else "table")
     text = render(results, fmt)
     if args.out:

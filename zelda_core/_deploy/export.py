@@ -257,14 +257,16 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
     example = torch.from_numpy(batch[0][:2] if dynamic_batch else batch[0])
     if dynamic_batch and example.shape[0] < 2:  # torch.export specialises a batch of 1
         example = torch.cat([example, example])
+    multi_label = bool(getattr(model, "multi_label", False))  # per-class sigmoids, views averaged
     meta = {
         "zelda_metadata": 1, "format": fmt,
         "input_name": INPUT_NAME, "output_name": OUTPUT_NAME,
         "input": {"dtype": "uint8", "layout": "NCTHW" if single else "NVCTHW",
                   "shape": ["N" if dynamic_batch else 1, *shape], "channels": "RGB",
                   "range": [0, 255]},
-        "output": {"kind": "probabilities" if model.average_clips == "prob"
-                   else "scores", "shape": ["N" if dynamic_batch else 1, num_classes]},
+        "output": {"kind": "probabilities" if model.average_clips == "prob" or multi_label
+                   else "scores", "shape": ["N" if dynamic_batch else 1, num_classes],
+                   "multi_label": multi_label},
         "labels": labels, **spec.describe(steps, recipe, model),
         "views": v, "pipeline": steps, "split": split,
         "decoder": _decoder(recipe), "seed": int(recipe.get("seed", 0)),

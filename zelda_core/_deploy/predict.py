@@ -159,6 +159,8 @@ class Source:
     labels: list[str]
     notes: list[str] = field(default_factory=list)
     device: str = "cpu"
+    multi_label: bool = False
+    """Per-class probabilities (sigmoids) that need not sum to 1: a video may have several labels."""
 
 
 def is_exported(path: str | Path) -> bool:
@@ -181,7 +183,7 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
     import torch
 
     from .._contracts import check_scores
-    from .._engine.build import model_from_checkpoint
+    from .._engine.build import is_multi_label, model_from_checkpoint
     from .._engine.device import amp_dtype, autocast
     from .labels import class_names
 
@@ -189,7 +191,8 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
     recipe = ckpt["recipe"]
     dev = next(model.parameters()).device
     dtype = amp_dtype(amp, dev)
-    prob = model.average_clips == "prob"
+    multi = bool(getattr(model, "multi_label", False)) or is_multi_label(recipe.get("model"))
+    prob = multi or model.average_clips == "prob"  # a multi-label predict averages sigmoids
     _, steps = spec.test_steps(recipe, source=str(path))
     labels, note = class_names(list(ckpt.get("classes") or []), recipe,
                                int(getattr(model, "num_classes", 0) or 0) or None)
@@ -208,7 +211,7 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
 
     return Source(score=score, steps=steps, decoder=decoder_spec(recipe.get("data") or {}),
                   seed=int(recipe.get("seed", 0)), labels=labels, notes=[note] if note else [],
-                  device=f"{dev}{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ''}")
+                  multi_label=multi, device=f"{dev}{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ''}")
 
 
 def _exported_source(path: str | Path) -> Source:
@@ -220,6 +223,7 @@ def _exported_source(path: str | Path) -> Source:
     single = meta["input"]["layout"] == "NCTHW"
     fixed = meta["input"]["shape"][0]
     prob = meta["output"]["kind"] == "probabilities"
+    multi = meta["output"].get("multi_label") is True
 
     def score(inputs: Any) -> np.ndarray:
         x = inputs.numpy()
@@ -246,7 +250,7 @@ def _exported_source(path: str | Path) -> Source:
 
     labels = list(meta["labels"])
     return Source(score=score, steps=meta["pipeline"], decoder=meta.get("decoder") or {},
-                  seed=int(meta.get("seed", 0)), labels=labels,
+                  seed=int(meta.get("seed", 0)), labels=labels, multi_label=multi,
                   device=f"{meta.get('format', 'onnx')} (cpu)")
 
 
@@ -263,11 +267,22 @@ class VideoResult:
     duration: float | None = None
 
 
+MULTI_LABEL_THRESHOLD = 0.5
+"""A multi-label model's predictions: every label with at least this probability."""
+
+
 def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float | None = None,
             stride: float | None = None, batch_size: int = 8, workers: int = 2,
             smooth_radius: int = 1, progress: bool | None = None,
-            warn: Callable[[str], None] | None = None) -> list[VideoResult]:
-    """Score every video (whole, or every window); one result per video, in order."""
+            warn: Callable[[str], None] | None = None,
+            threshold: float | None = None) -> list[VideoResult]:
+    """Score every video (whole, or every window); one result per video, in order.
+
+    Each prediction lists the ``top_k`` labels, or with ``threshold`` every label whose
+    probability is at least that, best first; a multi-label model's default threshold is
+    :data:`MULTI_LABEL_THRESHOLD`."""
+    if threshold is None and source.multi_label:
+        threshold = MULTI_LABEL_THRESHOLD
     import torch
     from tqdm import tqdm
 
@@ -326,13 +341,13 @@ def predict(source: Source, videos: list[str], *, top_k: int = 5, window: float 
         if res.error:  # some window failed: the video is reported, not half-predicted
             continue
         if window is None:
-            res.predictions = _top(pairs[0][1], source.labels, top_k)
+            res.predictions = _top(pairs[0][1], source.labels, top_k, threshold)
             continue
         wins = [it.window for it, _ in pairs]
         rows = [s.tolist() for _, s in pairs]
         res.windows = [{"start": round(w.t0, 3), "end": round(w.t1, 3),
                         "frames": [w.start, w.start + w.length],
-                        "predictions": _top(s, source.labels, top_k)}
+                        "predictions": _top(s, source.labels, top_k, threshold)}
                        for w, (_, s) in zip(wins, pairs)]
         segs = timeline(wins, rows, radius=smooth_radius, duration=res.duration)
         res.timeline = [{"label": _name(s.label, source.labels), "index": s.label,
@@ -354,19 +369,23 @@ def _name(i: int, labels: list[str]) -> str:
     return labels[i] if i < len(labels) else str(i)
 
 
-def _top(scores: np.ndarray, labels: list[str], k: int) -> list[dict[str, Any]]:
-    order = np.argsort(-scores, kind="stable")[:max(1, min(k, len(scores)))]
+def _top(scores: np.ndarray, labels: list[str], k: int, threshold: float | None = None
+         ) -> list[dict[str, Any]]:
+    """The k best labels, or every label at or above ``threshold`` (maybe none), best first."""
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= threshold] if threshold is not None else order[:max(1, min(k, len(scores)))]
     return [{"label": _name(int(j), labels), "index": int(j), "probability": float(scores[j])}
             for j in order]
 
 
 def predict_videos(checkpoint: str | Path, videos: list[str], *, top_k: int = 5,
-                   device: str = "auto", decoder: str | None = None) -> list[dict[str, Any]]:
+                   device: str = "auto", decoder: str | None = None,
+                   threshold: float | None = None) -> list[dict[str, Any]]:
     """Class probabilities for each whole video with a checkpoint's test (else val) pipeline,
     as plain dicts: ``{"video", "predictions": [{"label", "index", "probability"}]}`` or
     ``{"video", "error"}``. The library call for what ``zelda predict`` prints."""
     source = load_source(checkpoint, device=device, decoder=decoder)
     results = predict(source, list(videos), top_k=top_k, workers=0, progress=False,
-                      warn=lambda _m: None)
+                      warn=lambda _m: None, threshold=threshold)
     return [{"video": r.video, "error": r.error} if r.error else
             {"video": r.video, "predictions": r.predictions} for r in results]

@@ -76,11 +76,13 @@ def as_table(results: list[VideoResult]) -> str:
             lines.append(f"  error: {r.error}")
         elif r.predictions is not None:
             lines += [f"  {p['probability']:7.2%}  {p['label']}" for p in r.predictions]
+            if not r.predictions:
+                lines.append("  (no label at or above the threshold)")
         else:
             for x in r.windows:
-                top = x["predictions"][0]
-                lines.append(f"  {clock(x['start'])}-{clock(x['end'])}  {top['probability']:7.2%}  "
-                             f"{top['label']}")
+                shown = "  ".join(f"{p['probability']:7.2%}  {p['label']}" for p in x["predictions"][:1]
+                                  ) or "(no label at or above the threshold)"
+                lines.append(f"  {clock(x['start'])}-{clock(x['end'])}  {shown}")
             lines.append(f"  timeline: {r.timeline_text}")
     return "\n".join(lines) + "\n"
 
