@@ -28,6 +28,8 @@ class DataConfig:
     drop_last: bool = False
     pin_memory: bool | Literal["auto"] = "auto"
     prefetch_across_epochs: bool | Literal["auto"] = "auto"
+    repeated_augmentation: int = 1
+    class_balance: Literal["inverse_frequency"] | list[float] | dict[str, float] | None = None
 
 
 def data_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
@@ -45,6 +47,17 @@ def data_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
         value = own.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             errors.append(RecipeError(f"must be >= 1, got {value}", file=file, key=f"data.{key}"))
+    repeats = own.get("repeated_augmentation")
+    if isinstance(repeats, int) and not isinstance(repeats, bool) and not 1 <= repeats <= 64:
+        errors.append(RecipeError(f"must be in [1, 64] (copies of each video per epoch), got "
+                                  f"{repeats}", file=file, key="data.repeated_augmentation"))
+    balance = own.get("class_balance")
+    values = balance if isinstance(balance, list) else (
+        list(balance.values()) if isinstance(balance, dict) else [])
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v < float("inf")
+           for v in values) or (values and not any(isinstance(v, (int, float)) and v > 0 for v in values)):
+        errors.append(RecipeError("class weights must be finite and >= 0, not all 0",
+                                  file=file, key="data.class_balance"))
     workers = own.get("workers")
     if isinstance(workers, int) and not isinstance(workers, bool) and workers < 0:
         errors.append(RecipeError(f"must be >= 0, got {workers}", file=file, key="data.workers"))

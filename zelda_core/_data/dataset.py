@@ -80,7 +80,9 @@ class VideoDataset:
     ``pipeline``: a ``zelda_core._pipeline.Pipeline`` (or a list of transform tables,
     built here). ``decoder``: ``{type, **options}`` (or a name), checked once here into
     the :class:`VideoOpener` every sample carries as ``opener``. ``on_error``: "raise" or "skip".
-    Indexing takes an int (epoch from ``set_epoch``) or an ``(index, epoch)`` key.
+    Indexing takes an int (epoch from ``set_epoch``), an ``(index, epoch)`` key, or an
+    ``(index, epoch, draw)`` key: the video's ``draw``-th extra appearance in the epoch
+    (repeated augmentation, class-balanced sampling), with its own rng.
     """
 
     epoch_keys = True
@@ -136,27 +138,28 @@ class VideoDataset:
         """Every record's label, in order (a tuple of labels for a multi-label dataset)."""
         return [label for _, label in self.records]
 
-    def raw_sample(self, index: int, epoch: int | None = None) -> dict[str, Any]:
-        """The sample dict the pipeline starts from."""
+    def raw_sample(self, index: int, epoch: int | None = None, draw: int = 0) -> dict[str, Any]:
+        """The sample dict the pipeline starts from (``draw``: see ``__getitem__``)."""
         filename, label = self.records[index]
         epoch = self.epoch if epoch is None else epoch
         if self.multi_label:
             label = multi_hot(label, len(self.classes))
         return {
             "filename": filename, "label": label, "index": int(index), "epoch": int(epoch),
-            "rng": sample_rng(self.seed, epoch, index), "test_mode": self.test_mode,
+            "rng": sample_rng(self.seed, epoch, index, draw), "test_mode": self.test_mode,
             "opener": self.opener, "start_index": 0, "modality": "RGB",
         }
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, ...]) -> dict[str, Any]:
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), self.epoch)
+        draw = int(key[2]) if isinstance(key, tuple) and len(key) > 2 else 0
         if not 0 <= index < len(self.records):
             raise IndexError(f"index {index} out of range for {len(self.records)} samples")
         skipped: list[tuple[str, str]] = []
         current = index
         for attempt in range(MAX_CONSECUTIVE_FAILURES):
             try:
-                out = self.pipeline(self.raw_sample(current, epoch))
+                out = self.pipeline(self.raw_sample(current, epoch, draw))
             except PluginError:  # a component broke its contract: not this video's fault
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never hidden
@@ -174,7 +177,7 @@ class VideoDataset:
                 skipped.append((filename, reason))
                 if self.test_mode:  # evaluation: each video once, none counted twice
                     return {"skipped": skipped}  # no "inputs": the loader leaves it out
-                current = replacement_index(len(self.records), self.seed, epoch, index, attempt)
+                current = replacement_index(len(self.records), self.seed, epoch, index, attempt, draw)
                 continue
             out["skipped"] = skipped
             if skipped:

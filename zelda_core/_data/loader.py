@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from .._errors import DataError
+from .balance import sample_weights
 from .build import _recipe_parts, build_dataset
 from .sampler import EpochSampler, StepBatchSampler
 from .workers import resolve_workers
@@ -160,11 +161,19 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
         raise DataError(f"data.batch_size must be >= 1 and data.workers >= 0, got "
                         f"{batch_size} and {workers}")
     drop_last = bool(data.get("drop_last", False)) and shuffle
+    # repeated augmentation and class-balanced sampling shape the training order only
+    repeats = int(data.get("repeated_augmentation", 1)) if shuffle else 1
+    balance = data.get("class_balance") if shuffle else None
+    weights = sample_weights(dataset, balance, file) if balance is not None else None
+    epoch_keys = bool(getattr(dataset, "epoch_keys", False))
+    if (repeats > 1 or weights is not None) and not epoch_keys:
+        raise DataError(f"data.repeated_augmentation and data.class_balance need a dataset that "
+                        f"takes (index, epoch, draw) keys, as zelda's VideoDataset does; "
+                        f"{type(dataset).__name__} does not (epoch_keys is false)")
     sampler = EpochSampler(len(dataset), seed=seed, epoch=epoch, shuffle=shuffle,
-                           start=start_batch * batch_size * world,
-                           epoch_keys=bool(getattr(dataset, "epoch_keys", False)),
+                           start=start_batch * batch_size * world, epoch_keys=epoch_keys,
                            world=world, rank=rank, shard="steps" if shuffle else "block",
-                           batch_size=batch_size)
+                           batch_size=batch_size, repeats=repeats, weights=weights)
     pin = data.get("pin_memory", "auto")
     pin = torch.cuda.is_available() if pin == "auto" else bool(pin)
     kwargs: dict[str, Any] = {}
