@@ -13,6 +13,7 @@ from .api import _LAZY as _API_LAZY
 from .api import (
     DEFAULT_DECODER,
     Backbone,
+    BatchTransform,
     Command,
     DataError,
     Dataset,

@@ -46,3 +46,8 @@ def component_tables(data: dict[str, Any]) -> Iterator[TableRef]:
     if isinstance(metrics, dict):
         for name, table in metrics.items():
             yield TableRef(f"metrics.{name}", "metrics", table)
+    train = data.get("train")
+    steps = train.get("batch_transforms") if isinstance(train, dict) else None
+    if isinstance(steps, list):
+        for i, step in enumerate(steps):
+            yield TableRef(f"train.batch_transforms[{i}]", "batch_transforms", step)

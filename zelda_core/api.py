@@ -233,6 +233,33 @@ class Metric(Protocol):
     def compute(self) -> dict[str, float]: ...
 
 
+@runtime_checkable
+class BatchTransform(Protocol):
+    """What a batch transform factory ``factory(**params)`` returns (``[[train.batch_transforms]]``):
+    ``transform(inputs, targets, rng) -> (inputs, targets)``, called on every training
+    batch, on the training device, after the batch was transferred (mixup, cutmix).
+
+    - ``inputs``: uint8 (B, V, C, T, H, W) clips, 0-255, not yet normalized (the model
+      normalizes them); the result has the same shape, dtype and device (pixel blends
+      are rounded back to uint8, as timm's ``FastCollateMixup`` does);
+    - ``targets``: float32 (B, K) rows on the same device, one per sample: a target
+      distribution for a single-label dataset (the engine made it from the labels, label
+      smoothing folded in), multi-hot rows for a multi-label one. The result has the same
+      shape; mixing sample i with sample j at weight ``lam`` gives row
+      ``lam * t_i + (1 - lam) * t_j``. The row of a sample is trained on by all its views;
+    - ``rng``: a ``numpy.random.Generator`` seeded from (seed, epoch, step in the epoch,
+      process rank): the only source of randomness, so a resumed run draws the same
+      values. Never the global RNGs.
+
+    The batch size stays; metrics never see the result (they are given the hard labels).
+    Training only: validation, test and predict batches are never transformed. Several
+    transforms run in the order the recipe lists them.
+    """
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 Command = Callable[[Any], int]
 """``register_commands`` gives ``add(name, "module:attr", help=...)``: the module has
 ``add_parser(subparsers)`` and ``run(args) -> int``, imported only when that command runs."""
@@ -270,7 +297,7 @@ __all__ = [
     "resolve_size",
     "ZeldaError", "RecipeError", "PluginError", "DecodeError", "DataError",
     "Decoder", "Transform", "Dataset", "Model", "InputSpec", "Backbone", "Metric",
-    *_LAZY,
+    "BatchTransform", *_LAZY,
 ]
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
@@ -279,4 +306,4 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 def iter_protocols() -> Iterator[tuple[str, type]]:
     """(kind, Protocol) pairs, for documentation and the conformance kit."""
     yield from (("decoders", Decoder), ("transforms", Transform), ("datasets", Dataset),
-                ("models", Model), ("metrics", Metric))
+                ("models", Model), ("metrics", Metric), ("batch_transforms", BatchTransform))

@@ -60,6 +60,15 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_batch_transforms(register: Register) -> None:
+    """Register batch transforms (mixup, cutmix, ...: ``[[train.batch_transforms]]``).
+
+    ``factory(**params)`` returns a :class:`zelda_core.api.BatchTransform`: called on each
+    training batch on the device, after transfer, as ``transform(inputs, targets, rng)
+    -> (inputs, targets)``. ``ValueError`` from the factory rejects a parameter."""
+
+
+@hookspec
 def register_commands(register: Register) -> None:
     """Register ``zelda`` subcommands: ``register("module.path", group=None)``.
 

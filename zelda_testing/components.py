@@ -1,4 +1,4 @@
-"""The transform, metric and model contracts (``zelda_core.api``), checked in-process."""
+"""The transform, metric, model and batch transform contracts (``zelda_core.api``), checked in-process."""
 
 from __future__ import annotations
 
@@ -302,4 +302,77 @@ def check_model(model: Any, *, num_classes: int, params: dict[str, Any] | None =
     c.check("predict on a single view (B, 1, C, T, H, W)", lambda: predict(inputs[:, :1]))
     if hasattr(net, "enable_channels_last"):
         c.check("enable_channels_last() keeps predict working", channels_last)
+    return c.done()
+
+
+def check_batch_transform(transform: Any, *, params: dict[str, Any] | None = None,
+                          shape: tuple[int, int, int, int, int, int] = (4, 2, 3, 4, 16, 20),
+                          num_classes: int = 5) -> list[str]:
+    """Run the batch transform contract on a uint8 batch of ``shape`` (B, V, C, T, H, W)
+    and float (B, ``num_classes``) target rows: it returns (inputs, targets) of the same
+    shapes and dtypes, each target row keeping its sum (mixing is a convex combination),
+    the input tensors left unchanged, its randomness only from ``rng`` (same seed, same
+    output; the global RNGs untouched), and a batch of one (mixed with itself, if at all)
+    works. ``transform``: a registered name, a ``{type = ...}`` table, a factory (called
+    with ``params``) or a built transform."""
+    import torch
+
+    params = params or {}
+    name = transform if isinstance(transform, str) else getattr(transform, "__name__",
+                                                                type(transform).__name__)
+    c = Clauses(f"batch transform {name!r}")
+    t = c.check("builds", lambda: _build("batch_transforms", transform, params))
+    if t is None:
+        return c.done()
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, num_classes, (shape[0],), generator=gen)
+    targets = torch.nn.functional.one_hot(labels, num_classes).float() * 0.9 + 0.1 / num_classes
+
+    def run(seed: int, x: torch.Tensor = inputs, y: torch.Tensor = targets) -> tuple[Any, Any]:
+        return t(x.clone(), y.clone(), np.random.default_rng(seed))
+
+    def shapes() -> None:
+        for seed in range(4):
+            out = run(seed)
+            assert isinstance(out, tuple) and len(out) == 2, \
+                f"returned {type(out).__name__}, not (inputs, targets)"
+            x, y = out
+            assert isinstance(x, torch.Tensor) and x.shape == inputs.shape and x.dtype == inputs.dtype, \
+                f"inputs came back as {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}"
+            assert isinstance(y, torch.Tensor) and y.shape == targets.shape and y.is_floating_point(), \
+                f"targets came back as {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}"
+            assert torch.allclose(y.sum(1), targets.sum(1), atol=1e-5), \
+                f"target rows sum to {y.sum(1).tolist()}, not {targets.sum(1).tolist()}"
+
+    def leaves_inputs() -> None:
+        x, y = inputs.clone(), targets.clone()
+        for seed in range(4):
+            t(x, y, np.random.default_rng(seed))
+            assert torch.equal(x, inputs) and torch.equal(y, targets), \
+                "it changed the tensors it was given in place; return new ones"
+
+    def reproducible() -> None:
+        for seed in range(REPRO_SEEDS):
+            np.random.seed(seed)
+            random.seed(seed)
+            torch.manual_seed(seed)
+            before = (np.random.get_state()[1].copy(), random.getstate(), torch.get_rng_state())
+            a = run(seed)
+            after = (np.random.get_state()[1], random.getstate(), torch.get_rng_state())
+            assert np.array_equal(before[0], after[0]) and before[1] == after[1] \
+                and torch.equal(before[2], after[2]), \
+                "it used a global RNG (numpy.random, random or torch); use the rng argument"
+            np.random.seed(seed + 999)
+            torch.manual_seed(seed + 999)
+            _same(a, run(seed), f"seed {seed}")
+
+    def batch_of_one() -> None:
+        x, y = run(0, inputs[:1], targets[:1])
+        assert x.shape == inputs[:1].shape and y.shape == targets[:1].shape, "the batch size changed"
+
+    c.check("returns (inputs, targets) of the same shapes and dtypes, rows keeping their sums", shapes)
+    c.check("leaves the tensors it was given unchanged", leaves_inputs)
+    c.check("its randomness comes only from rng (same seed, same output)", reproducible)
+    c.check("a batch of one works", batch_of_one)
     return c.done()

@@ -13,6 +13,7 @@ SAMPLE_STREAM = 0
 SHUFFLE_STREAM = 1
 REPLACE_STREAM = 2
 BALANCE_STREAM = 3
+BATCH_STREAM = 8  # the training batch's own draws (mixup, cutmix): batch_rng
 _MASK = (1 << 64) - 1
 
 
@@ -48,3 +49,9 @@ def replacement_index(n: int, seed: int, epoch: int, index: int, attempt: int,
     key = (REPLACE_STREAM, seed, epoch, index, attempt) + ((draw,) if draw else ())
     rng = np.random.default_rng(_key(*key))
     return int(rng.integers(n))
+
+
+def batch_rng(seed: int, epoch: int, step: int, rank: int) -> np.random.Generator:
+    """The generator a training batch's batch transforms use: step ``step`` of ``epoch``
+    on process ``rank``, so a resumed run draws the same values."""
+    return np.random.default_rng(_key(BATCH_STREAM, seed, epoch, step, rank))

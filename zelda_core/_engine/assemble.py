@@ -102,6 +102,7 @@ class TrainParts:
     versions: dict[str, Any]
     logger: Any  # log.RunLogger (RankLogger off rank 0)
     samples_per_step: int | None
+    targets: Any = None  # targets.Targets: what the loss is given (None: the class indices)
 
 
 def build_training(
@@ -121,6 +122,7 @@ def build_training(
     logger: Any = None,
     samples_per_step: int | None = None,
     ctx: dist.Dist | None = None,
+    targets: Any = None,
 ) -> TrainParts:
     """Set ``model`` up for training, in dependency order: runtime settings, device,
     SyncBatchNorm (needs the device), placement and the gradient scaler (need device and
@@ -172,7 +174,8 @@ def build_training(
         opt_steps_per_epoch=opt_steps, train_batches=train_batches, steps_per_epoch=steps_per_epoch,
         val_batches=val_batches, val_steps=val_steps, metrics=dict(metrics or {}), work_dir=work_dir,
         classes=list(classes or []), recipe=recipe or {}, recipe_toml=recipe_toml,
-        versions=versions or {"torch": torch.__version__}, logger=logger, samples_per_step=samples_per_step)
+        versions=versions or {"torch": torch.__version__}, logger=logger, samples_per_step=samples_per_step,
+        targets=targets)
 
 
 # --- 1. before the lock -------------------------------------------------------------------
@@ -196,6 +199,9 @@ def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | b
 
     data = copy.deepcopy(recipe.data)
     cfg = parse_train_config(data.get("train"), file=recipe.file)
+    from .targets import build_batch_transforms
+
+    build_batch_transforms(cfg.batch_transforms, file=recipe.file)  # their values, before anything is made
     ctx = dist.setup(cfg.device)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
     last = work_dir / "checkpoints" / "last.pth"
@@ -329,6 +335,11 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         write_resolved(resolved, work_dir, seed=seed)
     model = build_model(data["model"], file=file)
     metrics = build_metrics(data, file=file, needed_for="val" if val_ds is not None else None)
+    from .targets import Targets  # label smoothing, batch transforms, class weights
+
+    targets = Targets.from_config(cfg, classes=classes, labels=[r[1] for r in getattr(train_ds, "records", [])],
+                                  seed=seed, rank=ctx.rank, multi_label=bool(getattr(train_ds, "multi_label", False)),
+                                  file=file)
     if ctx.enabled:  # same initial weights everywhere (DDP sends rank 0's); own dropout masks
         torch.manual_seed(seed + 1_000_003 * ctx.rank)
     # the global batch, the learning rate scaled to it, the loaders
@@ -372,7 +383,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
             val_steps=len(val_loader) if val_loader is not None else None,
             metrics=metrics, work_dir=work_dir, classes=classes, recipe=data,
             recipe_toml=_recipe_toml(data), versions=_versions(), logger=logger,
-            samples_per_step=step_size)
+            samples_per_step=step_size, targets=targets)
     except BaseException:
         logger.close()
         raise

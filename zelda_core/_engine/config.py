@@ -44,6 +44,9 @@ class TrainConfig:
     scale_lr: dict[str, Any] | None = None
     init_from: str | dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
+    label_smoothing: float = 0.0
+    class_weights: Literal["inverse_frequency"] | list[float] | None = None
+    batch_transforms: list[dict[str, Any]] | None = None
 
 
 def _errors(table: Any, file: str | None) -> list[RecipeError]:
@@ -102,6 +105,14 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
         if set(scale) != {"base_batch_size"} or isinstance(base, bool) or not isinstance(base, int) or base < 1:
             err("scale_lr", "expects { base_batch_size = N } (N >= 1): the learning rate is multiplied by "
                 f"(data.batch_size x processes) / N; got {scale!r}")
+    ls = table.get("label_smoothing", 0.0)
+    if not 0.0 <= ls < 1.0:
+        err("label_smoothing", f"must be in [0, 1) (the share of each target spread over all "
+            f"classes; 0.1 in most fine-tuning recipes), got {ls}")
+    weights = table.get("class_weights")
+    if isinstance(weights, list) and (not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights)):
+        err("class_weights", "expects \"inverse_frequency\" or one weight >= 0 per class "
+            f"(in the order of the classes, not all 0), got {weights!r}")
     from .finetune import finetune_errors, init_from_errors
 
     for name, check in (("finetune", finetune_errors), ("init_from", init_from_errors)):
@@ -142,7 +153,25 @@ def train_errors(recipe: Any) -> list[RecipeError]:
     """Every problem in ``recipe``'s ``[train]`` table (recipe: a Recipe or a dict)."""
     data = recipe.data if hasattr(recipe, "data") else recipe
     file = getattr(recipe, "file", None)
-    return _errors(data.get("train"), file)
+    errs = _errors(data.get("train"), file)
+    train = data.get("train")
+    if isinstance(train, dict) and train.get("label_smoothing"):
+        for key in _smoothing_keys(data.get("model"), "model"):
+            errs.append(RecipeError(
+                f"train.label_smoothing = {train['label_smoothing']} and {key} both smooth the labels "
+                "(they would add up); keep train.label_smoothing (it works for every model, mixup "
+                f"included) and remove {key}", file=file, key=key))
+    return errs
+
+
+def _smoothing_keys(table: Any, key: str) -> list[str]:
+    """The model-tree keys that set a non-zero ``label_smoothing`` of their own."""
+    if not isinstance(table, dict):
+        return []
+    found = [f"{key}.label_smoothing"] if table.get("label_smoothing") else []
+    for name, value in table.items():
+        found += _smoothing_keys(value, f"{key}.{name}") if isinstance(value, dict) else []
+    return found
 
 
 def parse_train_config(table: dict[str, Any] | None, *, file: str | None = None) -> TrainConfig:

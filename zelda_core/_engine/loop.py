@@ -80,6 +80,7 @@ class Trainer:
         self.dist = parts.ctx
         self.log = parts.logger
         self.samples_per_step = parts.samples_per_step
+        self.targets = parts.targets  # None: the loss is given the class indices
         self._input_shape: tuple[int, ...] | None = None  # for a rank's empty share of a step
         self._label_shape: tuple[int, ...] = ()  # () for class indices, (K,) for multi-hot rows
         self.skipped: list[tuple[str, str]] = []
@@ -301,6 +302,8 @@ class Trainer:
                     end = time.perf_counter()
                     continue
                 inputs, labels = self._local_inputs(batch, count)
+                if self.targets is not None:  # soft targets, mixup/cutmix on the device
+                    inputs, labels = self.targets(inputs, labels, epoch=epoch, step=it, device=self.device)
                 steps_now = pending + 1 == cfg.accumulate or it + 1 == self.steps_per_epoch
                 # accumulation steps skip DDP's gradient all-reduce; the optimizer step syncs
                 no_sync = (self.train_module.no_sync() if self.dist.enabled and not steps_now
@@ -400,6 +403,8 @@ class Trainer:
         self.log.info(f"device: {describe(self.device, self.dtype, self.channels_last)}")
         for line in self.finetune.describe(self.model, self.optimizer):
             self.log.info(line)
+        for line in self.targets.describe() if self.targets is not None else ():
+            self.log.info(f"train targets: {line}")
         if self.epoch >= cfg.epochs:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")

@@ -96,6 +96,12 @@ def _train_errors(model: Any, data: dict[str, Any], file: str | None) -> list[Ze
     except ZeldaError as exc:
         return [exc]
     errors: list[ZeldaError] = []
+    from .targets import build_batch_transforms
+
+    try:
+        build_batch_transforms(cfg.batch_transforms, file=file)
+    except ZeldaError as exc:
+        errors.append(exc)
     try:
         finetune = Finetune.from_table(cfg.finetune)
         finetune.check(model)
