@@ -130,6 +130,12 @@ class Dataset(Protocol):
     ``"label"`` a float32 multi-hot tensor (K,) with K = ``len(classes)`` (batches: float32
     (B, K)), and the engine passes ``multi_label=True`` to every model-tree factory that
     takes a ``multi_label`` parameter and leaves it out.
+
+    Optional ``spans`` (``VideoDataset``: None): per record, ``(start, end)`` seconds of a
+    clip cut from its video at sampling (None for an open end). Optional
+    ``adopt_classes(classes)``: renumber the labels as ``classes`` (a split whose class
+    names come from its own annotations); the engine calls it on val/test splits with the
+    training split's (or the checkpoint's) classes.
     """
 
     classes: list[str]

@@ -80,3 +80,26 @@ def test_predict_lists_every_label_above_the_threshold(trained, capsys):
     assert sum(name in table for name in probs) == 2
     assert main(["predict", ckpt, video, "--threshold", "1.5"]) == 1
     assert "--threshold is a probability in [0, 1]" in capsys.readouterr().err
+
+
+def test_dump_of_a_multi_label_test_recomputes_the_summary(trained, tmp_path, capsys):
+    import torch
+    from zelda_metrics.multilabel import MeanAveragePrecision, TopKRecall
+
+    from zelda_core._cli.main import main
+
+    run, summary = trained
+    dump = tmp_path / "d.jsonl"
+    assert main(["test", str(run / "r.toml"), "-c", summary["best_checkpoint"], "--dump", str(dump),
+                 "--out", str(tmp_path / "m.json")]) == 0
+    rows = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert [r["label"] for r in rows] == [[0], [1, 2]] and {r["views"] for r in rows} == {2}
+    scores = torch.tensor([r["scores"] for r in rows], dtype=torch.float32)
+    targets = torch.zeros_like(scores)
+    for i, r in enumerate(rows):
+        targets[i, r["label"]] = 1.0
+    recomputed = {}
+    for metric in (MeanAveragePrecision(), TopKRecall(k=[1, 2])):
+        metric.update(scores, targets)
+        recomputed.update(metric.compute())
+    assert recomputed == {k: v for k, v in summary["test"].items() if k != "samples"}

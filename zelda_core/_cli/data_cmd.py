@@ -136,9 +136,11 @@ def _empty(error: str, annotation: list[str]) -> dict[str, Any]:
             "frames_decoded": 0}
 
 
-def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -> dict[str, Any]:
+def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False,
+                classes: list[str] | None = None) -> dict[str, Any]:
     """The report of one split: every annotation problem, missing, unreadable, truncated,
-    corrupt and too-short video, and the label histogram."""
+    corrupt and too-short video, and the label histogram. ``classes`` (the train split's)
+    number a split whose class names come from its own table, as a run does."""
     import os
 
     from .._data import build_dataset
@@ -150,6 +152,8 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False) -
     with collecting_problems() as problems:
         try:
             ds = build_dataset(recipe, split)
+            if classes and hasattr(ds, "adopt_classes"):
+                ds.adopt_classes(classes)
         except ZeldaError as exc:
             return _empty(str(exc), list(problems))
     records = list(ds.records)
@@ -231,7 +235,12 @@ def run(args: argparse.Namespace) -> int:
     defined = [k for k, v in data.items() if isinstance(v, dict) and "type" in v]
     splits = [s.strip() for s in args.split.split(",") if s.strip()] if args.split else defined
     t0 = time.perf_counter()
-    report = {s: check_split(recipe, s, args.workers, args.full) for s in splits}
+    report: dict[str, dict[str, Any]] = {}
+    for s in sorted(splits, key=lambda name: name != "train"):  # train first: its classes
+        train = report.get("train")
+        report[s] = check_split(recipe, s, args.workers, args.full,
+                                classes=list(train["classes"]) if train and not train["error"] else None)
+    report = {s: report[s] for s in splits}
     seconds = time.perf_counter() - t0
     _compare_classes(report)
     ok = bool(splits) and all(_problems(r) == 0 for r in report.values())

@@ -19,6 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--out", metavar="FILE",
                    help="metrics JSON (default: <run dir>/<split>_metrics.json beside checkpoints/)")
+    p.add_argument("--dump", metavar="FILE",
+                   help="also write one JSON line per video: its path, true label(s), averaged "
+                        "scores and views (as MMAction2's --dump; format in docs/training.md)")
     p.add_argument("--device", help="override train.device (auto, cpu, cuda:N)")
     add_set_argument(p)
     add_nproc_argument(p)
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     main = finished = False
     try:
-        report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device)
+        report = test_checkpoint(recipe, args.checkpoint, split=args.split, out=args.out, device=args.device,
+                                 dump=args.dump)
         main = context().is_main
         finished = True
     finally:
@@ -57,5 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  wrote {f}")
     if report["skipped"]:
         print(f"  {len(report['skipped'])} video(s) skipped as unreadable (listed in {report['out']})")
+    if report.get("dump"):
+        print(f"  per-video scores written to {report['dump']}")
     print(f"metrics written to {report['out']}")
     return 0

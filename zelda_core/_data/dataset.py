@@ -77,6 +77,10 @@ def read_label_map(path: str) -> list[str]:
 class VideoDataset:
     """Map-style dataset of videos; subclasses set ``records`` and ``classes``.
 
+    Optional ``spans``: per record, ``(start, end)`` seconds (None: the video's start or
+    end) of a clip to cut from its video at sampling (nothing re-encoded): the pipeline's
+    reader then shows only those frames.
+
     ``pipeline``: a ``zelda_core._pipeline.Pipeline`` (or a list of transform tables,
     built here). ``decoder``: ``{type, **options}`` (or a name), checked once here into
     the :class:`VideoOpener` every sample carries as ``opener``. ``on_error``: "raise" or "skip".
@@ -110,6 +114,7 @@ class VideoDataset:
         self.root = str(root)
         self.records: list[tuple[str, Any]] = []  # (filename, label), or a tuple of labels if multi_label
         self.sources: list[str] = []  # "file:line" of each record, for messages
+        self.spans: list[tuple[float | None, float | None]] | None = None  # per record, seconds
         self.classes: list[str] = []
         self.seed = 0
         self.epoch = 0
@@ -144,10 +149,16 @@ class VideoDataset:
         epoch = self.epoch if epoch is None else epoch
         if self.multi_label:
             label = multi_hot(label, len(self.classes))
+        opener: Any = self.opener
+        span = self.spans[index] if self.spans else (None, None)
+        if span != (None, None):  # a trimmed clip: the pipeline sees only its frames
+            from .._video_span import SpanOpener
+
+            opener = SpanOpener(opener, *span)
         return {
             "filename": filename, "label": label, "index": int(index), "epoch": int(epoch),
             "rng": sample_rng(self.seed, epoch, index, draw), "test_mode": self.test_mode,
-            "opener": self.opener, "start_index": 0, "modality": "RGB",
+            "opener": opener, "start_index": 0, "modality": "RGB",
         }
 
     def __getitem__(self, key: int | tuple[int, ...]) -> dict[str, Any]:
@@ -180,6 +191,7 @@ class VideoDataset:
                 current = replacement_index(len(self.records), self.seed, epoch, index, attempt, draw)
                 continue
             out["skipped"] = skipped
+            out["record"] = current  # the record the inputs came from (zelda test --dump)
             if skipped:
                 out.setdefault("meta", {})["replaces"] = index
             return out

@@ -1,8 +1,8 @@
 """Batches from torch's DataLoader: per-epoch shuffle, resume at a batch, skip reporting.
 
 A batch is ``{"inputs": uint8 (B, V, C, T, H, W), "label": int64 (B,) (float32 (B, K)
-multi-hot for a multi-label dataset), "meta": [dict],
-"skipped": [(filename, reason)]}``. Errors in workers (on_error = "raise") travel inside
+multi-hot for a multi-label dataset), "meta": [dict], "records": [int] (each sample's
+dataset index), "skipped": [(filename, reason)]}``. Errors in workers (on_error = "raise") travel inside
 the batch and are raised in the main process as one clean DataError.
 """
 
@@ -31,7 +31,8 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         errors.append(f"{len(unpacked)} sample(s) came out of the pipeline without 'inputs' (keys: "
                       f"{', '.join(sorted(map(str, unpacked[0])))[:300]}): end the split's pipeline "
                       "with format_shape and pack")
-    batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped}
+    batch: dict[str, Any] = {"meta": [s.get("meta", {}) for s in good], "skipped": skipped,
+                             "records": [s.get("record") for s in good]}
     if good:
         shapes = {tuple(s["inputs"].shape) for s in good}
         if len(shapes) > 1:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._errors import ZeldaError
 from .._userfile import LIST_LIMIT, path_kind, read_user_text
-from .._video import VideoReader
+from .._video_span import SpanReader
 from . import spec
 from .windows import Window, describe, plan_windows, timeline
 
@@ -60,26 +60,6 @@ def expand_inputs(paths: Sequence[str], lists: Sequence[str] = ()) -> list[str]:
     return out
 
 
-class WindowReader(VideoReader):
-    """A reader showing frames ``[start, start + length)`` of another as ``0..length-1``."""
-
-    def __init__(self, reader: Any, start: int, length: int) -> None:
-        self._reader, self._start = reader, int(start)
-        self.path, self.fps = reader.path, reader.fps
-        self.width, self.height = reader.width, reader.height
-        self.codec = getattr(reader, "codec", "")
-        self.num_frames = int(length)
-
-    def get_frames(self, indices: Sequence[int], *, size: Any = None) -> np.ndarray:
-        inds = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if inds.size and (inds.min() < 0 or inds.max() >= self.num_frames):
-            raise IndexError(f"frame index outside the window of {self.num_frames} frames")
-        return self._reader.get_frames(inds + self._start, size=size)
-
-    def close(self) -> None:
-        self._reader.close()
-
-
 @dataclass(frozen=True)
 class Item:
     video: int
@@ -109,7 +89,7 @@ class PredictDataset:
             if item.window is not None:
                 reader = _open(sample)
                 w = item.window
-                sample.update(reader=WindowReader(reader, w.start, w.length),
+                sample.update(reader=SpanReader(reader, w.start, w.length),
                               total_frames=w.length, avg_fps=float(reader.fps or 0.0),
                               original_shape=(int(reader.height), int(reader.width)))
             out = self.pipeline(sample)

@@ -321,6 +321,8 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     train_ds = build_dataset(data, "train", recipe_file=file)
     val_ds = build_dataset(data, "val", recipe_file=file) if "val" in splits else None
     classes = list(getattr(train_ds, "classes", []) or [])
+    if val_ds is not None and classes and hasattr(val_ds, "adopt_classes"):
+        val_ds.adopt_classes(classes)  # class names found in val, numbered as train's
     if val_ds is not None:  # a val label the model has no output for is never scored right
         from .._data.dataset import classes_mismatch
         from .._errors import DataError
@@ -333,6 +335,11 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     resolved = Recipe(data=data, path=recipe.path)
     if ctx.is_main:
         write_resolved(resolved, work_dir, seed=seed)
+        if classes:  # the label map the model was trained with, line i = label i
+            from .._outputs import write_output
+
+            write_output(work_dir / "label_map.txt", "".join(f"{c}\n" for c in classes),
+                         option="the work dir's")
     model = build_model(data["model"], file=file)
     metrics = build_metrics(data, file=file, needed_for="val" if val_ds is not None else None)
     from .targets import Targets  # label smoothing, batch transforms, class weights

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .._contracts import check_scores
-from .._errors import RecipeError
+from .._errors import RecipeError, ZeldaError
 from .device import autocast
 
 Batches = Iterable[Mapping[str, Any]]
@@ -45,6 +45,7 @@ def evaluate(
     total: int | None = None,
     desc: str = "val",
     skipped: list[tuple[str, str]] | None = None,
+    dump: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``.
     ``desc`` names the split; ``UnreadableSplitError`` when none of its samples could be read.
@@ -52,7 +53,10 @@ def evaluate(
     In a distributed run each rank passes its own share of the split (the engine's
     loaders shard evaluation in contiguous blocks, without padding); the ranks' scores
     are gathered in rank order, so every rank computes the metrics over exactly the
-    split, in one process's order. ``skipped`` gets every rank's skipped samples."""
+    split, in one process's order. ``skipped`` gets every rank's skipped samples; ``dump``,
+    in that order, each scored video's ``{"record", "label", "scores", "views"}``: its
+    dataset index, its label (tensor), its averaged scores as the metrics saw them (float32
+    (K,)) and the number of views averaged."""
     from tqdm import tqdm
 
     from . import distributed as dist
@@ -64,7 +68,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     count = 0
-    parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+    parts: list[tuple[torch.Tensor, torch.Tensor, list[Any], int]] = []
     local_skipped: list[tuple[str, str]] = []
     with torch.inference_mode(), tqdm(total=total, desc=desc, disable=None if ctx.is_main else True,
                                       leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
@@ -85,25 +89,32 @@ def evaluate(
                 raise TrainingError(
                     f"the model's scores are NaN or infinite ({desc}, videos {', '.join(files[:4]) or '?'}): "
                     "its weights are broken (a diverged run?); no metric is computed from them")
+            views = _views(batch["inputs"]) or 1
+            records = list(batch.get("records") or [None] * len(labels))
             if sharded:
-                parts.append((scores, labels.cpu()))
+                parts.append((scores, labels.cpu(), records, views))
             else:
                 for m in metrics.values():
                     m.update(scores, labels)
                 count += len(labels)
+                _add_dump(dump, records, labels.cpu(), scores, views)
             bar.update(1)
     model.train(was_training)
     if sharded:
         mine = (torch.cat([p[0] for p in parts]) if parts else None,
-                torch.cat([p[1] for p in parts]) if parts else None, local_skipped)
+                torch.cat([p[1] for p in parts]) if parts else None, local_skipped,
+                [r for p in parts for r in p[2]], [p[3] for p in parts for _ in p[2]])
         local_skipped = []
-        for scores, labels, rank_skipped in dist.all_gather(mine):
+        for scores, labels, rank_skipped, records, views in dist.all_gather(mine):
             local_skipped.extend(tuple(s) for s in rank_skipped)
             if scores is None:
                 continue
             for m in metrics.values():
                 m.update(scores, labels)
             count += len(labels)
+            if dump is not None:
+                for i, v in enumerate(views):
+                    _add_dump(dump, records[i:i + 1], labels[i:i + 1], scores[i:i + 1], v)
     if skipped is not None:
         skipped.extend(local_skipped)
     if not count:  # every rank knows the gathered count: they all raise together
@@ -113,6 +124,14 @@ def evaluate(
     result = _merge_metrics(metrics)
     result["samples"] = float(count)
     return result
+
+
+def _add_dump(dump: list[dict[str, Any]] | None, records: list[Any], labels: torch.Tensor,
+              scores: torch.Tensor, views: int) -> None:
+    if dump is None:
+        return
+    for record, label, row in zip(records, labels, scores):
+        dump.append({"record": record, "label": label, "scores": row, "views": views})
 
 
 def save_metric_files(metrics: Mapping[str, Any], directory: Path, classes: list[str]) -> list[Path]:
@@ -172,11 +191,36 @@ def _check_root(data: dict[str, Any], file: str | None, run_dir: Path) -> None:
                     f"({Path(root).absolute()}); {hint}")
 
 
+def dump_records(rows: list[dict[str, Any]], dataset: Any) -> list[dict[str, Any]]:
+    """``zelda test --dump``'s JSON records, one per scored video, in evaluation order:
+    ``video`` (its path), ``source`` (where the annotation lists it), ``start``/``end``
+    (seconds, for a clip cut from a longer video), ``label`` (the class index, or the
+    sorted list of them for a multi-label dataset), ``scores`` (the averaged scores the
+    metrics saw, one per class) and ``views`` (how many were averaged)."""
+    records = getattr(dataset, "records", [])
+    sources = getattr(dataset, "sources", None) or []
+    spans = getattr(dataset, "spans", None) or []
+    out = []
+    for row in rows:
+        i, label = row["record"], row["label"]
+        rec: dict[str, Any] = {"video": records[i][0] if i is not None and i < len(records) else None,
+                               "source": sources[i] if i is not None and i < len(sources) else None}
+        if i is not None and i < len(spans) and spans[i] != (None, None):
+            rec["start"], rec["end"] = spans[i]
+        rec["label"] = ([int(j) for j in torch.nonzero(label > 0).flatten()] if label.dim() == 1
+                        else int(label))
+        rec["scores"] = [float(x) for x in row["scores"].tolist()]
+        rec["views"] = int(row["views"])
+        out.append(rec)
+    return out
+
+
 def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test", out: str | Path | None = None,
-                    device: str | None = None) -> dict[str, Any]:
+                    device: str | None = None, dump: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on ``split`` of ``recipe`` (a ``Recipe``) with the recipe's
     model, metrics and ``[train]`` device/precision settings. Writes the report (default:
-    ``<run dir>/<split>_metrics.json``) and metric files (``<its folder>/<split>/``)."""
+    ``<run dir>/<split>_metrics.json``) and metric files (``<its folder>/<split>/``); with
+    ``dump``, one JSON line per video there (:func:`dump_records`)."""
     from .._data import build_dataloader, build_dataset
     from . import checkpoint as ckpt_io
     from . import distributed as dist
@@ -206,6 +250,10 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
         inputs = [("the checkpoint", checkpoint), ("the recipe", file)]
         folders = split_folders(data, file)
         check_output_file(out_path, inputs=inputs, input_folders=folders)
+        if dump is not None:
+            if Path(dump).absolute() == out_path.absolute():
+                raise ZeldaError(f"--dump {dump} is also the metrics file (--out): name another file")
+            check_output_file(dump, inputs=inputs, input_folders=folders, option="--dump")
         check_output_folder(out_path.parent / split, inputs=inputs, input_folders=folders,
                             option="the metrics folder of --out")
         prepare_work_dir(out_path.parent, what="the metrics folder", option="--out")
@@ -213,6 +261,8 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     ckpt = dist.broadcast(ckpt_io.load_checkpoint(checkpoint) if ctx.is_main else None)
     _check_root(data, file, run_dir)
     ds = build_dataset(data, split, recipe_file=file)
+    if ckpt.get("classes") and hasattr(ds, "adopt_classes"):
+        ds.adopt_classes(list(ckpt["classes"]))  # class names found in the split, numbered as trained
     check_classes(list(ckpt.get("classes") or []), list(getattr(ds, "classes", []) or []), checkpoint, split)
     classes = list(ckpt.get("classes") or getattr(ds, "classes", []) or [])
     model = build_model(model_table(data, len(classes) or None, file=file,
@@ -222,12 +272,21 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     metrics = build_metrics(data, file=file, needed_for=split)
     loader = build_dataloader(data, split, ds, shuffle=False, world=ctx.world_size, rank=ctx.rank)
     skipped: list[tuple[str, str]] = []
+    rows: list[dict[str, Any]] | None = [] if dump is not None else None
     t0 = time.perf_counter()
     result = evaluate(model, loader, metrics, device=place.device, dtype=place.dtype, total=len(loader),
-                      desc=split, skipped=skipped)
+                      desc=split, skipped=skipped, dump=rows)
     files = save_metric_files(metrics, out_path.parent / split, classes) if ctx.is_main else []
     report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
               "metrics": result, "files": [str(f) for f in files], "skipped": [list(s) for s in skipped]}
+    if ctx.is_main and rows is not None:
+        import json
+
+        from .._outputs import write_output
+
+        text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in dump_records(rows, ds))
+        write_output(dump, text, option="--dump", inputs=inputs)
+        report["dump"] = str(dump)
     if ctx.is_main:
         write_json(out_path, report)
     report["out"] = str(out_path)

@@ -77,7 +77,7 @@ def check_writable(folder: str | os.PathLike, what: str = "the output folder",
 
 
 RUN_OUTPUTS = ("checkpoints", "metrics.jsonl", "metrics.discarded.jsonl", "train.log", "summary.json",
-               "resolved.toml", "test_metrics.json", "val", "test", "tensorboard", "plots")
+               "resolved.toml", "label_map.txt", "test_metrics.json", "val", "test", "tensorboard", "plots")
 """What a run may write into its work dir (``previous/`` keeps earlier runs' copies)."""
 
 RECORD_NAME = ".zelda-outputs.json"
