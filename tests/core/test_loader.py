@@ -45,11 +45,12 @@ def test_batch_format(root, decoder_name):
     loader = build_dataloader(recipe(root, decoder_name), "train")
     assert len(loader) == 3
     batch = next(iter(loader))
-    assert set(batch) == {"inputs", "label", "meta", "skipped"}
+    assert set(batch) == {"inputs", "label", "meta", "skipped", "records"}
     assert batch["inputs"].dtype == torch.uint8 and tuple(batch["inputs"].shape) == (2, 1, 3, 4, 16, 16)
     assert batch["label"].dtype == torch.int64 and batch["label"].shape == (2,)
     assert len(batch["meta"]) == 2 and batch["skipped"] == []
     assert [NAMES[m["filename"].rsplit("/", 1)[-1]] for m in batch["meta"]] == batch["label"].tolist()
+    assert [m["index"] for m in batch["meta"]] == batch["records"]  # each sample's dataset index
 
 
 def test_same_seed_same_clips_with_0_and_2_workers(root, decoder_name):
