@@ -35,6 +35,8 @@ class Recipe:
     sources: list[Path] = field(default_factory=list)
     derived: list[str] = field(default_factory=list)
     """Values filled from the model's declared input (``zelda_core._input_spec``)."""
+    replaced: list[str] = field(default_factory=list)
+    """Tables that replaced their parent's whole (``_replace_ = true``), with the file."""
 
     @property
     def file(self) -> str | None:
@@ -72,18 +74,54 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"{path}: TOML syntax error: {msg}") from None
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``: tables merge, everything else (lists too) replaces."""
+REPLACE_KEY = "_replace_"
+"""``_replace_ = true`` in a table of a recipe that ``extends`` another: the table replaces
+the parent's whole instead of merging into it (MMEngine's ``_delete_``)."""
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any], *, file: str | None = None,
+               replaced: list[str] | None = None, prefix: str = "") -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: tables merge, everything else (lists too)
+    replaces; a table of ``override`` marked ``_replace_ = true`` replaces whole (its dotted
+    key is appended to ``replaced``). Markers never reach the result."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        if key == REPLACE_KEY:
+            continue
+        where = f"{prefix}{key}"
+        if isinstance(value, dict) and _marked(value, file, where):
+            if replaced is not None:
+                replaced.append(where)
+            out[key] = strip_markers(value, file, where)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value, file=file, replaced=replaced, prefix=f"{where}.")
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = strip_markers(value, file, where) if isinstance(value, dict) else copy.deepcopy(value)
     return out
 
 
-def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path]) -> dict[str, Any]:
+def _marked(table: dict[str, Any], file: str | None, where: str) -> bool:
+    flag = table.get(REPLACE_KEY, False)
+    if not isinstance(flag, bool):
+        raise RecipeError(f"{REPLACE_KEY} must be true (replace the parent's table whole) or "
+                          f"false, got {flag!r}", file=file, key=f"{where}.{REPLACE_KEY}")
+    return flag
+
+
+def strip_markers(table: dict[str, Any], file: str | None = None, where: str = "") -> dict[str, Any]:
+    """A copy of ``table`` without ``_replace_`` keys (checked) at any depth of tables."""
+    out = {}
+    for key, value in table.items():
+        here = f"{where}.{key}" if where else key
+        if key == REPLACE_KEY:
+            _marked(table, file, where)
+            continue
+        out[key] = strip_markers(value, file, here) if isinstance(value, dict) else copy.deepcopy(value)
+    return out
+
+
+def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path],
+                       replaced: list[str] | None = None) -> dict[str, Any]:
     try:
         path = path.resolve()
     except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
@@ -101,7 +139,7 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path])
 
         remember_provenance(meta.get("versions"))
     if parents is None:
-        return data
+        return strip_markers(data, str(path))
     if isinstance(parents, str):
         parents = [parents]
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
@@ -114,8 +152,13 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...], sources: list[Path])
             what = "does not exist" if kind.startswith("missing") else f"is {kind}, not a TOML file"
             raise RecipeError(f"extends {parent!r}, but {parent_path} {what} (paths are relative "
                               "to the recipe)", file=str(path), key="extends")
-        merged = deep_merge(merged, _load_with_extends(parent_path, (*stack, path), sources))
-    return deep_merge(merged, data)
+        merged = deep_merge(merged, _load_with_extends(parent_path, (*stack, path), sources, replaced),
+                            file=str(path))
+    mine: list[str] = []
+    out = deep_merge(merged, data, file=str(path), replaced=mine)
+    if replaced is not None:
+        replaced.extend(f"{key} (_replace_ = true in {path})" for key in mine)
+    return out
 
 
 MAX_DEPTH = 32
@@ -183,13 +226,15 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     leaves out from its model's declared input (``zelda_core.api.InputSpec``)."""
     path = Path(path)
     sources: list[Path] = []
-    data = _load_with_extends(path, (), sources)
+    replaced: list[str] = []
+    data = _load_with_extends(path, (), sources, replaced)
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(data, keys, value)
     from ._input_spec import apply_input_spec  # the model's input fills what is left out
 
-    return Recipe(data=data, path=path, sources=sources, derived=apply_input_spec(data))
+    return Recipe(data=data, path=path, sources=sources, derived=apply_input_spec(data),
+                  replaced=replaced)
 
 
 def dumps(data: dict[str, Any]) -> str:

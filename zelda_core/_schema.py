@@ -12,7 +12,7 @@ from typing import Any
 
 from ._data.config import data_errors
 from ._errors import RecipeError
-from ._recipe import META_KEY, Recipe
+from ._recipe import META_KEY, REPLACE_KEY, Recipe
 from ._recipe_tables import component_tables
 from ._schema_values import value_errors
 
@@ -53,6 +53,18 @@ def _pipelines_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
     return errors
 
 
+def _inherited_hint(error: RecipeError, table_key: str) -> RecipeError:
+    """An unknown parameter in a recipe that extends another may be the parent's, merged
+    into a table the child meant to replace (a new ``type``): say how to replace it."""
+    if not error.reason.startswith("unknown parameter"):
+        return error
+    hint = (f" If it comes from a parent recipe (extends): tables merge key by key; to replace "
+            f"[{table_key}] whole, add {REPLACE_KEY} = true to it")
+    out = RecipeError(error.reason + hint, file=error.file, key=error.key)
+    out.root_cause = error.root_cause
+    return out
+
+
 def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     """Every problem found in ``recipe``; empty when it is valid."""
     from ._registry import check
@@ -60,7 +72,8 @@ def recipe_errors(recipe: Recipe) -> list[RecipeError]:
     errors = _structure_errors(recipe.data, recipe.file)
     errors += value_errors(recipe.data, recipe.file)
     for ref in component_tables(recipe.data):
-        errors += check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
+        found = check(ref.kind, ref.table, key=ref.key, file=recipe.file, injected=ref.injected)
+        errors += [_inherited_hint(e, ref.key) for e in found] if len(recipe.sources) > 1 else found
     errors += _pipelines_errors(recipe.data, recipe.file)
     if importlib.util.find_spec("zelda_core._engine.validate") is not None:
         from ._engine.validate import train_errors  # the engine checks [train] itself

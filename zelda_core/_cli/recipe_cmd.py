@@ -48,6 +48,8 @@ def run_show(args: argparse.Namespace) -> int:
     from .._recipe import dumps, load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    for note in recipe.replaced:  # tables that did not merge with their parent's
+        print(f"# replaced whole: {note}")
     _print_derived(recipe)
     print(dumps(recipe.data), end="")
     return 0
