@@ -42,6 +42,10 @@ OPTIONAL_PLUGINS = {
         tests=("tests/plugins/zelda_torchvision", "tests/core/test_finetune.py",
                # the augmentation kernels against torchvision.transforms.v2.functional
                "tests/plugins/zelda_transforms/test_augment.py")),
+    # the trackers (loggers); the wandb session brings mlflow too: its end-to-end test is
+    # one kinetics2_tiny run logging to both
+    "mlflow": OptionalPlugin(pins=(TORCH,), tests=("tests/plugins/zelda_mlflow",)),
+    "wandb": OptionalPlugin(pins=(TORCH, "mlflow>=2.12"), tests=("tests/plugins/zelda_wandb",)),
     # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
     # session tests_<name> is then part of the default run and of .ci/run
 }

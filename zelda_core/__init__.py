@@ -20,6 +20,7 @@ from .api import (
     DecodeError,
     Decoder,
     InputSpec,
+    Logger,
     Metric,
     Model,
     PluginError,

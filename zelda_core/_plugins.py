@@ -31,7 +31,7 @@ from . import hookspecs
 from ._errors import PluginError
 
 ENTRY_POINT_GROUP = "zelda"
-KINDS = ("decoders", "transforms", "datasets", "models", "metrics", "batch_transforms")
+KINDS = ("decoders", "transforms", "datasets", "models", "metrics", "batch_transforms", "loggers")
 COMMAND_GROUPS = (None, "bench", "data")
 """Where a plugin's command may go: top level, ``zelda bench ...`` or ``zelda data ...``."""
 

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 DATASET_INJECTED = ("root", "pipeline", "decoder", "on_error")
+DEFAULT_LOGGERS = ("jsonl", "tensorboard")
+"""The loggers every run has without naming them (tensorboard where it is installed); a
+recipe turns one off with ``loggers.NAME = false``."""
+RECORD_LOGGER = "jsonl"
+"""metrics.jsonl, the run's own record (resume, zelda plot, the report read it): never off."""
 
 
 @dataclass
@@ -51,3 +56,8 @@ def component_tables(data: dict[str, Any]) -> Iterator[TableRef]:
     if isinstance(steps, list):
         for i, step in enumerate(steps):
             yield TableRef(f"train.batch_transforms[{i}]", "batch_transforms", step)
+    loggers = data.get("loggers")
+    if isinstance(loggers, dict):
+        for name, table in loggers.items():
+            if isinstance(table, dict):  # ``type`` defaults to the table's name
+                yield TableRef(f"loggers.{name}", "loggers", {"type": name, **table})

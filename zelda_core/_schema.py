@@ -13,10 +13,10 @@ from typing import Any
 from ._data.config import data_errors
 from ._errors import RecipeError
 from ._recipe import META_KEY, REPLACE_KEY, Recipe
-from ._recipe_tables import component_tables
+from ._recipe_tables import DEFAULT_LOGGERS, RECORD_LOGGER, component_tables
 from ._schema_values import value_errors
 
-TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", META_KEY)
+TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", "loggers", META_KEY)
 
 
 def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
@@ -37,6 +37,30 @@ def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
         errors.append(RecipeError(
             "expects tables like [metrics.accuracy] with type = \"top_k_accuracy\"",
             file=file, key="metrics"))
+    return errors + _loggers_errors(data.get("loggers"), file)
+
+
+def _loggers_errors(loggers: Any, file: str | None) -> list[RecipeError]:
+    """``[loggers.NAME]`` tables, or ``NAME = false`` for a default logger."""
+    if loggers is None:
+        return []
+    if not isinstance(loggers, dict):
+        return [RecipeError('expects tables like [loggers.mlflow] with type = "mlflow"',
+                            file=file, key="loggers")]
+    errors = []
+    for name, table in loggers.items():
+        if isinstance(table, dict):
+            continue
+        if name == RECORD_LOGGER:
+            why = ("metrics.jsonl is the run's own record (resume, zelda plot and the report "
+                   "read it) and cannot be turned off")
+        elif table is False and name in DEFAULT_LOGGERS:
+            continue
+        else:
+            why = (f'expected a table like [loggers.{name}] with type = "..." (or '
+                   f"{' / '.join(f'loggers.{d} = false' for d in DEFAULT_LOGGERS[1:])} to turn "
+                   f"a default logger off), got {table!r}")
+        errors.append(RecipeError(why, file=file, key=f"loggers.{name}"))
     return errors
 
 

@@ -266,6 +266,44 @@ class BatchTransform(Protocol):
                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+@runtime_checkable
+class Logger(Protocol):
+    """What a logger factory ``factory(**params)`` returns: it receives what a run
+    produces, on rank 0 only. A recipe names it in a ``[loggers.NAME]`` table (``type``
+    defaults to ``NAME``). The engine calls, in this order:
+
+    - ``start(params, *, run_name, work_dir)``: once, before training. ``params`` is the
+      resolved recipe as a nested dict (what ``resolved.toml`` holds), ``run_name`` the
+      work dir's name, ``work_dir`` a ``pathlib.Path`` that exists;
+    - ``log_metrics(kind, step, values)``: scalars as they come. ``kind`` is ``"train"``
+      (per logged step: loss, lr, ...), ``"epoch"`` (per epoch), ``"val"`` (per
+      validation), ``"test"`` (the test of the best checkpoint, once) or
+      ``"checkpoint"``; ``step`` the global optimizer step; ``values`` ``{str: value}``,
+      numbers (``epoch`` and ``iter`` counters among them; floats may be NaN or inf);
+    - ``log_artifact(path, kind)``: a file the run wrote: ``"checkpoint"`` (the best),
+      ``"plot"``, ``"report"`` (report.html), ``"metrics"`` (files of the metrics);
+    - ``log_summary(summary)``: once, at the end: what ``summary.json`` holds;
+    - ``finish(status)``: once, last: ``"success"`` or ``"failed"``; flush and close.
+
+    Optional: ``rewind(epochs_done, iter_in_epoch) -> int``, called when a run resumes
+    from a checkpoint, to drop what the interrupted run logged after it.
+
+    A logger that raises is reported in one line and disabled for the rest of the run;
+    training goes on. The ``jsonl`` logger alone, ``metrics.jsonl`` (the run's own record,
+    which resume, ``zelda plot`` and the report read), stops the run when it fails.
+    """
+
+    def start(self, params: dict[str, Any], *, run_name: str, work_dir: Any) -> None: ...
+
+    def log_metrics(self, kind: str, step: int, values: dict[str, Any]) -> None: ...
+
+    def log_artifact(self, path: Any, kind: str) -> None: ...
+
+    def log_summary(self, summary: dict[str, Any]) -> None: ...
+
+    def finish(self, status: str) -> None: ...
+
+
 Command = Callable[[Any], int]
 """``register_commands`` gives ``add(name, "module:attr", help=...)``: the module has
 ``add_parser(subparsers)`` and ``run(args) -> int``, imported only when that command runs."""
@@ -294,6 +332,7 @@ _LAZY = {
     "install_hint": "zelda_core._install",
     "distribution_of": "zelda_core._install",
     "check_output_file": "zelda_core._outputs",
+    "json_safe": "zelda_core._engine.log",
     "check_output_folder": "zelda_core._outputs",
     "write_output": "zelda_core._outputs",
 }
@@ -303,7 +342,7 @@ __all__ = [
     "resolve_size",
     "ZeldaError", "RecipeError", "PluginError", "DecodeError", "DataError",
     "Decoder", "Transform", "Dataset", "Model", "InputSpec", "Backbone", "Metric",
-    "BatchTransform", *_LAZY,
+    "BatchTransform", "Logger", *_LAZY,
 ]
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
@@ -312,4 +351,5 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 def iter_protocols() -> Iterator[tuple[str, type]]:
     """(kind, Protocol) pairs, for documentation and the conformance kit."""
     yield from (("decoders", Decoder), ("transforms", Transform), ("datasets", Dataset),
-                ("models", Model), ("metrics", Metric), ("batch_transforms", BatchTransform))
+                ("models", Model), ("metrics", Metric), ("batch_transforms", BatchTransform),
+                ("loggers", Logger))

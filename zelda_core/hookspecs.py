@@ -69,6 +69,16 @@ def register_batch_transforms(register: Register) -> None:
 
 
 @hookspec
+def register_loggers(register: Register) -> None:
+    """Register run loggers (experiment trackers, metric files).
+
+    ``factory(**params)`` returns a :class:`zelda_core.api.Logger`; a recipe names it in a
+    ``[loggers.NAME]`` table. The engine calls it on rank 0 only, and a logger that raises
+    is reported in one line and disabled: it never stops training. Import the tracker's
+    library when the logger is built, not when the plugin registers it."""
+
+
+@hookspec
 def register_commands(register: Register) -> None:
     """Register ``zelda`` subcommands: ``register("module.path", group=None)``.
 

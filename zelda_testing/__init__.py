@@ -19,9 +19,10 @@ from __future__ import annotations
 from .components import check_batch_transform, check_metric, check_model, check_transform
 from .decoders import check_decoder
 from .errors import ConformanceError
+from .loggers import check_logger
 from .media import frame_ids, make_corrupt, make_truncated, make_video
 
 __all__ = [
     "ConformanceError", "check_decoder", "check_transform", "check_metric", "check_model",
-    "check_batch_transform", "make_video", "make_corrupt", "make_truncated", "frame_ids",
+    "check_batch_transform", "check_logger", "make_video", "make_corrupt", "make_truncated", "frame_ids",
 ]

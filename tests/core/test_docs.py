@@ -54,7 +54,7 @@ def protocol_members(proto: type) -> set[str]:
     return names - {"register"}
 
 
-@pytest.mark.parametrize("name", ["Decoder", "Transform", "Dataset", "Model", "Backbone", "Metric"])
+@pytest.mark.parametrize("name", ["Decoder", "Transform", "Dataset", "Model", "Backbone", "Metric", "Logger"])
 def test_plugins_doc_names_every_protocol_member(name: str) -> None:
     from zelda_core import api
 

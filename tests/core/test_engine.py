@@ -211,7 +211,7 @@ def test_tensorboard_used_when_installed(tmp_path, monkeypatch):
     from zelda_core._engine.log import RunLogger
 
     with RunLogger(tmp_path) as log:
-        assert log.tensorboard
+        assert log.loggers.names() == ["jsonl", "tensorboard"]
         log.record("train", 3, epoch=1, loss=0.5, lr=0.01)
     assert calls[0] == ("init", str(tmp_path / "tensorboard"))
     assert ("train/loss", 0.5, 3) in calls and ("train/lr", 0.01, 3) in calls and calls[-1] == ("close",)

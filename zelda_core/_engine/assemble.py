@@ -380,7 +380,12 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         notes.append(("info", f"torchrun restarted the processes (restart "
                               f"{os.environ.get('TORCHELASTIC_RESTART_COUNT')}): resuming from {last}"))
     # the logger, then the training set-up (the logger first: it owns the work dir's files)
-    logger = RunLogger(work_dir) if ctx.is_main else RankLogger(ctx.rank)
+    if ctx.is_main:
+        from .loggers import build_loggers
+
+        logger = RunLogger(work_dir, loggers=build_loggers(data, file=file), params=data)
+    else:
+        logger = RankLogger(ctx.rank)
     try:
         for level, line in notes:
             getattr(logger, level)(line)
@@ -392,7 +397,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
             recipe_toml=_recipe_toml(data), versions=_versions(), logger=logger,
             samples_per_step=step_size, targets=targets)
     except BaseException:
-        logger.close()
+        logger.close("failed")
         raise
     return RunParts(site=site, resolved=resolved, splits=splits, train_loader=train_loader,
                     val_loader=val_loader, training=training,

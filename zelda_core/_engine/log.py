@@ -1,12 +1,17 @@
-"""Run logging: console (and ``train.log``), ``metrics.jsonl``, TensorBoard if installed."""
+"""Run logging: console (and ``train.log``); records go to the run's loggers
+(``metrics.jsonl``, TensorBoard, trackers: built by ``loggers.py``), each call isolated.
+
+A logger that raises is reported in one line and disabled for the rest of the run; the
+run goes on. ``metrics.jsonl`` (the ``jsonl`` logger) is the run's own record: its
+failures (a symlink planted at its name, a full disk) stop the run as they always did.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,33 +51,96 @@ def _append(path: Path) -> TextIO:
     return open(path, "a", encoding="utf-8")
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+class LoggerSet:
+    """The run's loggers (``loggers.build_loggers``), called in turn. A failing logger (not the record) is reported
+    once through ``warn`` and dropped: training goes on without it."""
+
+    def __init__(self, entries: list[Any], warn: Callable[[str], None]):  # loggers.LoggerEntry
+        self.active = list(entries)
+        self.disabled: list[str] = []
+        self._warn = warn
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.active]
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        results = []
+        for entry in list(self.active):
+            fn = getattr(entry.logger, method, None)
+            if fn is None:  # an optional member (rewind)
+                continue
+            if entry.required:
+                results.append(fn(*args, **kwargs))
+                continue
+            try:
+                results.append(fn(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - a logger never stops training
+                self.active.remove(entry)
+                self.disabled.append(entry.name)
+                self._warn(f"logger '{entry.name}' ({entry.provider}) failed in {method}() with "
+                           f"{_one_line(exc)}; it is disabled for the rest of the run, which goes on")
+        return results
+
+    def start(self, params: dict[str, Any], *, work_dir: Path) -> None:
+        self._call("start", params, run_name=work_dir.name, work_dir=work_dir)
+
+    def log_metrics(self, kind: str, step: int, values: dict[str, Any]) -> None:
+        self._call("log_metrics", kind, step, values)
+
+    def log_artifact(self, path: Path, kind: str) -> None:
+        self._call("log_artifact", Path(path), kind)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        self._call("log_summary", summary)
+
+    def rewind(self, epochs_done: int, iter_in_epoch: int = 0) -> int:
+        """What the record's ``rewind`` moved aside (the others rewind quietly)."""
+        moved = [n for n in self._call("rewind", epochs_done, iter_in_epoch) if isinstance(n, int)]
+        return max(moved, default=0)
+
+    def finish(self, status: str) -> None:
+        """``finish`` on every logger, the record last; each only once."""
+        entries, self.active = self.active, []
+        for entry in sorted(entries, key=lambda e: e.required):
+            self.active = [entry]
+            self._call("finish", status)
+        self.active = []
+
+
 class RunLogger:
-    """Writes human lines to the console and ``work_dir/train.log``, records to
-    ``work_dir/metrics.jsonl`` (one JSON object per line) and scalars to TensorBoard
-    (``work_dir/tensorboard``) when the tensorboard package is installed."""
+    """Writes human lines to the console and ``work_dir/train.log``, and hands records to
+    the run's loggers (``register_loggers``): by default ``metrics.jsonl`` (one JSON object
+    per line) and TensorBoard (``work_dir/tensorboard``) when tensorboard is installed,
+    plus the recipe's ``[loggers.NAME]``. ``loggers``: the built entries (None: the
+    defaults; ``tensorboard=False`` leaves TensorBoard out); ``params``: the resolved
+    recipe the loggers receive at start."""
 
     def __init__(self, work_dir: str | Path | None, *, stream: TextIO | None = None,
-                 tensorboard: bool = True, quiet: bool = False):
+                 tensorboard: bool = True, quiet: bool = False, loggers: list[Any] | None = None,
+                 params: dict[str, Any] | None = None):
+        from .loggers import build_loggers
+
         self.work_dir = Path(work_dir) if work_dir else None
         self.stream = stream
         self.quiet = quiet
-        self._jsonl = self._text = None
-        self._tb = None
+        self._text = None
+        self.loggers = LoggerSet([], self.warning)
         if self.work_dir:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = _append(self.work_dir / "metrics.jsonl")
-            self._text = _append(self.work_dir / "train.log")
-            if tensorboard:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter  # needs `tensorboard`
-                except Exception:  # ImportError, or a broken tensorboard install
-                    SummaryWriter = None
-                if SummaryWriter is not None:
-                    self._tb = SummaryWriter(str(self.work_dir / "tensorboard"))
-
-    @property
-    def tensorboard(self) -> bool:
-        return self._tb is not None
+            if loggers is None:
+                loggers = build_loggers({} if tensorboard else {"loggers": {"tensorboard": False}})
+            self.loggers = LoggerSet(loggers, self.warning)
+            self._text = _append(self.work_dir / "train.log")  # first: loggers' warnings go there
+            try:
+                self.loggers.start(params or {}, work_dir=self.work_dir)
+            except BaseException:
+                self.close("failed")
+                raise
 
     def info(self, message: str) -> None:
         """A line for people: console (through tqdm, so bars stay intact) and train.log."""
@@ -88,66 +156,39 @@ class RunLogger:
         self.info(f"warning: {message}")
 
     def record(self, kind: str, step: int, **values: Any) -> None:
-        """One metrics.jsonl line ``{"type": kind, "step": step, ...}`` and TB scalars."""
-        if self._jsonl:
-            rec = {"type": kind, "step": step, **json_safe(values)}
-            self._jsonl.write(json.dumps(rec) + "\n")
-            self._jsonl.flush()
-        if self._tb is not None:
-            for k, v in values.items():
-                # a non-finite value stays in metrics.jsonl (as text) but is no point on a chart
-                if (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                        and k not in ("epoch", "iter")):
-                    self._tb.add_scalar(f"{kind}/{k}", v, step)
+        """One record ``{"type": kind, "step": step, ...}`` to every logger (a
+        metrics.jsonl line, TensorBoard scalars, ...)."""
+        self.loggers.log_metrics(kind, step, values)
+
+    def artifact(self, path: str | Path, kind: str) -> None:
+        """A file the run wrote (best checkpoint, plot, report), for the loggers."""
+        self.loggers.log_artifact(Path(path), kind)
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        """The run's summary (summary.json), for the loggers."""
+        self.loggers.log_summary(summary)
 
     def rewind(self, epochs_done: int, iter_in_epoch: int = 0) -> int:
         """Resuming from a checkpoint taken after ``epochs_done`` epochs and
-        ``iter_in_epoch`` batches of the next: move the records logged after it (by the run
-        that was interrupted) to ``metrics.discarded.jsonl``, so every (epoch, iter) appears
-        once in ``metrics.jsonl``. Returns how many records moved."""
-        if not self.work_dir or self._jsonl is None:
-            return 0
-        path = self.work_dir / "metrics.jsonl"
-        self._jsonl.close()
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        limit = (epochs_done + 1, iter_in_epoch) if iter_in_epoch else (epochs_done, math.inf)
-        cut = len(lines)
-        for i, line in enumerate(lines):
-            try:
-                rec = json.loads(line)
-            except ValueError:  # a line torn by the kill
-                cut = i
-                break
-            epoch = rec.get("epoch") if isinstance(rec, dict) else None
-            if not isinstance(epoch, int):
-                continue
-            it = rec.get("iter")
-            if (epoch, it if isinstance(it, int) else math.inf) > limit:
-                cut = i
-                break
-        if cut < len(lines):
-            with _append(self.work_dir / "metrics.discarded.jsonl") as f:
-                f.writelines(x if x.endswith("\n") else x + "\n" for x in lines[cut:])
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text("".join(lines[:cut]), encoding="utf-8")
-            os.replace(tmp, path)
-        self._jsonl = _append(path)
-        return len(lines) - cut
+        ``iter_in_epoch`` batches of the next: the loggers drop what the interrupted run
+        logged after it (metrics.jsonl moves those records to metrics.discarded.jsonl).
+        Returns how many records moved."""
+        return self.loggers.rewind(epochs_done, iter_in_epoch)
 
-    def close(self) -> None:
-        for f in (self._jsonl, self._text):
-            if f:
-                f.close()
-        self._jsonl = self._text = None
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+    def close(self, status: str = "success") -> None:
+        """Finish every logger (``status``: "success" or "failed") and close train.log."""
+        try:
+            self.loggers.finish(status)
+        finally:
+            if self._text:
+                self._text.close()
+            self._text = None
 
     def __enter__(self) -> RunLogger:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close("failed" if exc_type else "success")
 
 
 class RankLogger(RunLogger):

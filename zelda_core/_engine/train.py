@@ -44,10 +44,13 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
         # the previous group, so its lock is taken over even if a straggler still holds it
         with WorkDirLock(site.work_dir, force=force_lock or site.restarted) as lock:
             parts = build_run(recipe, site, lock, download=download, init_from=init_from)
+            status = "failed"
             try:
-                return _train_and_report(parts, force_init=force_init, plots=plots)
+                summary = _train_and_report(parts, force_init=force_init, plots=plots)
+                status = "success"
+                return summary
             finally:
-                parts.training.logger.close()
+                parts.training.logger.close(status)
 
 
 def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> dict[str, Any]:
@@ -69,8 +72,11 @@ def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> di
         "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
         "skipped": [list(s) for s in result.skipped],
     }
+    if result.best_checkpoint and ctx.is_main:
+        logger.artifact(result.best_checkpoint, "checkpoint")
     if parts.val_loader is not None and training.metrics and ctx.is_main:
-        save_metric_files(training.metrics, work_dir / "val", training.classes)
+        for path in save_metric_files(training.metrics, work_dir / "val", training.classes):
+            logger.artifact(path, "metrics")
     if "test" in parts.splits:
         ckpt = result.best_checkpoint or result.last_checkpoint
         report = test_checkpoint(parts.resolved, ckpt, split="test", out=work_dir / "test_metrics.json",
@@ -93,14 +99,16 @@ def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> di
     if ctx.is_main:
         write_json(work_dir / "summary.json", summary)
         if plots:
-            write_plots(logger, work_dir)
+            for path in write_plots(logger, work_dir):
+                logger.artifact(path, "plot")
+        logger.summary(summary)
     return summary
 
 
-def write_plots(logger: RunLogger, work_dir: Path) -> None:
+def write_plots(logger: RunLogger, work_dir: Path) -> list[Path]:
     """The pictures of ``zelda plot`` in ``work_dir/plots`` when matplotlib is installed
     (the ``plot`` extra); without it, one line says so and how to install it; a failure to
-    draw is a warning, never a failed run."""
+    draw is a warning, never a failed run. Returns the files drawn."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -108,15 +116,16 @@ def write_plots(logger: RunLogger, work_dir: Path) -> None:
 
         logger.info(f"plots skipped: matplotlib is not installed ({install_hint('plot')}; "
                     "--no-plots or ZELDA_PLOTS=0 leaves them out without this line)")
-        return
+        return []
     from .._deploy.plot import plot_runs
 
     try:
         files = plot_runs([work_dir], work_dir / "plots")
     except Exception as exc:  # noqa: BLE001 - the run itself succeeded
         logger.warning(f"could not draw the run's plots: {type(exc).__name__}: {exc}")
-        return
+        return []
     logger.info(f"plots: {len(files)} files in {work_dir / 'plots'} (zelda plot draws them again)")
+    return [Path(f) for f in files]
 
 
 def report_skipped(logger: RunLogger, skipped: list[list[str]]) -> None:
