@@ -22,8 +22,8 @@ def test_the_build_runs_in_dependency_order_before_the_first_batch(calls):
     # first entries, in order: config, process group, work dir, data, model, loggers, logger,
     # device, fine-tuning, optimizer, then the loop
     firsts = list(dict.fromkeys(path))
-    assert firsts == ["train", "workdir", "assemble", "config", "finetune", "distributed", "download",
-                      "build", "loggers", "log", "device", "optim", "loop"], path
+    assert firsts == ["train", "workdir", "assemble", "config", "finetune", "targets", "distributed",
+                      "download", "build", "loggers", "log", "device", "optim", "loop"], path
     counts = summary(path)["entered"]
     # the services the build and fit's first lines call in between: distributed (setup, the
     # barrier after the work dir is tidied, the process's GPU, the DDP wrapper), finetune
@@ -34,8 +34,12 @@ def test_the_build_runs_in_dependency_order_before_the_first_batch(calls):
     # only for a reason you can write here.
     assert counts.pop("distributed") <= 4 and counts.pop("workdir") <= 3, path
     assert counts.pop("finetune") <= 3 and counts.pop("device") <= 3, path
+    # targets (train.label_smoothing/class_weights/batch_transforms): the [train] check,
+    # the build, the first batch's rows
+    assert counts.pop("targets") <= 3, path
     assert max(counts.values()) <= 2, path
-    assert summary(path)["stays"] <= 25, path  # 25: the loggers' build (register_loggers)
+    # 28: the loggers' build (register_loggers) and the target rows (targets)
+    assert summary(path)["stays"] <= 28, path
     # the Trainer is given its parts: its constructor calls into no other module
     inside = [c for c in calls if c[0].endswith(".loop") and c[1] == "__init__"]
     assert len(inside) == 1
@@ -48,7 +52,7 @@ def test_the_build_runs_in_dependency_order_before_the_first_batch(calls):
 def test_the_path_to_the_first_metric_enters_train_assemble_loop_evaluate_in_turn(calls):
     path = stays(calls)
     s = summary(path)
-    assert s["stays"] <= 35 and s["returns"] <= 21, path  # 35: the loggers' build
+    assert s["stays"] <= 40 and s["returns"] <= 25, path  # the loggers' build; the target rows per batch
     # the orchestrating modules in one direction: train -> assemble -> loop -> evaluate
     order = [m for m in path if m in ("train", "assemble", "loop", "evaluate")]
     assert order == ["train", "assemble", "assemble", "loop", "evaluate"], path
