@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .augment import to_tensor
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
@@ -108,7 +110,9 @@ class RandomErasing:
         imgs = sample["imgs"]
         boxes = self.make_params(_rng(sample), int(imgs.shape[1]), int(imgs.shape[2]))
         if boxes:
-            imgs = np.array(imgs)  # a copy: crops and flips are views of the decoded frames
+            imgs = to_tensor(imgs).numpy()  # a copy: crops and flips are views of the decoded frames
+            if np.may_share_memory(imgs, sample["imgs"]):
+                imgs = imgs.copy()
             for b in boxes:
                 x0, y0, x1, y1 = b["box"]
                 imgs[:, y0:y1, x0:x1] = b["values"]

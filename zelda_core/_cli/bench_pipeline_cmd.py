@@ -17,13 +17,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "no workers) and report videos/s, CPU seconds per video (getrusage: all "
                     "threads) and each transform's share of the time.")
     p.add_argument("recipe", help="path to a .toml recipe")
-    p.add_argument("--split", default="train", help="split to run (default train)")
+    p.add_argument("--split", action="append", default=[],
+                   help="split to run (default train); repeat it to compare pipelines side by "
+                        "side over their videos, in alternating rounds")
     p.add_argument("--limit", type=int, default=None, help="first N videos only")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_decoder_argument(p, repeat=True)
     p.add_argument("--rounds", type=int, default=1,
-                   help="with several --decoder: alternating rounds, the median reported "
-                        "(default 1)")
+                   help="with several --decoder or --split: alternating rounds, the median "
+                        "reported (default 1)")
     add_set_argument(p)
     p.set_defaults(func=run)
 
@@ -84,10 +86,15 @@ def run(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise ZeldaError("--rounds must be at least 1")
     args.decoder = list(dict.fromkeys(args.decoder))  # each backend once
-    if len(args.decoder) > 1:
+    args.split = list(dict.fromkeys(args.split)) or ["train"]
+    if len(args.decoder) > 1 and len(args.split) > 1:
+        raise ZeldaError("compare either decoders (several --decoder) or pipelines (several "
+                         "--split), not both at once")
+    if len(args.decoder) > 1 or len(args.split) > 1:
         return _compare(args)
     overrides = args.overrides + [decoder_override(d) for d in args.decoder]
     recipe = load_recipe(args.recipe, overrides)
+    args.split = args.split[0]
     r = bench(recipe, args.split, args.limit)
     if args.json:
         print(json.dumps(r))
@@ -101,32 +108,40 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    """Each decoder over the same videos in this process, alternating for ``--rounds``
-    rounds (load changes hit every backend alike); medians side by side, ratios to the
-    first decoder."""
+    """Each decoder (or each split's pipeline) over the same recipe in this process,
+    alternating for ``--rounds`` rounds (load changes hit every one alike); medians side by
+    side, ratios to the first."""
     import statistics
 
     from .._recipe import load_recipe
 
-    recipes = {d: load_recipe(args.recipe, [*args.overrides, decoder_override(d)])
-               for d in args.decoder}
-    runs: dict[str, list[dict[str, Any]]] = {d: [] for d in args.decoder}
+    if len(args.split) > 1:
+        what = "split"
+        base = load_recipe(args.recipe, [*args.overrides, *map(decoder_override, args.decoder)])
+        cases = {s: (base, s) for s in args.split}
+    else:
+        what = "decoder"
+        cases = {d: (load_recipe(args.recipe, [*args.overrides, decoder_override(d)]), args.split[0])
+                 for d in args.decoder}
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
     for _ in range(args.rounds):
-        for d in args.decoder:
-            runs[d].append(bench(recipes[d], args.split, args.limit))
-    cpu = {d: statistics.median(r["cpu_s_per_video"] for r in rs) for d, rs in runs.items()}
-    first = args.decoder[0]
-    rows = [{"decoder": d, "rounds": args.rounds, "videos": rs[0]["videos"],
-             "cpu_s_per_video": round(cpu[d], 5),
+        for c, (recipe, split) in cases.items():
+            runs[c].append(bench(recipe, split, args.limit))
+    cpu = {c: statistics.median(r["cpu_s_per_video"] for r in rs) for c, rs in runs.items()}
+    first = next(iter(cases))
+    rows = [{what: c, "rounds": args.rounds, "videos": rs[0]["videos"],
+             "cpu_s_per_video": round(cpu[c], 5),
              "cpu_s_per_video_rounds": [r["cpu_s_per_video"] for r in rs],
-             "vs_first": round(cpu[d] / cpu[first], 3) if cpu[first] else None}
-            for d, rs in runs.items()]
+             "vs_first": round(cpu[c] / cpu[first], 3) if cpu[first] else None,
+             "transforms": rs[-1]["transforms"]}
+            for c, rs in runs.items()]
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{args.recipe} data.{args.split}: {rows[0]['videos']} videos, {args.rounds} "
+    where = f"data.{args.split[0]}" if what == "decoder" else f"decoder {args.decoder or 'of the recipe'}"
+    print(f"{args.recipe} {where}: {rows[0]['videos']} videos, {args.rounds} "
           f"alternating round(s), median CPU-s per video")
     for r in rows:
-        print(f"  {r['decoder']:<12} {r['cpu_s_per_video']:.4f}  ({r['vs_first']:.2f}x {first})  "
+        print(f"  {r[what]:<12} {r['cpu_s_per_video']:.4f}  ({r['vs_first']:.2f}x {first})  "
               f"rounds: {', '.join(f'{c:.4f}' for c in r['cpu_s_per_video_rounds'])}")
     return 0

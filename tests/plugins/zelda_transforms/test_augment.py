@@ -238,7 +238,16 @@ def test_bilinear_geometry_against_pil(clip):
 
 def test_ops_see_each_frame_alone(clip):
     """The statistics an op reads (contrast mean, autocontrast range, histogram) are per
-    frame: a clip's frame equals that frame augmented alone."""
+    frame: a clip's frame equals that frame augmented alone. Views (crops, flips) reach the
+    ops as the frames they show."""
+    for view in (clip[:, :, ::-1], clip[:, ::-1, 3:50], clip[::-1, 5:, ::-2]):
+        assert np.array_equal(to_frames(to_tensor(view)), np.ascontiguousarray(view))
+    erased = RandomErasing(p=1.0)({"imgs": clip[:, :, ::-1], "rng": np.random.default_rng(3)})
+    (x0, y0, x1, y1), = [b["box"] for b in erased["random_erasing"]]
+    keep = np.ones(clip.shape[:3], bool)
+    keep[:, y0:y1, x0:x1] = False
+    assert np.array_equal(erased["imgs"][keep], clip[:, :, ::-1][keep])
+    assert (erased["imgs"][:, y0:y1, x0:x1] == [124, 116, 104]).all()
     for op, arg in [("Contrast", 1.7), ("AutoContrast", None), ("Equalize", None),
                     ("Sharpness", 1.9), ("Rotate", 12.0)]:
         whole = to_frames(apply_op(to_tensor(clip), op, arg))
@@ -299,3 +308,26 @@ def test_torchvision_functional_per_frame(clip):
     hue = torch.stack([tv.adjust_hue(f, 0.2) for f in frames]).permute(0, 2, 3, 1).numpy()
     from zelda_transforms.augment_ops import adjust_hue
     assert np.abs(to_frames(adjust_hue(to_tensor(clip), 0.2)).astype(int) - hue).max() <= 1
+
+
+def test_bench_pipeline_compares_splits_side_by_side(capsys):
+    """``zelda bench pipeline --split A --split B``: both pipelines over the same videos in
+    alternating rounds, the ratio to the first (how docs/benchmarks.md measures the
+    augmentation stack against the tutorial's train pipeline)."""
+    import json
+
+    from zelda_core._cli.main import main
+
+    recipe = Path(__file__).resolve().parents[3] / "benchmarks/pipeline/kinetics2_tiny.toml"
+    rc = main(["bench", "pipeline", str(recipe), "--split", "tutorial_train",
+               "--split", "augmented_train", "--limit", "2", "--rounds", "2", "--json",
+               "--set", f"data.root={json.dumps(str(DATA))}"])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["split"] for r in rows] == ["tutorial_train", "augmented_train"]
+    assert all(r["videos"] == 2 and len(r["cpu_s_per_video_rounds"]) == 2 for r in rows)
+    assert rows[0]["vs_first"] == 1.0 and rows[1]["vs_first"] > 0
+    assert "rand_augment" in rows[1]["transforms"] and "random_erasing" in rows[1]["transforms"]
+    assert main(["bench", "pipeline", str(recipe), "--split", "a", "--split", "b",
+                 "--decoder", "pyav", "--decoder", "decord"]) == 1
+    assert "not both" in capsys.readouterr().err
