@@ -103,3 +103,15 @@ def test_dump_of_a_multi_label_test_recomputes_the_summary(trained, tmp_path, ca
         metric.update(scores, targets)
         recomputed.update(metric.compute())
     assert recomputed == {k: v for k, v in summary["test"].items() if k != "samples"}
+
+
+def test_bench_train_builds_the_multi_label_model_a_run_builds(trained, monkeypatch):
+    import zelda_core._engine.bench_train as bench
+    from zelda_core._recipe import load_recipe
+
+    run, _ = trained
+    built = []
+    real = bench.build_model
+    monkeypatch.setattr(bench, "build_model", lambda table, **kw: built.append(table) or real(table, **kw))
+    bench.bench_train(load_recipe(str(run / "r.toml")), device="cpu", batches=1, model_batches=1)
+    assert built[0]["head"]["multi_label"] is True

@@ -78,7 +78,8 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(int(data.get("seed", 0)))
     ds = build_dataset(data, "train", recipe_file=file)
-    model = build_model(model_table(data, len(ds.classes) or None, file=file), file=file)
+    model = build_model(model_table(data, len(ds.classes) or None, file=file,
+                                    multi_label=bool(getattr(ds, "multi_label", False))), file=file)
     place = place_model(model, device=dev, amp=cfg.amp, channels_last=cfg.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer)
     scaler = make_scaler(place.device, place.dtype)
