@@ -115,3 +115,27 @@ def test_bench_train_builds_the_multi_label_model_a_run_builds(trained, monkeypa
     monkeypatch.setattr(bench, "build_model", lambda table, **kw: built.append(table) or real(table, **kw))
     bench.bench_train(load_recipe(str(run / "r.toml")), device="cpu", batches=1, model_batches=1)
     assert built[0]["head"]["multi_label"] is True
+
+
+def test_an_exported_multi_label_model_predicts_the_same_labels(trained, tmp_path, capsys):
+    from extras import need
+
+    need("onnxruntime", "export")
+    from zelda_core._cli.main import main
+
+    run, summary = trained
+    out = tmp_path / "m.onnx"
+    assert main(["export", summary["best_checkpoint"], "--format", "onnx", "--out", str(out)]) == 0
+    capsys.readouterr()
+    video = str(run / "data" / "val" / "val1.mp4")
+    listed = []
+    for model in (summary["best_checkpoint"], str(out)):
+        assert main(["predict", model, video, "--format", "json", "--threshold", "0", "--workers", "0"]) == 0
+        listed.append(json.loads(capsys.readouterr().out)[0]["predictions"])
+    assert [p["label"] for p in listed[0]] == [p["label"] for p in listed[1]]
+    assert [p["probability"] for p in listed[1]] == pytest.approx([p["probability"] for p in listed[0]], abs=1e-4)
+    from zelda_core._deploy.metadata import read_metadata
+    from zelda_core._deploy.predict import load_source
+
+    assert read_metadata(out)["output"]["multi_label"] is True
+    assert load_source(out).multi_label and load_source(summary["best_checkpoint"], device="cpu").multi_label
