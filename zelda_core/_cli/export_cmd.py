@@ -1,4 +1,4 @@
-"""``zelda export CKPT --format onnx|torchscript|torch-export --out FILE``."""
+"""``zelda export CKPT --format onnx|torchscript|torch-export|<a model's own> --out FILE``."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "next to the PyTorch model on real clips; a difference beyond --tolerance "
                     f"is an error. ONNX needs: {install_hint('export')}.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file written by zelda run")
-    p.add_argument("--format", "-f", dest="fmt", required=True,
-                   choices=("onnx", "torchscript", "torch-export"), help="what to write")
-    p.add_argument("--out", "-o", required=True, metavar="FILE", help="output file")
+    p.add_argument("--format", "-f", dest="fmt", required=True, metavar="FORMAT",
+                   help="what to write: onnx, torchscript, torch-export, or a format the "
+                        "model writes itself (the transformers models: hf, a folder "
+                        "AutoModelForVideoClassification.from_pretrained loads)")
+    p.add_argument("--out", "-o", required=True, metavar="FILE",
+                   help="output file (a folder for a model's own format)")
     p.add_argument("--clip-len", type=int, metavar="T",
                    help="frames per clip (default: the test pipeline's)")
     p.add_argument("--size", type=int, metavar="S",
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, args.out, fmt=args.fmt, clip_len=args.clip_len, size=args.size,
         views=args.views, dynamic_batch=args.dynamic_batch, verify_videos=args.verify_video,
         verify_clips=args.verify_clips, data_root=args.data_root, tolerance=args.tolerance)
-    extra = "" if args.fmt == "onnx" else " (metadata in {}.json)".format(report["out"])
+    from .._deploy.metadata import FORMATS
+
+    extra = "" if args.fmt in ("onnx",) or args.fmt not in FORMATS else \
+        " (metadata in {}.json)".format(report["out"])
     print(f"done: {report['out']}{extra}")
     return 0

@@ -23,7 +23,7 @@ import torch
 
 from .._errors import ZeldaError
 from .._install import install_hint
-from .._outputs import check_output_file
+from .._outputs import check_output_file, check_output_folder
 from . import spec
 from .metadata import FORMATS, atomic_target, file_sha256, sidecar_path, to_props, write_json_atomic
 
@@ -210,19 +210,27 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
     from .._engine.build import model_from_checkpoint
     from .labels import class_names
 
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    from .native import export_native, native_formats
+
+    native = fmt not in FORMATS  # a format the model writes itself, checked once it is built
     _check_options(clip_len=clip_len, size=size, verify_clips=verify_clips, tolerance=tolerance)
     if fmt == "onnx":  # fail before any work when the extra is missing
         _import("onnx")
         _import("onnxruntime")
     out = Path(out)
     inputs = [("the checkpoint", checkpoint)] + [("a verification video", v) for v in verify_videos or []]
-    check_output_file(out, inputs=inputs)  # before any work: an output never lands on an input
-    if fmt != "onnx":
+    if native:  # before any work: an output never lands on an input
+        check_output_folder(out, inputs=inputs)
+    else:
+        check_output_file(out, inputs=inputs)
+    if fmt not in ("onnx", *([] if not native else [fmt])):
         check_output_file(sidecar_path(out), inputs=inputs, option="--out's metadata file")
     model, ckpt = model_from_checkpoint(checkpoint, device="cpu")
     model.float().eval()
+    if native and fmt not in native_formats(model):
+        offered = native_formats(model)
+        raise ExportError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS + offered)}"
+                          + ("" if offered else " (no other format is offered by this model)"))
     recipe = ckpt["recipe"]
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels, note = class_names(list(ckpt.get("classes") or []), recipe, num_classes or None)
@@ -245,9 +253,11 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
     steps = spec.adapt(steps, clip_len=clip_len, size=size, num_clips=num_clips)
     clips, videos = verification_clips(recipe, steps, verify_videos, verify_clips, data_root, split)
     inputs += [("a verification video", v) for v in videos]
-    check_output_file(out, inputs=inputs)
+    if not native:
+        check_output_file(out, inputs=inputs)
     v = clips[0].shape[0]
-    single = v == 1
+    single = v == 1 and not native  # a native folder is a PyTorch model: (N, V, ...) always
+    dynamic_batch = dynamic_batch or native
     shape = tuple(clips[0].shape[1:] if single else clips[0].shape)
     log(f"input: uint8 ({'N' if dynamic_batch else 1}, {', '.join(map(str, shape))}) "
         f"{'(N, C, T, H, W)' if single else '(N, V, C, T, H, W)'}; {len(clips)} verification "
@@ -274,6 +284,12 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         "python_version": platform.python_version(),
         "checkpoint": Path(checkpoint).name, "checkpoint_sha256": file_sha256(checkpoint),
     }
+    if native:
+        result = export_native(model, fmt, out, labels=labels, preprocessing=spec.describe(
+            steps, recipe, model), batches=batch, meta=meta, tolerance=tolerance,
+            inputs=inputs, log=log)
+        result.videos = videos
+        return {"out": str(out), "metadata": meta, "verification": result}
     suffix = {"onnx": ".onnx", "torchscript": ".pt", "torch-export": ".pt2"}[fmt]
     with atomic_target(out, suffix, inputs=inputs) as tmp, warnings.catch_warnings():
         # shape checks in Python turn into constants in a trace: verification below is

@@ -74,10 +74,15 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of an exported model (ONNX: its metadata_props, checked against the
     graph, whose weights must be finite; else the sidecar), checked key by key: a damaged
     or tampered file is one ZeldaError naming it, never a wrong label or a traceback."""
+    from .native import METADATA_FILE
+
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir() and (path / METADATA_FILE).is_file():  # a folder a model wrote itself
+        model = None
+        meta = _read_json(path / METADATA_FILE, path)
+    elif not path.is_file():
         raise ZeldaError(f"{path}: no such file")
-    if path.suffix.lower() == ".onnx":
+    elif path.suffix.lower() == ".onnx":
         try:
             import onnx
         except ImportError:
@@ -98,10 +103,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         if not side.is_file():
             raise ZeldaError(f"{path}: its metadata sidecar {side} is missing (zelda export "
                              "writes it beside the model)")
-        try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ZeldaError(f"{side}: the metadata of {path} is not JSON ({_first_line(exc)})") from None
+        meta = _read_json(side, path)
     if not isinstance(meta, dict) or "pipeline" not in meta or "labels" not in meta:
         raise ZeldaError(f"{path} was not exported by zelda export (its metadata has no "
                          "pipeline and labels)")
@@ -109,6 +111,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if model is not None:
         _check_onnx_graph(model, meta, path)
     return meta
+
+
+def _read_json(side: Path, path: Path) -> Any:
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ZeldaError(f"{side}: the metadata of {path} is not JSON ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -122,7 +131,8 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
         return ZeldaError(f"{path}: metadata {key!r} is {meta.get(key)!r:.80}, expected "
                           f"{expected}; the file was changed after zelda export: export it again")
 
-    if meta.get("format", "onnx") not in FORMATS:
+    native = isinstance(meta.get("model"), dict)  # a folder the model wrote (_deploy.native)
+    if meta.get("format", "onnx") not in FORMATS and not (native and isinstance(meta.get("format"), str)):
         raise bad("format", f"one of {', '.join(FORMATS)}")
     labels = meta.get("labels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):

@@ -145,37 +145,75 @@ class Source:
 
 def is_exported(path: str | Path) -> bool:
     from .metadata import sidecar_path
+    from .native import is_native_export
 
-    return Path(path).suffix.lower() == ".onnx" or sidecar_path(path).is_file()
+    return Path(path).suffix.lower() == ".onnx" or sidecar_path(path).is_file() or \
+        is_native_export(path)
 
 
 def load_source(model_path: str | Path, *, device: str = "auto", amp: str = "auto",
                 decoder: str | None = None) -> Source:
     """A checkpoint (PyTorch model) or an exported file (its own runtime), ready to score."""
-    src = _exported_source(model_path) if is_exported(model_path) else \
-        _checkpoint_source(model_path, device=device, amp=amp)
+    from .native import is_native_export
+
+    if is_native_export(model_path):
+        src = _native_source(model_path, device=device, amp=amp)
+    elif is_exported(model_path):
+        src = _exported_source(model_path)
+    else:
+        src = _checkpoint_source(model_path, device=device, amp=amp)
     if decoder:
         src.decoder = {"type": decoder}
     return src
 
 
 def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
-    import torch
-
-    from .._contracts import check_scores
     from .._engine.build import is_multi_label, model_from_checkpoint
-    from .._engine.device import amp_dtype, autocast
     from .labels import class_names
 
     model, ckpt = model_from_checkpoint(path, device=device)
     recipe = ckpt["recipe"]
-    dev = next(model.parameters()).device
-    dtype = amp_dtype(amp, dev)
     multi = bool(getattr(model, "multi_label", False)) or is_multi_label(recipe.get("model"))
-    prob = multi or model.average_clips == "prob"  # a multi-label predict averages sigmoids
     _, steps = spec.test_steps(recipe, source=str(path))
     labels, note = class_names(list(ckpt.get("classes") or []), recipe,
                                int(getattr(model, "num_classes", 0) or 0) or None)
+    from .._data import decoder_spec
+
+    return _model_source(model, amp=amp, steps=steps, decoder=decoder_spec(recipe.get("data") or {}),
+                         seed=int(recipe.get("seed", 0)), labels=labels, notes=[note] if note else [],
+                         multi_label=multi)
+
+
+def _native_source(path: str | Path, *, device: str, amp: str) -> Source:
+    """A folder a model wrote itself (``zelda export --format hf``): the model rebuilt from
+    it through the registry, fed as its metadata says."""
+    from .._engine.device import place_model
+    from .metadata import read_metadata
+    from .native import build_from_folder
+
+    meta = read_metadata(path)
+    model = build_from_folder(meta["model"], Path(path).resolve(), where=str(path))
+    place_model(model, device=device, amp="none", channels_last=False)
+    model.eval()
+    labels = list(meta["labels"])
+    if int(getattr(model, "num_classes", 0) or 0) != len(labels):
+        raise ZeldaError(f"{path}: the model scores {model.num_classes} classes but its metadata "
+                         f"names {len(labels)} labels; export it again")
+    return _model_source(model, amp=amp, steps=meta["pipeline"], decoder=meta.get("decoder") or {},
+                         seed=int(meta.get("seed", 0)), labels=labels, notes=[],
+                         multi_label=bool(getattr(model, "multi_label", False)))
+
+
+def _model_source(model: Any, *, amp: str, steps: list[dict], decoder: dict[str, Any], seed: int,
+                  labels: list[str], notes: list[str], multi_label: bool) -> Source:
+    import torch
+
+    from .._contracts import check_scores
+    from .._engine.device import amp_dtype, autocast
+
+    dev = next(model.parameters()).device
+    dtype = amp_dtype(amp, dev)
+    prob = multi_label or model.average_clips == "prob"  # a multi-label predict averages sigmoids
 
     def score(inputs: torch.Tensor) -> np.ndarray:
         with torch.inference_mode(), autocast(dev, dtype):
@@ -187,11 +225,9 @@ def _checkpoint_source(path: str | Path, *, device: str, amp: str) -> Source:
             out = out.softmax(-1)
         return out.cpu().numpy()
 
-    from .._data import decoder_spec
-
-    return Source(score=score, steps=steps, decoder=decoder_spec(recipe.get("data") or {}),
-                  seed=int(recipe.get("seed", 0)), labels=labels, notes=[note] if note else [],
-                  multi_label=multi, device=f"{dev}{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ''}")
+    return Source(score=score, steps=steps, decoder=decoder, seed=seed, labels=labels, notes=notes,
+                  multi_label=multi_label,
+                  device=f"{dev}{' ' + str(dtype).replace('torch.', '') + ' autocast' if dtype else ''}")
 
 
 def _exported_source(path: str | Path) -> Source:
