@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .archs import ARCHS
+from .configs import accepts
 from .source import PROCESSORS
 
 PROCESSOR_TYPES = {"videomae": "VideoMAEVideoProcessor", "vjepa2": "VJEPA2VideoProcessor",
@@ -59,13 +60,21 @@ def save_hf(model: Any, directory: Path, *, labels: list[str],
     builds the same zelda model from it (the folder named ".")."""
     net = model.net
     config = net.config
-    saved = (config.num_labels, dict(config.id2label), dict(config.label2id))
+    saved = (dict(config.id2label), dict(config.label2id))
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}
+    # a training-only value the config class would refuse on loading (TimeSformer's float
+    # drop_path_rate) is saved as its default: from_pretrained must read the folder
+    refused = {k: v for k, v in config.to_dict().items()
+               if k.startswith("drop_path") and not accepts(config, k, v)}
+    for k in refused:
+        object.__setattr__(config, k, 0)
     try:
         net.save_pretrained(directory)
     finally:
-        config.id2label, config.label2id = saved[1], saved[2]
+        config.id2label, config.label2id = saved
+        for k, v in refused.items():
+            object.__setattr__(config, k, v)
     name, processor = processor_config(model, preprocessing)
     (directory / name).write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
     return {"type": model.arch if model.arch in ARCHS else "hf_video", "checkpoint": ".",

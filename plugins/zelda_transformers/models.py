@@ -38,6 +38,7 @@ from zelda_core.api import (
 
 from . import source as src
 from .archs import ARCHS, BY_MODEL_TYPE, Arch
+from .configs import set_config
 from .spec import from_configs
 
 try:
@@ -227,6 +228,24 @@ def input_spec(arch_name: str | None, params: dict[str, Any]) -> InputSpec:
     return from_configs(cfg, processor, arch_name=arch_name, source=where)
 
 
+_LABEL_KEYS = ("num_labels", "id2label", "label2id")
+
+
+def check_params(arch_name: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """What ``zelda recipe check`` builds: the checkpoint's architecture from its
+    ``config.json`` with random weights (no weights file is read)."""
+    checkpoint = params.get("checkpoint")
+    if checkpoint is None:
+        return params
+    _, cfg, _, arch = _source_configs(arch_name, checkpoint, params.get("revision"),
+                                      params.get("config"))
+    keys = set(config_keys(_config_class(arch, cfg.get("model_type")))) - set(_LABEL_KEYS)
+    config = {k: v for k, v in cfg.items() if k in keys}
+    if arch_name is None:
+        config["model_type"] = cfg.get("model_type")
+    return {**params, "checkpoint": None, "revision": None, "config": config}
+
+
 def _classifier(net: nn.Module) -> tuple[nn.Module, str]:
     head = getattr(net, "classifier", None)
     if isinstance(head, nn.Linear):
@@ -251,6 +270,14 @@ def _from_pretrained(cls: type, source: Any, overrides: dict[str, Any], attn: st
                               f"{src._first_line(exc)}") from None
 
 
+def _pretrained_config(cls: type, source: Any, overrides: dict[str, Any]) -> Any:
+    try:
+        return cls.from_pretrained(**source.load_kwargs(), **overrides)
+    except OSError as exc:
+        raise src.SourceError(f"checkpoint = {source.name}: its config cannot be read: "
+                              f"{src._first_line(exc)}") from None
+
+
 def _attention(model_cls: type) -> str | None:
     """SDPA where the architecture has it (TimeSformer has only its own attention)."""
     return "sdpa" if getattr(model_cls, "_supports_sdpa", False) else None
@@ -270,16 +297,17 @@ def build(arch_name: str | None, *, num_classes: int | None, checkpoint: str | N
             raise ValueError(f"{name} needs 3 values (R, G, B on the 0-255 scale), got {value}")
     if drop_path is not None and not 0.0 <= drop_path < 1.0:
         raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
-    config = dict(config or {})
     source, cfg, processor, arch = _source_configs(arch_name, checkpoint, revision, config)
+    config = dict(config or {})
     name = arch_name or cfg.get("model_type", ANY)
+    drop_key = None
     if drop_path:
-        key = arch.drop_path if arch is not None else "drop_path_rate"
+        drop_key = arch.drop_path if arch is not None else "drop_path_rate"
         cls = _config_class(arch, cfg.get("model_type"))
-        if key is None or key not in config_keys(cls):
+        if drop_key is None or drop_key not in config_keys(cls):
             raise ValueError(f"drop_path: {cls.__name__} has no stochastic depth in transformers "
                              "(V-JEPA 2 and TimeSformer have it); leave drop_path out")
-        config[key] = cfg[key] = float(drop_path)
+        config.pop(drop_key, None)
     spec = from_configs(cfg, processor, arch_name=arch_name, source=name)
     if arch is not None:
         model_cls = getattr(transformers, arch.model)
@@ -290,7 +318,12 @@ def build(arch_name: str | None, *, num_classes: int | None, checkpoint: str | N
     attn = _attention(model_cls if arch is not None else
                       transformers.MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING[_config_class(None, cfg["model_type"])])
     overrides = {k: v for k, v in config.items() if k != "model_type"}
+    cfg_cls = _config_class(arch, cfg.get("model_type"))
     if source is not None:
+        if drop_key is not None:  # the config with the rate first: the layers read it when built
+            hf_cfg = _pretrained_config(cfg_cls, source, overrides)
+            set_config(hf_cfg, drop_key, float(drop_path))
+            overrides = {"config": hf_cfg}
         net = _from_pretrained(model_cls, source, overrides, attn)
         weight_classes = int(net.config.num_labels)
         if num_classes is None:
@@ -315,8 +348,9 @@ def build(arch_name: str | None, *, num_classes: int | None, checkpoint: str | N
         if num_classes is None:
             raise ValueError("num_classes is not set: give it, or let the engine take it from "
                              "the data set's classes, or give a checkpoint")
-        cfg_cls = _config_class(arch, cfg.get("model_type"))
         hf_cfg = cfg_cls(**overrides, num_labels=num_classes)
+        if drop_key is not None:
+            set_config(hf_cfg, drop_key, float(drop_path))
         if attn:
             hf_cfg._attn_implementation = attn
         net = (model_cls if arch is not None else
@@ -354,6 +388,7 @@ def _factory(arch_name: str | None) -> Callable[..., HFVideoClassifier]:
         "processor config; drop_path: stochastic depth rate (drop_path_rate); multi_label: "
         "BCE and sigmoid scores.")
     factory.input_spec = lambda params: input_spec(arch_name, params)  # type: ignore[attr-defined]
+    factory.check_params = lambda params: check_params(arch_name, params)  # type: ignore[attr-defined]
     return factory
 
 

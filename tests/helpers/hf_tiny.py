@@ -43,3 +43,55 @@ def save_tiny_checkpoint(arch: str, folder: Path, *, num_labels: int = 5,
     if processor is not None:
         (folder / "preprocessor_config.json").write_text(json.dumps(processor))
     return folder
+
+
+def tiny_videomae_recipe(path: Path, root: Path, work_dir: Path, *, epochs: int = 2) -> Path:
+    """A VideoMAE recipe with a tiny random config (4x32x32 clips) on ``root`` (a
+    kinetics2_tiny layout); clip length, resize and crop come from the model (InputSpec)."""
+    config = ", ".join(f"{k} = {json.dumps(v)}" for k, v in TINY["videomae"].items())
+    pipeline = """[
+    {{ type = "sample_frames", frame_interval = 4, num_clips = {clips}{test} }},
+    {{ type = "decode" }},
+    {{ type = "resize" }},
+    {{ type = "{crop}" }},
+    {{ type = "format_shape" }},
+    {{ type = "pack" }},
+]"""
+    path.write_text(f"""
+seed = 0
+work_dir = "{work_dir}"
+
+[data]
+root = "{root}"
+decoder = "pyav"
+batch_size = 4
+workers = 0
+
+[data.train]
+type = "video_list"
+ann_file = "kinetics_tiny_train_video.txt"
+prefix = "train"
+label_map = "label_map.txt"
+pipeline = {pipeline.format(clips=1, test="", crop="random_crop")}
+
+[data.val]
+type = "video_list"
+ann_file = "kinetics_tiny_val_video.txt"
+prefix = "val"
+label_map = "label_map.txt"
+pipeline = {pipeline.format(clips=2, test=", test_mode = true", crop="center_crop")}
+
+[model]
+type = "videomae"
+config = {{ {config} }}
+
+[train]
+epochs = {epochs}
+device = "cpu"
+optimizer = {{ type = "AdamW", lr = 0.001 }}
+
+[metrics.accuracy]
+type = "top_k_accuracy"
+k = [1]
+""")
+    return path

@@ -209,7 +209,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
     from .. import __version__
     from .._engine.build import model_from_checkpoint
     from .labels import class_names
-
     from .native import export_native, native_formats
 
     native = fmt not in FORMATS  # a format the model writes itself, checked once it is built
