@@ -32,6 +32,8 @@ class OptionalPlugin:
 
     pins: tuple[str, ...]
     tests: tuple[str, ...]
+    extras: tuple[str, ...] = ()
+    """Other extras its tests need (installed and required too)."""
 
 
 OPTIONAL_PLUGINS = {
@@ -46,6 +48,10 @@ OPTIONAL_PLUGINS = {
     # one kinetics2_tiny run logging to both
     "mlflow": OptionalPlugin(pins=(TORCH,), tests=("tests/plugins/zelda_mlflow",)),
     "wandb": OptionalPlugin(pins=(TORCH, "mlflow>=2.12"), tests=("tests/plugins/zelda_wandb",)),
+    # transformers 5 needs no torchvision and imports beside the CPU torch 2.13.0; export:
+    # the plugin's tests check ONNX parity of VideoMAE
+    "transformers": OptionalPlugin(
+        pins=(TORCH,), tests=("tests/plugins/zelda_transformers",), extras=("export",)),
     # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
     # session tests_<name> is then part of the default run and of .ci/run
 }
@@ -79,9 +85,10 @@ def tests(session: nox.Session, decoder: str) -> None:
 def _optional_plugin_session(extra: str, plugin: OptionalPlugin) -> None:
     def session_func(session: nox.Session) -> None:
         session.install(*plugin.pins)
-        session.install("-e", f".[test,{extra}]")
+        extras = ",".join((extra, *plugin.extras))
+        session.install("-e", f".[test,{extras}]")
         session.run("pytest", "-q", *plugin.tests, *session.posargs,
-                    env={"ZELDA_TEST_EXTRAS": extra, "ZELDA_STRICT_PLUGINS": "1"})
+                    env={"ZELDA_TEST_EXTRAS": extras, "ZELDA_STRICT_PLUGINS": "1"})
 
     session_func.__doc__ = (f"The tests of the plugin that needs the {extra} extra, with "
                             f"{' + '.join(plugin.pins)} installed first.")

@@ -167,7 +167,15 @@ class Model(Protocol):
       to every model-tree factory with that parameter when the dataset is multi-label);
       its ``predict`` then averages the views' sigmoids (per-class probabilities);
     - optional ``enable_channels_last()``: switch to channels_last_3d memory format.
-      Models without it are never converted.
+      Models without it are never converted;
+    - optional ``native_formats: tuple[str, ...]`` with ``export_native(fmt, directory, *,
+      labels, preprocessing) -> dict``: formats the model writes itself for ``zelda export
+      --format`` (e.g. ``"hf"``, the folder ``transformers`` loads). It writes its files
+      into ``directory`` (which exists; ``labels`` are the class names, ``preprocessing``
+      the test pipeline's sampling, resize, crop, mean and std) and returns the ``[model]``
+      table that builds the same model from that folder, naming the folder ``"."``. zelda
+      verifies the folder by building that table and comparing ``predict`` on real clips;
+      ``zelda predict FOLDER`` builds it the same way.
 
     Any model-tree table whose factory takes a ``num_classes`` parameter and leaves it out
     gets the dataset's class count from the engine.

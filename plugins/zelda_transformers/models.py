@@ -265,9 +265,9 @@ def _from_pretrained(cls: type, source: Any, overrides: dict[str, Any], attn: st
                                    **({"attn_implementation": attn} if attn else {}), **overrides)
     except OSError as exc:
         if source.repo is not None and "offline" in str(exc).lower() or "connect" in str(exc).lower():
-            raise src.SourceError(src.offline_message(source, src._first_line(exc))) from None
+            raise src.SourceError(src.offline_message(source, src.first_line(exc))) from None
         raise src.SourceError(f"checkpoint = {source.name} cannot be loaded: "
-                              f"{src._first_line(exc)}") from None
+                              f"{src.first_line(exc)}") from None
 
 
 def _pretrained_config(cls: type, source: Any, overrides: dict[str, Any]) -> Any:
@@ -275,7 +275,7 @@ def _pretrained_config(cls: type, source: Any, overrides: dict[str, Any]) -> Any
         return cls.from_pretrained(**source.load_kwargs(), **overrides)
     except OSError as exc:
         raise src.SourceError(f"checkpoint = {source.name}: its config cannot be read: "
-                              f"{src._first_line(exc)}") from None
+                              f"{src.first_line(exc)}") from None
 
 
 def _attention(model_cls: type) -> str | None:
@@ -351,10 +351,10 @@ def build(arch_name: str | None, *, num_classes: int | None, checkpoint: str | N
         hf_cfg = cfg_cls(**overrides, num_labels=num_classes)
         if drop_key is not None:
             set_config(hf_cfg, drop_key, float(drop_path))
-        if attn:
-            hf_cfg._attn_implementation = attn
         net = (model_cls if arch is not None else
                transformers.MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING[cfg_cls])(hf_cfg).float()
+        if attn:
+            net.set_attn_implementation(attn)
     if input_name is None:
         input_name = net.main_input_name
     return HFVideoClassifier(

@@ -146,10 +146,10 @@ def _fetch(source: Source, filename: str) -> Path | None:
     except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable
         if filename != CONFIG and _cached(source, CONFIG):
             return None
-        raise SourceError(offline_message(source, _first_line(exc))) from None
+        raise SourceError(offline_message(source, first_line(exc))) from None
     except OSError as exc:  # RepositoryNotFound, RevisionNotFound, HTTP errors
         raise SourceError(f"checkpoint = {source.name}: {filename} cannot be read from the "
-                          f"Hub ({type(exc).__name__}: {_first_line(exc)})") from None
+                          f"Hub ({type(exc).__name__}: {first_line(exc)})") from None
     finally:
         hub_log.setLevel(level)
 
@@ -164,6 +164,6 @@ def _cached(source: Source, filename: str) -> bool:
     return isinstance(try_to_load_from_cache(source.repo, filename, revision=source.revision), str)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__

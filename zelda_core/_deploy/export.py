@@ -209,7 +209,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
     from .. import __version__
     from .._engine.build import model_from_checkpoint
     from .labels import class_names
-    from .native import export_native, native_formats
+    from .native import native_formats
 
     native = fmt not in FORMATS  # a format the model writes itself, checked once it is built
     _check_options(clip_len=clip_len, size=size, verify_clips=verify_clips, tolerance=tolerance)
@@ -284,7 +284,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         "checkpoint": Path(checkpoint).name, "checkpoint_sha256": file_sha256(checkpoint),
     }
     if native:
-        result = export_native(model, fmt, out, labels=labels, preprocessing=spec.describe(
+        result = _export_native(model, fmt, out, labels=labels, preprocessing=spec.describe(
             steps, recipe, model), batches=batch, meta=meta, tolerance=tolerance,
             inputs=inputs, log=log)
         result.videos = videos
@@ -322,6 +322,30 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fmt: str,
         else:
             _set_onnx_prop(tmp, "verification", meta["verification"])
     return {"out": str(out), "metadata": meta, "verification": result}
+
+
+def _export_native(model: torch.nn.Module, fmt: str, out: Path, *, labels: list[str],
+                   preprocessing: dict[str, Any], batches: list[np.ndarray], meta: dict[str, Any],
+                   tolerance: float, inputs: list[tuple[str, Any]],
+                   log: Callable[[str], None]) -> Verification:
+    """The model's own folder (``native``): written, rebuilt through the registry and
+    verified against the checkpoint's model before it appears at ``out``."""
+    from . import native
+
+    with native.staged_folder(out, inputs=inputs) as tmp:
+        table = native.write(model, fmt, tmp, labels=labels, preprocessing=preprocessing)
+        rebuilt = native.build_from_folder(table, tmp, where=f"the {fmt} export")
+        result = verify(model, native.runner(rebuilt), batches, False)
+        log(f"verify ({fmt} folder rebuilt against the checkpoint's model): {result.line()}")
+        if not result.ok(tolerance):
+            raise ExportError(
+                f"the exported model does not reproduce the PyTorch model: {result.line()} "
+                f"(tolerance {tolerance:g}); nothing was written to {out}")
+        meta["model"] = table
+        meta["verification"] = {"clips": result.clips, "max_abs_diff": result.max_abs_diff,
+                                "top1_agree": result.top1_agree, "tolerance": tolerance}
+        native.write_metadata(tmp, meta)
+    return result
 
 
 def _set_onnx_prop(path: Path, key: str, value: Any) -> None:

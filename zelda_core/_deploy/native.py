@@ -5,8 +5,8 @@ A model offers such formats with ``native_formats`` and writes them with
 ``export_native(fmt, directory, *, labels, preprocessing) -> dict``, returning the
 ``[model]`` table that builds the same model back from the folder (the folder named
 ``"."``). zelda writes into a temporary folder beside ``--out``, rebuilds the model from
-it through the registry, runs both on the verification clips, and only then writes
-``zelda_export.json`` (the metadata every export carries, plus that table) and moves the
+it through the registry, runs both on the verification clips (``export.py``), and only
+then writes ``zelda_export.json`` (the metadata every export carries, plus that table) and moves the
 folder into place. ``zelda predict FOLDER`` rebuilds the model the same way.
 """
 
@@ -16,11 +16,12 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .._errors import ZeldaError
 from .._outputs import OutputPathError, check_output_folder, os_error_text
@@ -61,7 +62,9 @@ def build_from_folder(table: dict[str, Any], folder: Path, *, where: str) -> Any
     return model.float().eval()
 
 
-def _runner(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+def runner(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 (N, V, C, T, H, W) array -> the rebuilt model's (N, K) scores."""
+    import numpy as np
     import torch
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -79,13 +82,34 @@ def _check_target(out: Path) -> None:
                               f"zelda export (no {METADATA_FILE}); pass a new or empty folder")
 
 
-def export_native(model: Any, fmt: str, out: str | Path, *, labels: list[str],
-                  preprocessing: dict[str, Any], batches: list[np.ndarray], meta: dict[str, Any],
-                  tolerance: float, inputs: list[tuple[str, Any]],
-                  log: Callable[[str], None]) -> Any:
-    """Write, verify, then move the folder into place; returns the Verification."""
-    from .export import ExportError, verify
+def write(model: Any, fmt: str, directory: Path, *, labels: list[str],
+          preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """The model's own files in ``directory``; returns its table (checked)."""
+    try:
+        table = model.export_native(fmt, directory, labels=list(labels), preprocessing=preprocessing)
+    except (ZeldaError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's own words, for people
+        raise ZeldaError(f"writing the {fmt} folder failed: {type(exc).__name__}: {exc} "
+                         "(--debug shows the traceback)") from exc
+    if not isinstance(table, dict) or not isinstance(table.get("type"), str):
+        raise ZeldaError(f"{type(model).__name__}.export_native returned {table!r:.80}, not a "
+                         "[model] table with a type")
+    return table
 
+
+def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
+    with open(directory / METADATA_FILE, "w", encoding="utf-8") as f:
+        f.write(json.dumps(meta, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | Path, *, inputs: list[tuple[str, Any]]) -> Iterator[Path]:
+    """A temporary folder beside ``out``, moved onto it when the block succeeds (an earlier
+    export there is replaced) and removed otherwise: no half-written or unverified folder
+    is ever left at ``out``."""
     out = Path(out)
     check_output_folder(out, inputs=inputs)
     _check_target(out)
@@ -94,27 +118,7 @@ def export_native(model: Any, fmt: str, out: str | Path, *, labels: list[str],
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        try:
-            table = model.export_native(fmt, tmp, labels=list(labels), preprocessing=preprocessing)
-        except OSError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the plugin's own words, for people
-            raise ExportError(f"writing the {fmt} folder failed: {type(exc).__name__}: {exc} "
-                              "(--debug shows the traceback)") from exc
-        rebuilt = build_from_folder(table, tmp, where=f"the {fmt} export")
-        result = verify(model, _runner(rebuilt), batches, False)
-        log(f"verify ({fmt} folder rebuilt against the checkpoint's model): {result.line()}")
-        if not result.ok(tolerance):
-            raise ExportError(
-                f"the exported model does not reproduce the PyTorch model: {result.line()} "
-                f"(tolerance {tolerance:g}); nothing was written to {out}")
-        meta = {**meta, "model": table,
-                "verification": {"clips": result.clips, "max_abs_diff": result.max_abs_diff,
-                                 "top1_agree": result.top1_agree, "tolerance": tolerance}}
-        with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
-            f.write(json.dumps(meta, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         _check_target(out)
         if out.exists():
             os.replace(out, old)
@@ -123,6 +127,4 @@ def export_native(model: Any, fmt: str, out: str | Path, *, labels: list[str],
     except OSError as exc:
         raise OutputPathError(os_error_text(exc, "write", out, "--out")) from exc
     finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return result
+        shutil.rmtree(tmp, ignore_errors=True)

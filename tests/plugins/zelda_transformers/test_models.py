@@ -195,8 +195,8 @@ def test_drop_path_in_the_config_and_refused_where_absent():
 
 
 def test_sdpa_attention_where_the_architecture_has_it():
-    assert tiny("videomae").net.config._attn_implementation == "sdpa"
-    assert tiny("vjepa2").net.config._attn_implementation == "sdpa"
+    for arch in ("videomae", "vjepa2", "vivit"):
+        assert tiny(arch).net.config._attn_implementation == "sdpa", arch
 
 
 def test_processor_defaults_from_config_only():
