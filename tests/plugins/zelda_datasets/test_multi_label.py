@@ -78,3 +78,27 @@ def test_engine_fills_multi_label_where_the_factory_takes_it(monkeypatch):
     assert "multi_label" not in table and is_multi_label(table)
     single = model_table(data, 4)
     assert "multi_label" not in single["head"] and not is_multi_label(single)
+
+
+def test_data_check_counts_every_label_of_a_multi_label_list(three, capsys):
+    import json
+
+    from zelda_core._cli.main import main
+
+    (three / "ann.txt").write_text("a b.mp4 0 2\nc.mp4 1\nd.mp4 2\n")
+    recipe = three / "r.toml"
+    recipe.write_text(f"""
+[data]
+root = "{three}"
+decoder = "pyav"
+[data.train]
+type = "video_list"
+ann_file = "ann.txt"
+prefix = "v"
+multi_label = true
+pipeline = [{{ type = "segment_sample", clip_len = 2 }}, {{ type = "decode" }},
+            {{ type = "format_shape" }}, {{ type = "pack" }}]
+""")
+    assert main(["data", "check", str(recipe), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["splits"]["train"]["classes"] == {"0": 1, "1": 1, "2": 2}
