@@ -16,6 +16,9 @@ DEFAULT_LOGGERS = ("jsonl", "tensorboard")
 recipe turns one off with ``loggers.NAME = false``."""
 RECORD_LOGGER = "jsonl"
 """metrics.jsonl, the run's own record (resume, zelda plot, the report read it): never off."""
+AUTO_DECODER = "auto"
+"""``data.decoder = "auto"``: ``zelda bench train`` measures the installed backends and
+uses the cheapest; everywhere else it is a recipe error that says so."""
 
 
 @dataclass
@@ -32,7 +35,7 @@ def component_tables(data: dict[str, Any]) -> Iterator[TableRef]:
     """Every component table in a recipe dict, by key path."""
     d = data.get("data")
     if isinstance(d, dict):
-        if "decoder" in d:
+        if "decoder" in d and d["decoder"] != AUTO_DECODER:  # "auto": value_errors says where it works
             options = d.get("decoder_options") or {}
             table = {"type": d["decoder"], **(options if isinstance(options, dict) else {})}
             yield TableRef("data.decoder", "decoders", table, ("path",))

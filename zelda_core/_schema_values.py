@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from ._errors import RecipeError, ZeldaError
+from ._recipe_tables import AUTO_DECODER
 
 MAX_SEED = 2**63
 """Seeds must fit torch's and numpy's seeding (``SeedSequence`` takes any size; torch
@@ -43,6 +44,8 @@ def value_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
                                   file=file, key="work_dir"))
     errors += _lr_errors(data.get("train"), file)
     tables = data.get("data")
+    if isinstance(tables, dict) and tables.get("decoder") == AUTO_DECODER:
+        errors.append(auto_decoder_error(file))
     splits = {k: v for k, v in tables.items() if isinstance(v, dict) and "type" in v} \
         if isinstance(tables, dict) else {}
     for split, table in splits.items():
@@ -51,6 +54,15 @@ def value_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
     if isinstance(data.get("model"), dict):
         errors += _num_classes_errors(data["model"], "model", file)
     return errors
+
+
+def auto_decoder_error(file: str | None) -> RecipeError:
+    """``data.decoder = "auto"`` outside ``zelda bench train``: what to do instead."""
+    return RecipeError(
+        '"auto" is chosen by measurement: run `zelda bench train RECIPE` (it measures the '
+        "installed decoders' loader supply on this recipe and names the cheapest), then set "
+        "data.decoder to that name; a run and its resumes must decode with one backend",
+        file=file, key="data.decoder")
 
 
 def _lr_errors(train: Any, file: str | None) -> list[RecipeError]:

@@ -16,7 +16,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "recipe's AMP/channels_last/compile settings), the training loader's supply "
                     "in clips/s with the recipe's workers (real decoding, no model), the "
                     "predicted bound, and the measured end-to-end clips/s with the share of "
-                    "time spent waiting for data.")
+                    "time spent waiting for data. With data.decoder = \"auto\" (or --decoder auto) "
+                    "it first measures the loader with every installed decoder and uses the "
+                    "cheapest, saying which and why; several --decoder run the whole "
+                    "measurement for each, side by side.")
     p.add_argument("recipe", help="path to a .toml recipe")
     p.add_argument("--device", default=None, help="override train.device (cpu, cuda, cuda:N)")
     p.add_argument("--batches", type=int, default=None,
@@ -25,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-batches", type=int, default=None,
                    help="synthetic batches for the model ceiling (default min(batches, 50))")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_decoder_argument(p)
+    add_decoder_argument(p, repeat=True)
     add_set_argument(p)
     p.set_defaults(func=run)
 
@@ -38,18 +41,32 @@ def run(args: argparse.Namespace) -> int:
     if (args.batches is not None and args.batches < 1) or \
             (args.model_batches is not None and args.model_batches < 1):
         raise ZeldaError("--batches and --model-batches must be at least 1")
-    overrides = args.overrides + ([decoder_override(args.decoder)] if args.decoder else [])
-    recipe = load_recipe(args.recipe, overrides)
-    r = bench_train(recipe, device=args.device, batches=args.batches,
-                    model_batches=args.model_batches)
+    reports = []
+    for decoder in args.decoder or [None]:
+        overrides = args.overrides + ([decoder_override(decoder)] if decoder else [])
+        recipe = load_recipe(args.recipe, overrides)
+        reports.append(bench_train(recipe, device=args.device, batches=args.batches,
+                                   model_batches=args.model_batches))
     if args.json:
-        print(json.dumps(r, indent=2))
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
         return 0
+    for r in reports:
+        _print_report(r)
+    if len(reports) > 1:
+        print("side by side (loader supply, end to end, data share):")
+        for r in reports:
+            print(f"  {r['decoder']:<12} {r['loader_supply_clips_s']:10.2f} clips/s "
+                  f"{r['end_to_end_clips_s']:10.2f} clips/s  {100 * r['data_share']:5.1f}%")
+    return 0
+
+
+def _print_report(r: dict) -> None:
     print(f"{r['recipe']}: batch {r['batch_size']} of {r['clip_shape']}, {r['workers']} workers, "
-          f"{r['placement']}")
+          f"decoder {r['decoder']}, {r['placement']}")
+    if "decoder_choice" in r:
+        print(f"  {r['decoder_choice']['message']}")
     print(f"  model ceiling  {r['model_ceiling_clips_s']:10.2f} clips/s  (synthetic batches on the device)")
     print(f"  loader supply  {r['loader_supply_clips_s']:10.2f} clips/s  (real decoding, no model)")
     print(f"  end to end     {r['end_to_end_clips_s']:10.2f} clips/s  ({100 * r['data_share']:.0f}% "
           f"of the time waiting for data)")
     print(f"  {r['message']}")
-    return 0

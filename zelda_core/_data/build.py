@@ -44,6 +44,12 @@ def split_folders(recipe: dict, recipe_file: str | None = None) -> list[tuple[st
 
 def decoder_spec(data: dict[str, Any]) -> dict[str, Any]:
     """``{type, **options}`` from ``data.decoder`` and ``data.decoder_options``."""
+    from .._recipe_tables import AUTO_DECODER
+
+    if data.get("decoder") == AUTO_DECODER:
+        from .._schema_values import auto_decoder_error
+
+        raise auto_decoder_error(None)
     options = data.get("decoder_options") or {}
     return {"type": data.get("decoder", DEFAULT_DECODER), **options}
 

@@ -25,6 +25,8 @@ import torch
 
 from .._contracts import check_loss
 from .._errors import DataError
+from .._recipe_tables import AUTO_DECODER
+from .._video import DEFAULT_DECODER
 from .build import build_model, model_table
 from .config import parse_train_config
 from .device import autocast, make_scaler, place_model, select_device
@@ -70,6 +72,10 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
 
     data = copy.deepcopy(recipe.data)
     file = recipe.file
+    choice = None
+    if (data.get("data") or {}).get("decoder") == AUTO_DECODER:
+        choice = choose_decoder(recipe, batches=AUTO_BATCHES, progress=progress)
+        data["data"]["decoder"] = choice["chosen"]
     cfg = parse_train_config(data.get("train"), file=file)
     if device:
         cfg.device = device
@@ -161,8 +167,9 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
                    f"(data.workers = {workers}, this machine has {_cores()} cores)")
     else:
         message = f"model-bound by {ratio:.1f}x: the loader keeps up with {place.describe()}"
-    return {
+    report = {
         "recipe": file, "device": str(place.device), "placement": place.describe(),
+        "decoder": (data.get("data") or {}).get("decoder", DEFAULT_DECODER),
         "batch_size": shape[0], "clip_shape": list(shape[1:]), "workers": workers,
         "batches": batches, "model_batches": n_model,
         "model_ceiling_clips_s": round(ceiling, 3),
@@ -174,6 +181,73 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
         "data_share": round(waited / total, 3) if total else None,
         "message": message,
     }
+    if choice is not None:
+        report["decoder_choice"] = choice
+    return report
+
+
+AUTO_BATCHES = 4
+"""Batches per decoder and round when ``data.decoder = "auto"`` chooses (after the first,
+which pays for worker start-up)."""
+
+
+def choose_decoder(recipe: Any, *, batches: int = AUTO_BATCHES, rounds: int = 2,
+                   progress: bool = True) -> dict[str, Any]:
+    """``data.decoder = "auto"``: the training loader's supply (clips/s, the recipe's
+    workers) with each installed decoder, in alternating rounds (a, b, c, then c, b, a, so
+    that neither the page cache nor the machine's load favours one); the highest mean wins.
+    A decoder that cannot be built or read here (missing library, options it does not take)
+    is left out with its reason."""
+    from .._errors import ZeldaError
+    from .._registry import components
+
+    names = sorted(components("decoders"))
+    supply: dict[str, list[float]] = {n: [] for n in names}
+    skipped: dict[str, str] = {}
+    order = list(names)
+    for r in range(rounds):
+        for name in (order if r % 2 == 0 else order[::-1]):
+            if name in skipped:
+                continue
+            data = copy.deepcopy(recipe.data)
+            data["data"]["decoder"] = name
+            try:
+                supply[name].append(loader_supply(data, recipe.file, batches=batches))
+            except (ZeldaError, ImportError, OSError) as exc:
+                skipped[name] = str(exc).splitlines()[0]
+    measured = {n: round(sum(v) / len(v), 3) for n, v in supply.items() if v and n not in skipped}
+    if not measured:
+        raise DataError("data.decoder = \"auto\": no installed decoder could read this recipe's "
+                        "training videos: " + "; ".join(f"{n}: {why}" for n, why in skipped.items()))
+    chosen = max(measured, key=measured.get)
+    others = ", ".join(f"{n} {v:.2f}" for n, v in sorted(measured.items(), key=lambda kv: -kv[1])
+                       if n != chosen)
+    why = (f"decoder auto: {chosen}, the highest loader supply ({measured[chosen]:.2f} clips/s"
+           + (f" vs {others}" if others else ", the only decoder that could read the videos")
+           + f"; {rounds} rounds of {batches} batches each)")
+    if skipped:
+        why += "; left out: " + "; ".join(f"{n} ({r})" for n, r in skipped.items())
+    return {"chosen": chosen, "loader_supply_clips_s": measured, "skipped": skipped,
+            "batches": batches, "rounds": rounds, "message": why}
+
+
+def loader_supply(data: dict[str, Any], file: str | None, *, batches: int) -> float:
+    """Clips/s the training loader of recipe dict ``data`` delivers (real decoding, no
+    model), after its first batch (worker start-up)."""
+    from .._data import build_dataloader, build_dataset
+
+    ds = build_dataset(data, "train", recipe_file=file)
+    loader = build_dataloader(data, "train", ds)
+    try:
+        feed = _batches(loader)
+        next(feed)
+        clips = 0
+        t0 = time.perf_counter()
+        for _ in range(max(1, batches)):
+            clips += int(len(next(feed)["label"]))
+        return clips / (time.perf_counter() - t0)
+    finally:
+        loader.close()
 
 
 def _cores() -> int:
