@@ -157,6 +157,32 @@ def test_nproc_equals_one_process_at_the_global_batch(setup, lr0, decoder_name):
     assert len(dumps[0]) == 3 and dumps[0] == dumps[1]
 
 
+REPEATED_PIPELINE = (
+    '[{ type = "segment_sample", clip_len = 4 }, { type = "decode" }, '
+    '{ type = "resize", size = 40 }, { type = "random_resized_crop" }, '
+    '{ type = "resize", size = [32, 32] }, { type = "flip" }, '
+    '{ type = "rand_augment", num_ops = 4, magnitude = 7, magnitude_std = 0.5 }, '
+    '{ type = "random_erasing", p = 0.5, mode = "pixel" }, { type = "format_shape" }, { type = "pack" }]')
+
+
+@pytest.mark.decoder_independent
+def test_repeated_augmentation_keeps_one_process_parity(setup, tmp_path):
+    """data.repeated_augmentation = 2 with the clip-level augmentations: `--nproc 2` at
+    batch 1 (each video's two copies on the two ranks) trains, step by step, on the clips of
+    one process at batch 2 (both copies in one batch): the same loss at every step (lr 0)."""
+    base, recipe = setup
+    extra = ("data.repeated_augmentation=2", f"data.train.pipeline={REPEATED_PIPELINE}",
+             "train.epochs=1")
+    one = reference(recipe, tmp_path / "one", LR0, *extra)
+    two = tmp_path / "two"
+    launch([sys.executable, "-m", "zelda_core", "run", str(recipe), "--nproc", "2",
+            *overrides(two, 1, LR0, *extra)])
+    la, lb = step_losses(two), step_losses(one)
+    assert la.keys() == lb.keys() and len(la) == 5  # 5 videos x 2 copies, 2 per step
+    for key in la:
+        assert la[key] == pytest.approx(lb[key], rel=1e-5), (key, la[key], lb[key])
+
+
 NODE_TIMEOUT = 200
 """Seconds two torchrun nodes get to finish: less than torchrun's 300 s exit barrier, so
 that a node left waiting in it fails the test instead of passing late."""
