@@ -23,6 +23,7 @@ COMMANDS = (
     "zelda_core._cli.probe_cmd",
     "zelda_core._cli.export_cmd",
     "zelda_core._cli.plot_cmd",
+    "zelda_core._cli.report_cmd",
 )
 GROUP_COMMANDS = {
     "bench": ("zelda_core._cli.bench_pipeline_cmd", "zelda_core._cli.bench_train_cmd"),

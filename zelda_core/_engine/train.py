@@ -101,6 +101,9 @@ def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> di
         if plots:
             for path in write_plots(logger, work_dir):
                 logger.artifact(path, "plot")
+            report = write_report(logger, work_dir, ctx.enabled)
+            if report is not None:
+                logger.artifact(report, "report")
         logger.summary(summary)
     return summary
 
@@ -126,6 +129,29 @@ def write_plots(logger: RunLogger, work_dir: Path) -> list[Path]:
         return []
     logger.info(f"plots: {len(files)} files in {work_dir / 'plots'} (zelda plot draws them again)")
     return [Path(f) for f in files]
+
+
+def write_report(logger: RunLogger, work_dir: Path, distributed: bool) -> Path | None:
+    """``work_dir/report.html`` (``zelda report`` builds it again); a failure is a
+    warning, never a failed run. Not under torchrun: its val pass would need every
+    process (``zelda report WORK_DIR`` afterwards)."""
+    if distributed:
+        logger.info(f"report: zelda report {work_dir} writes it (not written by a distributed run)")
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None  # write_plots said it once
+    from .._deploy.report import build_report
+
+    try:
+        path = build_report(work_dir)
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded
+        logger.warning(f"could not write the run report: {type(exc).__name__}: {exc} "
+                       f"(zelda report {work_dir} tries again)")
+        return None
+    logger.info(f"report: {path} (zelda report rebuilds it)")
+    return path
 
 
 def report_skipped(logger: RunLogger, skipped: list[list[str]]) -> None:
