@@ -53,10 +53,14 @@ LOGGERS = """
                 return boom
             raise AttributeError(name)
 
+    def unbuildable():
+        raise OSError("no route to the tracking server")
+
     @hookimpl
     def register_loggers(register):
         register("recorder", Recorder)
         register("explodes", Explodes)
+        register("unbuildable", unbuildable)
 """
 
 
@@ -104,8 +108,10 @@ def test_a_logger_receives_params_scalars_artifacts_summary_and_finish(recipe, p
 def test_a_logger_that_raises_on_every_call_never_stops_the_run(recipe, plugin, tmp_path, capsys):
     work = tmp_path / "work"
     assert main(["run", str(recipe), "--work-dir", str(work), "--set", 'loggers.boom={type="explodes"}',
-                 "--set", 'loggers.rec={type="recorder"}']) == 0
+                 "--set", 'loggers.rec={type="recorder"}', "--set", 'loggers.down={type="unbuildable"}']) == 0
     out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "logger 'down'" in line]
+    assert len(said) == 1 and "OSError: no route to the tracking server" in said[0], out
     said = [line for line in out.splitlines() if "logger 'boom'" in line]
     assert len(said) == 1, out
     assert "ConnectionError: tracker down (in start)" in said[0] and "disabled" in said[0], said

@@ -159,3 +159,23 @@ def test_report_errors_are_one_line(tmp_path, capsys):
 def _no_leftover_profiles():
     yield
     shutil.rmtree(Path("chromium-profile"), ignore_errors=True)
+
+
+def test_a_multi_label_report_shows_average_precision_per_class():
+    sklearn = pytest.importorskip("sklearn.metrics")
+    from zelda_core._deploy.report_html import Prediction, ReportData, average_precision, render
+
+    rng = np.random.default_rng(3)
+    hot = rng.random((40, 5)) < 0.3
+    hot[0] = True  # every class has a positive
+    scores = np.clip(hot * 0.4 + rng.random((40, 5)) * 0.6, 0, 1)
+    for c in range(5):
+        assert average_precision(scores[:, c], hot[:, c]) == pytest.approx(
+            sklearn.average_precision_score(hot[:, c], scores[:, c]))
+    preds = [Prediction(f"v{i}.mp4", [int(j) for j in np.flatnonzero(h)], s.tolist()) for i, (h, s) in
+             enumerate(zip(hot, scores))]
+    page = render(ReportData(title="ml", classes=list("abcde"), recipe_toml="", environment={},
+                             predictions=preds))
+    assert "<th>AP</th>" in page and 'id="confusion"' not in page
+    rows = page.split('id="per-class"')[1].split("</table>")[0]
+    assert sorted(int(n) for n in re.findall(r"<td class='n'>(\d+)</td></tr>", rows)) == sorted(hot.sum(axis=0))

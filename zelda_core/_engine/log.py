@@ -61,9 +61,17 @@ class LoggerSet:
     once through ``warn`` and dropped: training goes on without it."""
 
     def __init__(self, entries: list[Any], warn: Callable[[str], None]):  # loggers.LoggerEntry
-        self.active = list(entries)
-        self.disabled: list[str] = []
+        self.active = [e for e in entries if e.failure is None]
+        self.disabled: list[str] = [e.name for e in entries if e.failure is not None]
+        self._failed = [e for e in entries if e.failure is not None]
         self._warn = warn
+
+    def report_failed(self) -> None:
+        """One line per logger whose factory failed (once)."""
+        for entry in self._failed:
+            self._warn(f"logger '{entry.name}' could not be built: {entry.failure[:300]}; the run goes "
+                       "on without it")
+        self._failed = []
 
     def names(self) -> list[str]:
         return [e.name for e in self.active]
@@ -136,6 +144,7 @@ class RunLogger:
                 loggers = build_loggers({} if tensorboard else {"loggers": {"tensorboard": False}})
             self.loggers = LoggerSet(loggers, self.warning)
             self._text = _append(self.work_dir / "train.log")  # first: loggers' warnings go there
+            self.loggers.report_failed()
             try:
                 self.loggers.start(params or {}, work_dir=self.work_dir)
             except BaseException:

@@ -18,6 +18,8 @@ class LoggerEntry:
     logger: Any
     provider: str
     required: bool = False
+    failure: str | None = None
+    """Why its factory failed (a crash, not a recipe mistake): reported once, left out."""
 
 
 def logger_tables(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -35,7 +37,10 @@ def logger_tables(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def build_loggers(data: dict[str, Any], *, file: str | None = None) -> list[LoggerEntry]:
     """Build the loggers of a recipe dict. A default logger whose library is missing
     (tensorboard) is left out quietly, as before loggers were plugins; a logger the
-    recipe names and cannot be built is a RecipeError at its key."""
+    recipe names and cannot be built is a RecipeError at its key (recipe check says the
+    same); one whose factory crashes is returned with its ``failure``: reported once and
+    left out, as a logger that raises later."""
+    from .._errors import PluginError
     from .._registry import ComponentImportError, build, get_component
 
     entries = []
@@ -51,6 +56,9 @@ def build_loggers(data: dict[str, Any], *, file: str | None = None) -> list[Logg
                 continue  # tensorboard not installed: no TensorBoard logs, as always
             if isinstance(exc, RecipeError) or name == RECORD_LOGGER:
                 raise
+            if isinstance(exc, PluginError):
+                entries.append(LoggerEntry(name, None, component.provider, failure=" ".join(str(exc).split())))
+                continue
             raise RecipeError(str(exc), file=file, key=key) from exc
         entries.append(LoggerEntry(name, logger, component.provider, required=name == RECORD_LOGGER))
     return entries
