@@ -122,11 +122,11 @@ def invert(img: torch.Tensor) -> torch.Tensor:
 
 def autocontrast(img: torch.Tensor) -> torch.Tensor:
     """Stretch each channel of each frame to [0, 255] (a flat channel stays as it is):
-    ``(v - min) / ((max - min) / 255)`` in float32, truncated, as a table per plane."""
+    ``(v - min) / ((max - min) * (1 / 255))`` in float32, truncated, as a table per plane."""
     lo = img.amin(dim=(1, 2)).to(torch.float32).unsqueeze(-1)  # (N, C, 1)
     hi = img.amax(dim=(1, 2)).to(torch.float32).unsqueeze(-1)
     flat = hi == lo
-    scale = (hi - lo).div_(255.0).masked_fill_(flat, 1.0)
+    scale = (hi - lo).mul_(1.0 / 255.0).masked_fill_(flat, 1.0)
     lo = lo.masked_fill_(flat, 0.0)
     lut = _VALUES.to(torch.float32).expand(lo.shape[0], lo.shape[1], 256)
     return apply_lut(img, lut.sub(lo).div_(scale).clamp_(0, 255).to(torch.uint8))

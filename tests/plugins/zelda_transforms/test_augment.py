@@ -331,3 +331,25 @@ def test_bench_pipeline_compares_splits_side_by_side(capsys):
     assert main(["bench", "pipeline", str(recipe), "--split", "a", "--split", "b",
                  "--decoder", "pyav", "--decoder", "decord"]) == 1
     assert "not both" in capsys.readouterr().err
+
+
+def test_trivial_augment_matches_torchvisions_own_ops_per_frame(clip):
+    """Each reported (op, magnitude) run by torchvision's TrivialAugmentWide itself on each
+    frame (its private per-op method: the op -> argument mapping is the thing tested)."""
+    need("torchvision.transforms.v2.functional", "torchvision")
+    from torchvision.transforms import v2
+
+    tv = v2.TrivialAugmentWide()
+    ours = TrivialAugmentWide()
+    frames = torch.from_numpy(clip).permute(0, 3, 1, 2)
+    seen = set()
+    for seed in range(60):
+        sample = ours({"imgs": clip, "rng": np.random.default_rng(seed)})
+        step = sample["trivial_augment"]
+        seen.add(step["op"])
+        ref = torch.stack([tv._apply_image_or_video_transform(
+            f, step["op"], step["magnitude"], interpolation=tv.interpolation, fill=tv._fill)
+            for f in frames]).permute(0, 2, 3, 1).numpy()
+        d = np.abs(sample["imgs"].astype(int) - ref)
+        assert d.max() == 0 or (step["op"] in GEOMETRY and (d > 0).mean() < 0.002), (step, d.max())
+    assert seen == set(TRIVIAL_OPS)
