@@ -1,4 +1,4 @@
-"""Sessions: lint, tests (per decoder backend), example_plugin, decoder_example, and one
+"""Sessions: lint, tests (per decoder backend), example_plugin, decoder_example, slurm, and one
 ``tests_<extra>`` session per bundled plugin that needs an optional extra (OPTIONAL_PLUGINS).
 All are defaults: ``nox`` with no ``-s`` (what .ci/run calls) runs every one of them.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 
 import nox
@@ -56,7 +57,7 @@ OPTIONAL_PLUGINS = {
     # session tests_<name> is then part of the default run and of .ci/run
 }
 
-nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example",
+nox.options.sessions = ["lint", "tests", "example_plugin", "decoder_example", "slurm",
                         *(f"tests_{name}" for name in OPTIONAL_PLUGINS)]
 
 
@@ -97,6 +98,25 @@ def _optional_plugin_session(extra: str, plugin: OptionalPlugin) -> None:
 
 for _extra, _plugin in OPTIONAL_PLUGINS.items():
     _optional_plugin_session(_extra, _plugin)
+
+
+SLURM_TESTS = ("tests/core/test_slurm_launch.py", "tests/core/test_slurm_requeue.py")
+
+
+@nox.session
+def slurm(session: nox.Session) -> None:
+    """zelda run --slurm (the slurm extra: submitit) on a single-node SLURM cluster that the
+    test starts and stops itself (slurmctld + slurmd on 127.0.0.1): a short run requeued
+    mid-epoch resumes to the uninterrupted result. Debian's slurm-wlm is installed when
+    missing (CI runs as root); ZELDA_TEST_SLURM=1 makes a cluster that cannot start a
+    failure, not a skip."""
+    if shutil.which("slurmctld") is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "slurm-wlm",
+                    external=True)
+    install_zelda(session, "test,slurm")
+    session.run("pytest", "-q", "-m", "slurm or not slurm", *SLURM_TESTS, *session.posargs,
+                env={"ZELDA_TEST_EXTRAS": "slurm", "ZELDA_TEST_SLURM": "1", "ZELDA_STRICT_PLUGINS": "1"})
 
 
 @nox.session

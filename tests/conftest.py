@@ -30,8 +30,9 @@ def decoders_under_test() -> list[str]:
     return chosen or [d for d, lib in BUNDLED_DECODERS.items() if importlib.util.find_spec(lib)]
 
 
-def _runs_here(item: pytest.Item, stress_selected: bool) -> bool:
-    if item.get_closest_marker("stress") and not stress_selected:
+def _runs_here(item: pytest.Item, selected: str) -> bool:
+    # stress and slurm tests run only when the -m expression names them
+    if any(item.get_closest_marker(m) and m not in selected for m in ("stress", "slurm")):
         return False
     # decoder_independent: the same test in every decoder session would only repeat itself
     return not (item.get_closest_marker("decoder_independent")
@@ -39,15 +40,16 @@ def _runs_here(item: pytest.Item, stress_selected: bool) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Stress tests (marker ``stress``: many repetitions under load, minutes each) run only
+    """Stress tests (marker ``stress``: many repetitions under load, minutes each) and the
+    SLURM cluster tests (marker ``slurm``: the nox session ``slurm`` runs them) run only
     when the ``-m`` expression names them (``-m stress``); any other run deselects them.
     Tests marked ``decoder_independent`` run only where pyav is under test (the pyav nox
     session, or a plain ``pytest``)."""
-    stress_selected = "stress" in (config.getoption("markexpr") or "")
-    left = [item for item in items if not _runs_here(item, stress_selected)]
+    selected = config.getoption("markexpr") or ""
+    left = [item for item in items if not _runs_here(item, selected)]
     if left:
         config.hook.pytest_deselected(items=left)
-        items[:] = [item for item in items if _runs_here(item, stress_selected)]
+        items[:] = [item for item in items if _runs_here(item, selected)]
 
 
 @pytest.fixture(scope="session", params=decoders_under_test())

@@ -15,8 +15,9 @@ from ._errors import RecipeError
 from ._recipe import META_KEY, REPLACE_KEY, Recipe
 from ._recipe_tables import DEFAULT_LOGGERS, RECORD_LOGGER, component_tables
 from ._schema_values import value_errors
+from ._slurm.config import launch_errors
 
-TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", "loggers", META_KEY)
+TOP_LEVEL_KEYS = ("seed", "work_dir", "data", "model", "train", "metrics", "loggers", "launch", META_KEY)
 
 
 def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeError]:
@@ -32,6 +33,7 @@ def _structure_errors(data: dict[str, Any], file: str | None) -> list[RecipeErro
     if not isinstance(d, dict):
         return errors + [RecipeError("'data' must be a table", file=file, key="data")]
     errors += data_errors(d, file)
+    errors += launch_errors(data.get("launch"), file)
     metrics = data.get("metrics")
     if metrics is not None and not (isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())):
         errors.append(RecipeError(

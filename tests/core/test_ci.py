@@ -27,8 +27,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_PLUGIN_EXTRAS = {"export", "plot", "tensorboard", "test", "dev"}
-"""Extras of the core's own commands (tested by the ``tests`` session), not of a plugin."""
+NOT_PLUGIN_EXTRAS = {"export", "plot", "tensorboard", "test", "dev", "slurm"}
+"""Extras of the core's own commands (tested by the ``tests`` session; ``slurm`` by the
+``slurm`` session), not of a plugin."""
 
 
 def pyproject() -> dict:

@@ -6,6 +6,7 @@ import argparse
 
 from .common import add_set_argument
 from .launch import add_nproc_argument
+from .slurm import add_slurm_arguments, slurm_flags
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_nproc_argument(p)
     p.add_argument("--no-plots", action="store_true",
                    help="do not draw WORK_DIR/plots at the end (drawn when matplotlib is installed)")
+    add_slurm_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -45,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
                          "(weights, optimizer, epoch); --init-from starts a new one from weights")
     recipe = load_recipe(args.recipe, args.overrides)
     validate_recipe(recipe)
+    if args.slurm:
+        from .slurm import submit_run
+
+        return submit_run(args, recipe)
+    given = [f"--{k.replace('_', '-')}" for k, v in slurm_flags(args).items() if v is not None]
+    if given:
+        raise ZeldaError(f"{', '.join(given)} only apply with --slurm (the job's resources); add "
+                         "--slurm to submit the run to SLURM")
     if args.nproc:
         from .launch import launch
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, default_collate
 
+from .. import _preempt
 from .._errors import DataError
 from .balance import sample_weights
 from .build import _recipe_parts, build_dataset
@@ -182,6 +183,8 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
         kwargs["persistent_workers"] = bool(data.get("persistent_workers", False))
         if data.get("prefetch") is not None:
             kwargs["prefetch_factor"] = int(data["prefetch"])
+        if _preempt.installed():  # a SLURM job: only the training process takes the stop signal
+            kwargs["worker_init_fn"] = _preempt.worker_init
     across = data.get("prefetch_across_epochs", "auto")
     across = torch.cuda.is_available() if across == "auto" else bool(across)
     continuous = (split == "train" and workers > 0 and kwargs["persistent_workers"]

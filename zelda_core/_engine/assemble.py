@@ -205,13 +205,14 @@ def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | b
     ctx = dist.setup(cfg.device)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
     last = work_dir / "checkpoints" / "last.pth"
-    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
-    if resume is True or (resume is None and restarted):
+    restarted = dist.restart_count() > 0
+    if resume is True or restarted:
         found = dist.broadcast(last.exists() if ctx.is_main else None)
         if resume is True and not found:
             raise CheckpointError(f"--resume: no checkpoint to resume from in {last.parent} "
                                   "(name one: --resume PATH)")
-        resume = last if found else None
+        # a restarted run continues its own last.pth, not the checkpoint it first started from
+        resume = last if found else (None if resume is True else resume)
     if ctx.is_main:
         from .._data import split_folders
         from .._outputs import check_output_folder
@@ -298,7 +299,8 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
     moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
     dist.barrier()
-    init_from = init_from or (cfg.init_from if not site.resume else None)
+    # a restarted run that resumes has its weights from last.pth; --init-from was its start
+    init_from = None if site.resume and site.restarted else init_from or (cfg.init_from if not site.resume else None)
     if moved:  # weights to start from may have been among the outputs just moved aside
         init_from = _follow_archive(init_from, work_dir, moved, notes)
     # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
@@ -377,8 +379,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
         notes.append(("info", train_ds.classes_note))
     last = work_dir / "checkpoints" / "last.pth"
     if site.resume and site.restarted and site.resume == last:
-        notes.append(("info", f"torchrun restarted the processes (restart "
-                              f"{os.environ.get('TORCHELASTIC_RESTART_COUNT')}): resuming from {last}"))
+        notes.append(("info", f"{dist.restart_cause()}: resuming from {last}"))
     # the logger, then the training set-up (the logger first: it owns the work dir's files)
     if ctx.is_main:
         from .loggers import build_loggers

@@ -55,6 +55,21 @@ def context() -> Dist:
     return Dist()
 
 
+def restart_count() -> int:
+    """How often this run's processes were started again: by torchrun after a failure
+    (``--max-restarts``), or by SLURM after a preemption or requeue (``SLURM_RESTART_COUNT``,
+    set in a requeued job). A restarted run resumes from its work dir's ``last.pth``."""
+    return max(_env_int("TORCHELASTIC_RESTART_COUNT", 0), _env_int("SLURM_RESTART_COUNT", 0))
+
+
+def restart_cause() -> str:
+    """Who restarted the processes, for the log."""
+    torchrun = _env_int("TORCHELASTIC_RESTART_COUNT", 0)
+    if torchrun:
+        return f"torchrun restarted the processes (restart {torchrun})"
+    return f"SLURM requeued job {os.environ.get('SLURM_JOB_ID', '?')} (restart {_env_int('SLURM_RESTART_COUNT', 0)})"
+
+
 def wants_cuda(device: str) -> bool:
     return device in ("auto", "cuda") and torch.cuda.is_available()
 

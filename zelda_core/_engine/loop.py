@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .. import _preempt
 from .._contracts import check_loss
 from . import checkpoint as ckpt_io
 from . import distributed as dist
@@ -288,6 +289,7 @@ class Trainer:
         last_save = start_batch
         it = start_batch - 1
         world = self.dist.world_size
+        stop_asked = False  # the scheduler's stop signal (zelda_core._preempt), agreed by all ranks
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         end = time.perf_counter()
@@ -318,13 +320,18 @@ class Trainer:
                         # batch computes), and each rank's weight in it: DDP averages gradients
                         # over ranks, so a rank's loss counts count/(global/world)
                         local = loss.detach().float() * count if count else loss.new_zeros((), dtype=torch.float32)
-                        total = dist.all_sum(torch.stack([local, local.new_tensor(float(count))]))
+                        # a stop the scheduler asked any rank for rides along: every rank
+                        # then stops at the same step
+                        total = dist.all_sum(torch.stack([local, local.new_tensor(float(count)),
+                                                          local.new_tensor(float(bool(_preempt.requested())))]))
                         value, global_count = float(total[0] / total[1]), int(total[1])
+                        stop_asked = stop_asked or bool(total[2] > 0)
                         weight = count * world / global_count
                         if not count:
                             loss = torch.nan_to_num(loss) * 0.0  # the mean of nothing is nan
                     else:
                         value, global_count, weight = float(loss.detach()), count, 1.0
+                        stop_asked = stop_asked or _preempt.requested() is not None
                     if not math.isfinite(value):
                         raise self._diverged(value, epoch, it)
                     self.scaler.scale(loss * (weight / cfg.accumulate)).backward()
@@ -351,6 +358,10 @@ class Trainer:
                 if save:  # after the batch's record: a resumed run logs from the next batch on
                     self._save_mid_epoch(epoch, it + 1)
                     last_save = it + 1
+                if stop_asked and steps_now and it + 1 < self.steps_per_epoch:  # else at the epoch's end
+                    if not save:
+                        self._save_mid_epoch(epoch, it + 1)
+                    raise self._preempted(f"epoch {epoch + 1}, after batch {it + 1}")
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
                 bar.update(1)
         finally:
@@ -372,6 +383,22 @@ class Trainer:
         if self.device.type == "cuda":
             stats["gpu_mem_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         return stats
+
+    def _stop_asked(self) -> bool:
+        """Whether the scheduler asked any rank to stop (one collective, and only in a run
+        SLURM started through ``zelda run --slurm``)."""
+        if not _preempt.installed():
+            return False
+        asked = float(_preempt.requested() is not None)
+        return bool(dist.all_sum(torch.tensor([asked], device=dist.local_device()))[0] > 0)
+
+    def _preempted(self, where: str) -> _preempt.Preempted:
+        """The stop, logged: ``last.pth`` holds the training up to ``where``."""
+        signum = _preempt.requested() or 15  # another rank's signal: SIGTERM's number
+        stop = _preempt.Preempted(signum, where)
+        self.log.warning(f"the scheduler asked the run to stop ({stop}); {self.ckpt_dir / 'last.pth'} "
+                         "holds the training so far and the requeued job resumes from it")
+        return stop
 
     def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:
         """Samples skipped as unreadable this epoch, from every rank, logged once."""
@@ -465,6 +492,8 @@ class Trainer:
             path = self._save_epoch()
             if is_best and self.dist.is_main:
                 ckpt_io.atomic_copy(path, self.ckpt_dir / "best.pth")
+            if self.epoch < cfg.epochs and self._stop_asked():
+                raise self._preempted(f"after epoch {self.epoch}")
         best_path = self.ckpt_dir / "best.pth"
         last_path = self.ckpt_dir / "last.pth"
         # rank 0 wrote the files; the others wait for them and take its word on what exists
