@@ -4,7 +4,7 @@ A checkpoint is a plain dict of tensors and primitives (no pickled classes):
 
 - ``format``: "zelda-checkpoint/1"; ``model``: the model's state_dict;
 - ``optimizer``, ``scheduler``, ``scaler``: their state_dicts (or None);
-- ``epoch`` (epochs completed), ``iter_in_epoch``, ``global_step``, ``best``, ``rng``;
+- ``epoch`` (epochs completed), ``iter_in_epoch``, ``global_step``, ``best``, ``rng`` (and ``rng_ranks``: every rank's, in a distributed run);
 - ``recipe`` (the resolved recipe as plain dicts), ``recipe_toml`` (the same as TOML
   text), ``classes`` (label names), ``versions``, ``metrics`` (the latest validation).
 """
@@ -167,7 +167,7 @@ def validate_resumable(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
         if key in ckpt and not (_is_int(value) and value >= 0):
             problems.append(f"'{key}' is {value!r}, not a count >= 0")
     rng = ckpt.get("rng")
-    if "rng" in ckpt and not _valid_rng(rng):
+    if "rng" in ckpt and not valid_rng(rng):
         problems.append("'rng' is not the RNG state zelda saves (python, numpy and torch)")
     for key in ("scheduler", "scaler", "best", "metrics"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
@@ -179,7 +179,7 @@ def validate_resumable(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
                               "its weights")
 
 
-def _valid_rng(rng: Any) -> bool:
+def valid_rng(rng: Any) -> bool:
     if not isinstance(rng, dict):
         return False
     py, np_state, t = rng.get("python"), rng.get("numpy"), rng.get("torch")

@@ -97,8 +97,9 @@ class Trainer:
 
     # --- checkpoints --------------------------------------------------------------------
 
-    def state(self, iter_in_epoch: int = 0) -> dict[str, Any]:
-        """Everything a resumed run needs, as weights_only-safe plain data.
+    def state(self, iter_in_epoch: int = 0, rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Everything a resumed run needs, as weights_only-safe plain data (``rng_ranks``:
+        every rank's RNG state, gathered by :meth:`_rank_rngs`).
 
         ``iter_in_epoch`` > 0 marks a mid-epoch checkpoint: ``epoch`` epochs are complete
         and that many batches of the next one are trained."""
@@ -112,6 +113,7 @@ class Trainer:
             "global_step": self.global_step,
             "best": dict(self.best),
             "rng": ckpt_io.rng_state(),
+            "rng_ranks": rng_ranks,  # every rank's (its own dropout masks); None with one process
             "recipe": self.recipe,
             "recipe_toml": self.recipe_toml,
             "classes": self.classes,
@@ -161,7 +163,10 @@ class Trainer:
         if self.cfg.best_metric and self.best.get("metric") != self.cfg.best_metric:
             self.best = {"metric": self.cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics = dict(ck.get("metrics") or {})
-        ckpt_io.set_rng_state(ck["rng"])
+        ranks = ck.get("rng_ranks")
+        own = (ranks[self.dist.rank] if isinstance(ranks, list) and len(ranks) == self.dist.world_size
+               and all(ckpt_io.valid_rng(r) for r in ranks) else ck["rng"])
+        ckpt_io.set_rng_state(own)  # another number of processes: rank 0's (masks differ)
         dropped = self.log.rewind(self.epoch, iters)  # in the checkpoint's own steps
         if dropped:
             self.log.info(f"metrics.jsonl: {dropped} record(s) the interrupted run logged after this "
@@ -199,17 +204,24 @@ class Trainer:
     def _save_mid_epoch(self, epoch: int, batches_done: int) -> None:
         """``last.pth`` after ``batches_done`` batches of ``epoch`` (train.checkpoint_iters)."""
         self._last_saved = f"epoch {epoch + 1}, after batch {batches_done}"
+        rngs = self._rank_rngs()
         if not self.dist.is_main:
             return
-        ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done), self.ckpt_dir / "last.pth")
+        ckpt_io.save_checkpoint(self.state(iter_in_epoch=batches_done, rng_ranks=rngs), self.ckpt_dir / "last.pth")
         self.log.record("checkpoint", self.global_step, epoch=epoch + 1, iter=batches_done)
+
+    def _rank_rngs(self) -> list[dict[str, Any]] | None:
+        """Every rank's RNG state (a collective: every rank saves at the same step), so that
+        a resumed rank draws its own dropout masks, not rank 0's."""
+        return dist.all_gather(ckpt_io.rng_state()) if self.dist.enabled else None
 
     def _save_epoch(self) -> Path:
         path = self.ckpt_dir / f"epoch_{self.epoch}.pth"
         self._last_saved = f"after epoch {self.epoch}"
+        rngs = self._rank_rngs()
         if not self.dist.is_main:
             return path
-        ckpt_io.save_checkpoint(self.state(), path)
+        ckpt_io.save_checkpoint(self.state(rng_ranks=rngs), path)
         ckpt_io.atomic_copy(path, self.ckpt_dir / "last.pth")
         ckpt_io.prune(self.ckpt_dir, self.cfg.keep_checkpoints, upto=self.epoch)
         return path
