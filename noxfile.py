@@ -53,6 +53,12 @@ OPTIONAL_PLUGINS = {
     # the plugin's tests check ONNX parity of VideoMAE
     "transformers": OptionalPlugin(
         pins=(TORCH,), tests=("tests/plugins/zelda_transformers",), extras=("export",)),
+    # the shards dataset: s3fs/fsspec/aiohttp (the extra), moto's S3 server and webdataset
+    # for the tests; the CPU torch of the other sessions first (prepare --format shards is
+    # tested in the tests sessions: it needs no extra)
+    "shards": OptionalPlugin(
+        pins=(TORCH, "moto[server]>=5", "webdataset>=0.2.90", "boto3"),
+        tests=("tests/plugins/zelda_shards",)),
     # a new optional plugin adds its entry here (and its extra in pyproject.toml); its
     # session tests_<name> is then part of the default run and of .ci/run
 }

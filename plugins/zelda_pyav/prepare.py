@@ -24,15 +24,25 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zelda_core.api import DataError, ZeldaError, check_output_folder, write_output
 
 from .encode import PROFILES, VerifyError, part_path, prepare_video, profile_settings
+from .pack import (
+    SHARDS_DIR,
+    SHARDS_MANIFEST,
+    open_journal,
+    pack_share,
+    packed_videos,
+    read_pack_journals,
+    write_manifest,
+)
 
 STATE = ".zelda-prepare"
 MANIFEST = "prepare.json"
@@ -57,6 +67,9 @@ class Plan:
     data_files: list[str]
     """Paths relative to ``root``."""
     splits: list[str]
+    records: dict[str, list[tuple[str, Any, str]]] = field(default_factory=dict)
+    """Per split, its records in order as (rel, label, "file:line")."""
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _relative(path: str, root: str, what: str) -> str:
@@ -77,16 +90,32 @@ def plan(datasets: dict[str, Any]) -> Plan:
     root = roots.pop()
     found: dict[str, tuple[str, list[str]]] = {}
     files: set[str] = set()
+    records: dict[str, list[tuple[str, Any, str]]] = {}
     for split, ds in datasets.items():
         sources = list(getattr(ds, "sources", []) or [])
-        for n, (path, _label) in enumerate(ds.records):
+        records[split] = []
+        for n, (path, label) in enumerate(ds.records):
             rel = _relative(path, root, f"data.{split}: video")
             where = sources[n] if n < len(sources) else rel
             found.setdefault(rel, (path, []))[1].append(where)
+            records[split].append((rel, label.tolist() if hasattr(label, "tolist") else label,
+                                   short_source(where, root)))
         for f in getattr(ds, "data_files", []) or []:
             files.add(_relative(f, root, f"data.{split}: data file"))
     jobs = [Job(rel, src, tuple(where)) for rel, (src, where) in sorted(found.items())]
-    return Plan(root=root, jobs=jobs, data_files=sorted(files), splits=list(datasets))
+    return Plan(root=root, jobs=jobs, data_files=sorted(files), splits=list(datasets),
+                records=records,
+                classes={s: list(getattr(ds, "classes", []) or []) for s, ds in datasets.items()})
+
+
+def short_source(where: str, root: str) -> str:
+    """"file:line" with the file relative to the data root when it lies inside it (a
+    shard manifest names no machine's folders)."""
+    file, sep, line = where.rpartition(":")
+    if not sep or not line.isdigit():
+        return where
+    rel = os.path.relpath(os.path.abspath(file), root)
+    return where if rel.startswith(os.pardir) else f"{rel}:{line}"
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -147,9 +176,17 @@ def _source_stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def is_current(entry: dict[str, Any] | None, job: Job, out: str, settings_key: str) -> bool:
+def videos_dir(out: str, fmt: str) -> str:
+    """Where the verified copies go: OUT itself, or (for shards) a staging folder whose
+    files are removed once packed."""
+    return out if fmt == "files" else os.path.join(_state_dir(out), "files")
+
+
+def is_current(entry: dict[str, Any] | None, job: Job, out: str, settings_key: str,
+               packed: dict[str, int] | None = None) -> bool:
     """The journal entry still describes this job: same source, same settings, and (for
-    a done video) its output file is there with the recorded size."""
+    a done video) its output file is there with the recorded size (``out`` is the
+    videos' folder), or it sits in a packed shard (``packed``: rel -> size)."""
     if not entry or entry.get("settings") != settings_key:
         return False
     try:
@@ -158,6 +195,8 @@ def is_current(entry: dict[str, Any] | None, job: Job, out: str, settings_key: s
     except OSError:
         return False
     if entry.get("status") == "done":
+        if packed and packed.get(job.rel) == entry.get("out_size"):
+            return True
         try:
             return os.path.getsize(os.path.join(out, job.rel)) == entry.get("out_size")
         except OSError:
@@ -168,6 +207,7 @@ def is_current(entry: dict[str, Any] | None, job: Job, out: str, settings_key: s
 # -- one video (runs in a worker process) ---------------------------------------------------
 
 def _work(args: tuple[Job, str, str, int | None]) -> dict[str, Any]:
+    """``out``: the videos' folder (see :func:`videos_dir`)."""
     job, out, profile_name, short_side = args
     os.environ["ZELDA_INDEX_CACHE"] = "0"  # sources are read once; copies get new names
     from zelda_core.api import DecodeError
@@ -202,6 +242,9 @@ class Options:
     shard: tuple[int, int] = (0, 1)
     log_every: int = 0
     """Videos per progress line when stderr is not a terminal (0: about 20 lines)."""
+    format: str = "files"
+    """"files" (a copy of the tree) or "shards" (WebDataset tars, see ``pack``)."""
+    shard_bytes: int = 256 * 10**6
 
 
 def _stderr(line: str) -> None:
@@ -229,16 +272,20 @@ def run_prepare(p: Plan, opts: Options, *, recipe: str = "",
     t0 = time.perf_counter()
     mine = shard_jobs(p.jobs, opts.shard)
     journal = read_journals(out)
-    todo = [j for j in mine if not is_current(journal.get(j.rel), j, out, key)]
+    vdir = videos_dir(out, opts.format)
+    packed = packed_videos(out, _state_dir(out)) if opts.format == "shards" else None
+    todo = [j for j in mine if not is_current(journal.get(j.rel), j, vdir, key, packed)]
     for j in todo:  # a kill leaves at most a temporary file: never count it
-        _unlink(part_path(os.path.join(out, j.rel)))
+        _unlink(part_path(os.path.join(vdir, j.rel)))
     skipped = len(mine) - len(todo)
     echo(f"zelda data prepare: {len(p.jobs)} videos in {', '.join(p.splits)}"
          + (f", shard {opts.shard[0]}/{opts.shard[1]}: {len(mine)}" if opts.shard[1] > 1 else "")
          + f"; {skipped} already done, {len(todo)} to do ({opts.profile}, short side "
            f"{opts.short_side or 'native'}, {opts.workers} workers)")
     new = _run_jobs(todo, out, opts, key)
-    manifest = merge(out, p, settings, recipe=recipe)
+    if opts.format == "shards":
+        _pack(out, p, mine, opts, key, echo)
+    manifest = merge(out, p, settings, recipe=recipe, fmt=opts.format)
     failed_now = [e for e in new if e["status"] == "failed"]
     errors_now = [e for e in new if e["status"] == "error"]
     manifest["run"] = {
@@ -254,9 +301,9 @@ def _run_jobs(todo: list[Job], out: str, opts: Options, key: str) -> list[dict[s
     done: list[dict[str, Any]] = []
     if not todo:
         return done
-    args = [(j, out, opts.profile, opts.short_side) for j in todo]
+    args = [(j, videos_dir(out, opts.format), opts.profile, opts.short_side) for j in todo]
     progress = _Progress(len(todo), opts.log_every)
-    with open(_journal_path(out, opts.shard), "a", encoding="utf-8") as journal:
+    with open_journal(_journal_path(out, opts.shard)) as journal:
         def record(entry: dict[str, Any]) -> None:
             entry.update(settings=key, time=time.time())
             try:
@@ -321,22 +368,77 @@ class _Progress:
             self.bar.close()
 
 
+def _pack(out: str, p: Plan, mine: list[Job], opts: Options, key: str,
+          echo: Callable[[str], None]) -> None:
+    """Once every video of this share is done or failed, pack the done ones into tars
+    and remove their loose copies (the tar holds the verified bytes)."""
+    state = _state_dir(out)
+    vdir = videos_dir(out, opts.format)
+    journal = read_journals(out)
+    packed = packed_videos(out, state)
+    if not all(is_current(journal.get(j.rel), j, vdir, key, packed) for j in mine):
+        echo("shards: not packed yet (some videos of this share could not be written; re-run)")
+        return
+    labels: dict[str, dict[str, Any]] = {}
+    for split, records in p.records.items():
+        for rel, label, _ in records:
+            labels.setdefault(rel, {})[split] = label
+    done = []
+    for j in mine:
+        e = journal[j.rel]
+        if e["status"] != "done":
+            continue
+        info = {"rel": j.rel, "labels": labels.get(j.rel, {}),
+                "sources": [short_source(w, p.root) for w in j.where],
+                **{k: e[k] for k in ("frames", "width", "height")}}
+        done.append({"rel": j.rel, "out_size": e["out_size"], "info": info})
+    for rel in pack_share(out, state, opts.shard, done, lambda rel: _packable(vdir, out, rel),
+                          opts.shard_bytes, echo):
+        _unlink(os.path.join(vdir, rel))
+    shutil.rmtree(os.path.join(vdir, ".repack"), ignore_errors=True)
+
+
+def _packable(vdir: str, out: str, rel: str) -> str:
+    """The loose copy of ``rel``, or (already packed in an older grouping) a path the
+    caller reads from: the bytes come back out of the tar they sit in."""
+    path = os.path.join(vdir, rel)
+    if os.path.exists(path):
+        return path
+    for e in read_pack_journals(_state_dir(out)).values():
+        for m in e["members"]:
+            if m["rel"] == rel:
+                tmp = os.path.join(vdir, ".repack", rel)
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                with open(os.path.join(out, SHARDS_DIR, e["name"]), "rb") as f:
+                    f.seek(m["offset"])
+                    data = f.read(m["size"])
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                return tmp
+    raise ZeldaError(f"{rel}: its verified copy is neither in {vdir} nor in a shard; "
+                     f"delete {_state_dir(out)} and re-run")
+
+
 # -- merge: prepare.json, annotation files, the failure report ------------------------------
 
-def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "") -> dict[str, Any]:
+def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "",
+          fmt: str = "files") -> dict[str, Any]:
     """Merge every shard's journal into ``prepare.json`` (under a lock); once every video
-    is accounted for, write the annotation files and the failure report."""
+    is accounted for, write the annotation files (or, for shards, ``shards.json``) and
+    the failure report."""
     key = json.dumps(settings, sort_keys=True)
+    vdir = videos_dir(out, fmt)
     with open(os.path.join(_state_dir(out), "lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         journal = read_journals(out)
+        packed = packed_videos(out, _state_dir(out)) if fmt == "shards" else None
         videos: dict[str, Any] = {}
         failed: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         pending = 0
         for job in p.jobs:
             e = journal.get(job.rel)
-            if not is_current(e, job, out, key):
+            if not is_current(e, job, vdir, key, packed):
                 pending += 1
                 if e and e.get("status") == "error" and e.get("settings") == key:
                     errors.append({"file": job.rel, "reason": e.get("reason", "")})
@@ -348,8 +450,15 @@ def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "") -> d
                                "listed_at": list(job.where)})
         complete = pending == 0
         set_aside: list[str] = []
+        shards = None
+        if complete and fmt == "shards":
+            shards = write_manifest(
+                out, _state_dir(out), p.records, p.classes, {f["file"] for f in failed},
+                {"settings": settings, "source_root": p.root, "recipe": recipe})
+            complete = shards is not None
         if complete:
-            set_aside = _write_data_files(out, p, {f["file"] for f in failed})
+            set_aside = _write_data_files(out, p, {f["file"] for f in failed},
+                                          write=fmt == "files")
             _write_failed_report(out, failed, set_aside)
         manifest = {
             "version": MANIFEST_VERSION,
@@ -371,13 +480,18 @@ def merge(out: str, p: Plan, settings: dict[str, Any], *, recipe: str = "") -> d
             "set_aside_lines": set_aside,
             "videos": videos,
         }
+        if fmt == "shards":
+            manifest["format"] = "shards"
+            manifest["shards"] = ({"manifest": SHARDS_MANIFEST, "count": len(shards["shards"]),
+                                   "bytes": sum(s["size"] for s in shards["shards"])}
+                                  if shards else None)
         _write_atomic(os.path.join(out, MANIFEST), json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
-def _write_data_files(out: str, p: Plan, failed: set[str]) -> list[str]:
-    """Copy each data file; annotation lines naming a failed video are left out (and
-    returned as "file:line: text")."""
+def _write_data_files(out: str, p: Plan, failed: set[str], write: bool = True) -> list[str]:
+    """Copy each data file (unless ``write`` is false); annotation lines naming a failed
+    video are left out (and returned as "file:line: text")."""
     drop: dict[str, set[int]] = {}
     for job in p.jobs:
         if job.rel not in failed:
@@ -397,7 +511,8 @@ def _write_data_files(out: str, p: Plan, failed: set[str]) -> list[str]:
                 aside.append(f"{rel}:{n}: {text.rstrip()}")
             else:
                 lines_out.append(text)
-        _write_atomic(os.path.join(out, rel), "".join(lines_out))
+        if write:
+            _write_atomic(os.path.join(out, rel), "".join(lines_out))
     return aside
 
 
@@ -467,7 +582,13 @@ def summary_lines(manifest: dict[str, Any]) -> Iterable[str]:
                f"full disk, not a fault of the video); fix it and re-run to finish")
     elif manifest["complete"]:
         extra = f"; failures and their annotation lines: {FAILED}" if manifest["failed"] else ""
-        yield f"complete: train on it with --set data.root=<out>{extra}"
+        if manifest.get("format") == "shards":
+            s = manifest["shards"]
+            yield (f"complete: {s['count']} shards, {s['bytes'] / mb:.1f} MB, listed in "
+                   f"<out>/{SHARDS_MANIFEST}; stream them with a split table of type = "
+                   f"\"shards\" and data.root=<out> (or where you upload it, docs/data.md){extra}")
+        else:
+            yield f"complete: train on it with --set data.root=<out>{extra}"
     else:
         yield (f"incomplete: {manifest['pending']} videos belong to other shards or are not "
                f"done yet; re-run (any shard) to finish")

@@ -39,6 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="do share I of N (I from 0 to N-1), e.g. one per SLURM array task; "
                         "the copy is complete when every share has run")
+    p.add_argument("--format", default="files", choices=["files", "shards"],
+                   help="files: the same tree of videos (default); shards: WebDataset tar "
+                        "shards plus shards.json (sizes, checksums, every sample's label and "
+                        "offset) for streaming from object storage (docs/data.md)")
+    p.add_argument("--shard-size", type=float, default=256, metavar="MB",
+                   help="with --format shards: bytes of video per tar, in MB (default 256)")
     p.add_argument("--log-every", type=int, default=0, metavar="N",
                    help="without a terminal, print progress every N videos (default: ~20 lines)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON at the end")
@@ -62,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise ZeldaError(f"--short-side must be at least {MIN_SHORT_SIDE} (copies are verified "
                          f"on {MIN_SHORT_SIDE}x{MIN_SHORT_SIDE} thumbnails) or 0 to keep the "
                          f"native size, got {args.short_side}")
+    if not args.shard_size > 0:
+        raise ZeldaError(f"--shard-size must be a positive number of MB, got {args.shard_size}")
     shard = parse_shard(args.shard)
     recipe = load_recipe(args.recipe, args.overrides)
     data = recipe.data.get("data") or {}
@@ -73,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = run_prepare(
         plan(datasets),
         Options(out=args.out, profile=args.profile, short_side=args.short_side or None,
-                workers=args.workers, shard=shard, log_every=args.log_every),
+                workers=args.workers, shard=shard, log_every=args.log_every,
+                format=args.format, shard_bytes=max(1, int(args.shard_size * 1e6))),
         recipe=os.path.abspath(args.recipe),
     )
     if args.json:

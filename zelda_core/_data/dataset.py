@@ -95,6 +95,9 @@ class VideoDataset:
     """True for a dataset whose records carry several labels (a tuple of class indices):
     each sample's ``label`` is then a float32 multi-hot tensor (K,), K = ``len(classes)``,
     and the engine builds the model with ``multi_label=True`` where its factory takes it."""
+    unskippable: tuple[type[ZeldaError], ...] = ()
+    """Errors that are not a sample's fault (storage down): never replaced under
+    ``on_error = "skip"``; raised, or (in a loader worker) passed on as the batch's error."""
 
     def __init__(self, *, pipeline: Callable[[dict], dict] | Iterable[dict] | None,
                  decoder: dict[str, Any] | str | VideoOpener | None = None, on_error: str = "raise",
@@ -172,6 +175,10 @@ class VideoDataset:
             try:
                 out = self.pipeline(self.raw_sample(current, epoch, draw))
             except PluginError:  # a component broke its contract: not this video's fault
+                raise
+            except self.unskippable as exc:
+                if self.defer_errors:
+                    return {"error": str(exc)}
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never hidden
                 filename = self.records[current][0]

@@ -13,6 +13,7 @@ failed download an error instead.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -50,7 +51,10 @@ def _check_layout(root: Path) -> list[str]:
 def ensure_dataset(root: str | os.PathLike, *, download: bool = True, url: str | None = None,
                    timeout: float = 30.0) -> Path:
     """The data root to use: ``root``, after downloading kinetics400_tiny into it if it is
-    missing; the embedded clip set when that download fails (see :func:`embedded_fallback`)."""
+    missing; the embedded clip set when that download fails (see :func:`embedded_fallback`).
+    A URL (``s3://``, ``https://``...) is returned as it is: the dataset reads it."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", str(root)):
+        return root  # type: ignore[return-value]
     root = Path(root)
     if root.is_dir():
         return root
