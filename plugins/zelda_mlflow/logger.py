@@ -44,7 +44,8 @@ class MlflowLogger:
     numbers as ``kind/name`` metrics at the global step, the best checkpoint, plots,
     metric files and report as artifacts (folders named by kind), summary.json and the
     best value at the end; the test of the best checkpoint is a nested run named
-    ``test``.
+    ``test``, and so is ``zelda test`` of a checkpoint of the work dir (nested in the
+    work dir's latest training run).
 
     ``tracking_uri``: where runs go (None: ``MLFLOW_TRACKING_URI``, else MLflow's
     default); ``experiment``: its name (created when missing); ``run_name``: default the
@@ -70,18 +71,44 @@ class MlflowLogger:
         found = self.client.get_experiment_by_name(self.experiment)
         self.experiment_id = (found.experiment_id if found
                               else self.client.create_experiment(self.experiment))
-        tags = {"zelda.work_dir": str(work_dir), **{k: str(v) for k, v in self.tags.items()}}
-        run = self.client.create_run(self.experiment_id, run_name=self.run_name or run_name,
-                                     tags=tags)
+        self._params, self._run_name, self._work_dir = params, self.run_name or run_name, Path(work_dir)
+
+    def _tags(self) -> dict[str, str]:
+        return {"zelda.work_dir": str(self._work_dir), **{k: str(v) for k, v in self.tags.items()}}
+
+    def _open(self, kind: str) -> None:
+        """The run, made on the first record: a training run (params, resolved.toml), or,
+        when the first record is a test (``zelda test`` of a checkpoint), a run named
+        ``test`` nested in the latest training run of the same work dir."""
+        if kind == "test":
+            parent = self._training_run()
+            tags = {**self._tags(), "zelda.split": "test",
+                    **({"mlflow.parentRunId": parent} if parent else {})}
+            self.run_id = self.test_run_id = self.client.create_run(
+                self.experiment_id, run_name="test", tags=tags).info.run_id
+            return
+        run = self.client.create_run(self.experiment_id, run_name=self._run_name, tags=self._tags())
         self.run_id = run.info.run_id
-        flat = [Param(k, v) for k, v in flatten(params).items()]
+        flat = [Param(k, v) for k, v in flatten(self._params).items()]
         for i in range(0, len(flat), BATCH):
             self.client.log_batch(self.run_id, params=flat[i:i + BATCH])
-        resolved = Path(work_dir) / "resolved.toml"
+        resolved = self._work_dir / "resolved.toml"
         if resolved.is_file():
             self.client.log_artifact(self.run_id, str(resolved))
 
+    def _training_run(self) -> str | None:
+        """The newest top-level run logged from this work dir (None: none, or a path MLflow's
+        filter syntax cannot quote)."""
+        where = str(self._work_dir)
+        if "'" in where or "\\" in where:
+            return None
+        runs = self.client.search_runs([self.experiment_id], f"tags.`zelda.work_dir` = '{where}'",
+                                       order_by=["attributes.start_time DESC"], max_results=20)
+        return next((r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags), None)
+
     def log_metrics(self, kind: str, step: int, values: dict[str, Any]) -> None:
+        if self.run_id is None:
+            self._open(kind)
         now = int(time.time() * 1000)
         metrics = [Metric(f"{kind}/{k}", float(v), now, step) for k, v in values.items()
                    if _number(v) and k not in ("epoch", "iter")]
@@ -97,11 +124,15 @@ class MlflowLogger:
             self.client.log_batch(self.run_id, metrics=metrics)
 
     def log_artifact(self, path: Path, kind: str) -> None:
+        if self.run_id is None:
+            self._open(kind)
         if kind == "checkpoint" and not self.checkpoint:
             return
         self.client.log_artifact(self.run_id, str(path), artifact_path=kind)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
+        if self.run_id is None:
+            self._open("summary")
         self.client.log_dict(self.run_id, summary, "summary.json")
         if _number(summary.get("best_value")) and summary.get("best_metric"):
             self.client.log_metric(self.run_id, f"best/{summary['best_metric']}",
@@ -111,7 +142,7 @@ class MlflowLogger:
         if self.client is None or self.run_id is None:
             return
         state = "FINISHED" if status == "success" else "FAILED"
-        if self.test_run_id is not None:
+        if self.test_run_id not in (None, self.run_id):
             self.client.set_terminated(self.test_run_id, state)
         self.client.set_terminated(self.run_id, state)
         self.run_id = None

@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         teardown(finished)
     if not main:  # rank 0 prints the report
         return 0
+    from .._engine.log import log_test
+
+    log_test(recipe.data, report, checkpoint=args.checkpoint, file=recipe.file)
     m = report["metrics"]
     print(f"{args.split}: {int(m.get('samples', 0))} videos, checkpoint {args.checkpoint}")
     for k, v in m.items():

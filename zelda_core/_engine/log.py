@@ -210,3 +210,39 @@ class RankLogger(RunLogger):
 
     def warning(self, message: str) -> None:
         print(f"[rank {self.rank}] warning: {message}", file=sys.stderr, flush=True)
+
+
+def log_test(data: dict[str, Any], report: dict[str, Any], *, checkpoint: str | Path,
+             file: str | None = None) -> None:
+    """``zelda test``'s result to the trackers the recipe names (``[loggers.NAME]``; not
+    metrics.jsonl or TensorBoard, which are the training run's): the metrics as a ``test``
+    record, the metrics file and dump as artifacts, the report as the summary. A tracker
+    that fails is one line on stderr; the test's result stands."""
+    from .._recipe_tables import DEFAULT_LOGGERS
+    from .loggers import build_loggers
+
+    named = {n: t for n, t in (data.get("loggers") or {}).items()
+             if isinstance(t, dict) and n not in DEFAULT_LOGGERS and t.get("type", n) not in DEFAULT_LOGGERS}
+    if not named:
+        return
+
+    def warn(message: str) -> None:
+        print(f"zelda: warning: {message}", file=sys.stderr)
+
+    ck_dir = Path(checkpoint).resolve().parent
+    run_dir = ck_dir.parent if ck_dir.name == "checkpoints" else ck_dir
+    loggers = LoggerSet(build_loggers({"loggers": {**named, **dict.fromkeys(DEFAULT_LOGGERS, False)}},
+                                      file=file), warn)
+    loggers.report_failed()
+    status = "failed"
+    try:
+        loggers.start(data, work_dir=run_dir)
+        loggers.log_metrics("test", 0, dict(report["metrics"]))
+        for key in ("out", "dump"):
+            if report.get(key) and Path(report[key]).is_file():
+                loggers.log_artifact(Path(report[key]), "metrics")
+        loggers.log_summary({"checkpoint": str(checkpoint), "split": report.get("split"),
+                             "test": report["metrics"], "skipped": report.get("skipped") or []})
+        status = "success"
+    finally:
+        loggers.finish(status)

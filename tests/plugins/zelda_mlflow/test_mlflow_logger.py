@@ -1,6 +1,6 @@
 """[loggers.mlflow]: a kinetics2_tiny run read back through MLflow's own API (its SQLite
 store in the test's folder): params, every epoch's metrics at their steps, artifacts, run
-name and tags, the test as a nested run."""
+name and tags, the test as a nested run (and ``zelda test`` of its checkpoint later)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,14 @@ tags = {{ team = "video" }}
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert child.data.metrics["test/top1"] == summary["test"]["top1"]
     assert child.info.status == "FINISHED"
+    # zelda test of the checkpoint later: one more run nested in the training run
+    from zelda_core._cli.main import main
+
+    out = tmp_path / "retest.json"
+    assert main(["test", str(tmp_path / "r.toml"), "--checkpoint", str(best), "--out", str(out)]) == 0
+    tests = [r for r in mlflow.search_runs(experiment_names=["k2"], output_format="list")
+             if r.info.run_name == "test" and r.info.run_id != child.info.run_id]
+    assert len(tests) == 1 and tests[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert tests[0].data.metrics["test/top1"] == json.loads(out.read_text())["metrics"]["top1"]
+    assert "metrics/retest.json" in {f.path for f in client.list_artifacts(tests[0].info.run_id, "metrics")}
+    assert tests[0].info.status == "FINISHED" and not tests[0].data.params  # params are the training run's
