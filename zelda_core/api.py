@@ -175,7 +175,16 @@ class Model(Protocol):
       the test pipeline's sampling, resize, crop, mean and std) and returns the ``[model]``
       table that builds the same model from that folder, naming the folder ``"."``. zelda
       verifies the folder by building that table and comparing ``predict`` on real clips;
-      ``zelda predict FOLDER`` builds it the same way.
+      ``zelda predict FOLDER`` builds it the same way;
+    - optional ``lr_layers() -> dict[str, int]``: each parameter name (as in
+      ``named_parameters()``) -> its layer, 0 the stem/embeddings, increasing to the head
+      (the largest). ``train.finetune.layer_decay = d`` scales a parameter's learning rate
+      by ``d ** (max_layer - layer)``; a model without it cannot use that key.
+    - optional ``enable_gradient_checkpointing()``: recompute activations in the backward
+      pass instead of keeping them; ``train.gradient_checkpointing = true`` calls it, and a
+      model without it is a recipe error.
+    - a factory parameter ``drop_path: float``, by convention, where the network has
+      stochastic depth (the rate at its last block).
 
     Any model-tree table whose factory takes a ``num_classes`` parameter and leaves it out
     gets the dataset's class count from the engine.

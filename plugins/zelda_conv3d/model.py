@@ -156,6 +156,23 @@ class Recognizer(nn.Module):
         if hasattr(self.preprocessor, "channels_last"):
             self.preprocessor.channels_last = True
 
+    def lr_layers(self) -> dict[str, int]:
+        """Each parameter's layer for layer-wise lr decay (``zelda_core.api.Model``): the
+        backbone's own ``lr_layers()`` when it declares one, else one layer per top-level
+        part of the backbone in order (the tutorial's: conv1 0, conv 1); the head last."""
+        own = getattr(self.backbone, "lr_layers", None)
+        if callable(own):
+            layers = {f"backbone.{k}": int(v) for k, v in own().items()}
+        else:
+            parts = [name for name, m in self.backbone.named_children() if any(True for _ in m.parameters())]
+            layers = {f"backbone.{name}": next((i for i, part in enumerate(parts)
+                                                if name == part or name.startswith(part + ".")), 0)
+                      for name, _ in self.backbone.named_parameters()}
+        head = max(layers.values(), default=-1) + 1
+        layers.update({f"preprocessor.{n}": 0 for n, _ in self.preprocessor.named_parameters()})
+        layers.update({f"head.{n}": head for n, _ in self.head.named_parameters()})
+        return layers
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw class scores for every view: (B*V, K)."""
         return self.head(self.backbone(self.preprocessor(inputs)))

@@ -28,6 +28,7 @@ from torch import nn
 
 from zelda_core.api import InputSpec, Normalize, average_views, num_views, targets_loss, view_labels
 
+from . import tuning
 from .archs import ARCHS
 from .weights import (
     WeightsError,
@@ -58,6 +59,16 @@ class VideoClassifier(nn.Module):
         self.num_classes, self.average_clips = num_classes, average_clips
         self.label_smoothing, self.multi_label = label_smoothing, multi_label
         self.preprocessor = Normalize(mean, std)
+
+    def lr_layers(self) -> dict[str, int]:
+        """Each parameter's layer for layer-wise lr decay: 0 the stem, one per block, the
+        final norm and classifier last (``zelda_core.api.Model.lr_layers``)."""
+        return tuning.lr_layers(self.net, self.arch)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each block's activations in the backward pass instead of keeping them
+        (``train.gradient_checkpointing``): less memory, about a third more compute."""
+        tuning.checkpoint_blocks(self.net, self.arch)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw class scores of every view: uint8 (B, V, C, T, H, W) -> (B*V, K)."""
@@ -129,32 +140,38 @@ def input_spec(arch: str, params: dict[str, Any]) -> InputSpec:
     )
 
 
-def _mvit(module: Any, arch: str, num_classes: int, frames: int, crop: int) -> nn.Module:
-    """An MViT built for ``frames`` x ``crop`` x ``crop`` clips (torchvision's builders fix
-    16x224x224; its private ``_mvit`` takes the size)."""
-    builder = getattr(module, arch)
-    if (frames, crop) == MVIT_SIZE:
-        return builder(weights=None, num_classes=num_classes)
-    real = module._mvit
+@contextlib.contextmanager
+def _builder_args(module: Any, private: str, **overrides: Any) -> Any:
+    """torchvision's public builders fix some arguments of their private builder
+    (``_mvit``'s clip size, ``_swin_transformer3d``'s ``stochastic_depth_prob``): for the
+    duration, the private builder receives ``overrides`` instead."""
+    real = getattr(module, private)
 
-    def sized(*args: Any, **kwargs: Any) -> nn.Module:
-        kwargs["spatial_size"], kwargs["temporal_size"] = (crop, crop), frames
-        return real(*args, **kwargs)
+    def patched(*args: Any, **kwargs: Any) -> nn.Module:
+        return real(*args, **{**kwargs, **overrides})
 
-    module._mvit = sized
+    setattr(module, private, patched)
     try:
-        return builder(weights=None, num_classes=num_classes)
+        yield
     finally:
-        module._mvit = real
+        setattr(module, private, real)
 
 
-def _net(arch: str, num_classes: int, *, frames: int, crop: int, meta: bool) -> nn.Module:
-    """The bare torchvision network (on the meta device when weights will fill it)."""
+def _net(arch: str, num_classes: int, *, frames: int, crop: int, meta: bool,
+         drop_path: float | None = None) -> nn.Module:
+    """The bare torchvision network (on the meta device when weights will fill it), built
+    for ``frames`` x ``crop`` x ``crop`` clips (MViT) and with ``drop_path`` as its
+    ``stochastic_depth_prob`` (None: torchvision's default for the architecture)."""
     tv = torchvision(arch)
+    overrides: dict[str, Any] = {}
+    if drop_path is not None:
+        overrides["stochastic_depth_prob"] = float(drop_path)
+    if ARCHS[arch].fixed_size and (frames, crop) != MVIT_SIZE:
+        overrides["spatial_size"], overrides["temporal_size"] = (crop, crop), frames
+    module, private = ((tv.models.video.mvit, "_mvit") if arch.startswith("mvit")
+                       else (tv.models.video.swin_transformer, "_swin_transformer3d"))
     with torch.device("meta") if meta else contextlib.nullcontext():
-        if ARCHS[arch].fixed_size:
-            net = _mvit(tv.models.video.mvit, arch, num_classes, frames, crop)
-        else:
+        with _builder_args(module, private, **overrides) if overrides else contextlib.nullcontext():
             net = getattr(tv.models.video, arch)(weights=None, num_classes=num_classes)
     if arch == "s3d":
         net.avgpool = ClampedAvgPool3d(net.avgpool.kernel_size)
@@ -178,7 +195,7 @@ def _replace_classifier(net: nn.Module, path: str, num_classes: int) -> None:
 def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequence[float] | None,
           std: Sequence[float] | None, average_clips: str, label_smoothing: float,
           replace_classifier: bool, progress: bool, multi_label: bool = False, frames: int = MVIT_SIZE[0],
-          crop_size: int = MVIT_SIZE[1]) -> VideoClassifier:
+          crop_size: int = MVIT_SIZE[1], drop_path: float | None = None) -> VideoClassifier:
     """The zelda model of ``arch`` (see the module docstring)."""
     if average_clips not in ("prob", "score"):
         raise ValueError(f"average_clips must be 'prob' or 'score', got {average_clips!r}")
@@ -186,6 +203,8 @@ def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequ
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if drop_path is not None and not 0.0 <= drop_path < 1.0:
+        raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
     spec = input_spec(arch, {"weights": weights, "frames": frames, "crop_size": crop_size})
     for name, value in (("mean", mean), ("std", std)):
         if value is not None and len(value) != 3:
@@ -206,7 +225,7 @@ def build(arch: str, *, num_classes: int | None, weights: str | None, mean: Sequ
                              "the data set's classes, or give weights")
         num_classes = weight_classes
     net = _net(arch, weight_classes if state is not None else num_classes,
-               frames=frames, crop=crop_size, meta=state is not None)
+               frames=frames, crop=crop_size, meta=state is not None, drop_path=drop_path)
     if state is not None:
         try:
             net.load_state_dict(state, assign=True)
@@ -239,7 +258,14 @@ def _factory(arch: str) -> Callable[..., VideoClassifier]:
                     average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
                     replace_classifier: bool = True, progress: bool = True,
                     frames: int = MVIT_SIZE[0], crop_size: int = MVIT_SIZE[1],
-                    multi_label: bool = False) -> VideoClassifier:
+                    multi_label: bool = False, drop_path: float | None = None) -> VideoClassifier:
+            return build(arch, **locals_of(locals()))
+    elif not ARCHS[arch].conv:  # Swin: stochastic depth
+        def factory(num_classes: int | None = None, weights: str | None = None,
+                    mean: list[float] | None = None, std: list[float] | None = None,
+                    average_clips: Literal["prob", "score"] = "prob", label_smoothing: float = 0.0,
+                    replace_classifier: bool = True, progress: bool = True,
+                    multi_label: bool = False, drop_path: float | None = None) -> VideoClassifier:
             return build(arch, **locals_of(locals()))
     else:
         def factory(num_classes: int | None = None, weights: str | None = None,
@@ -258,7 +284,10 @@ def _factory(arch: str) -> Callable[..., VideoClassifier]:
         "progress: show the download's progress bar; multi_label: binary cross-entropy and "
         "the views' sigmoids averaged (the engine sets it for a multi-label data set)."
         + (" frames/crop_size: the clip size the network is built for (its positional "
-           "embeddings need exactly that size; the weights need 16x224)." if ARCHS[arch].fixed_size else ""))
+           "embeddings need exactly that size; the weights need 16x224)." if ARCHS[arch].fixed_size else "")
+        + (" drop_path: the stochastic depth rate of the last block (torchvision's "
+           "stochastic_depth_prob, rising linearly from 0 at the first block; None: "
+           "torchvision's default for the architecture)." if not ARCHS[arch].conv else ""))
     factory.input_spec = lambda params: input_spec(arch, params)  # type: ignore[attr-defined]
     # recipe check builds the network without fetching or reading the weights
     factory.check_params = lambda params: {**params, "weights": None}  # type: ignore[attr-defined]

@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.distributed, pytest.mark.skipif(
 REPO = Path(__file__).resolve().parents[2]
 LR0 = 'train.optimizer={type = "SGD", lr = 0.0}'
 SGD = 'train.optimizer={type = "SGD", lr = 0.02, momentum = 0.9}'
-SGD_EXTRA = ("train.checkpoint_iters=1", "train.accumulate=2")  # DDP's no_sync on step 1 of 2
+SGD_EXTRA = ("train.checkpoint_iters=1", "train.accumulate=2",  # DDP's no_sync on step 1 of 2
+             "train.ema={decay = 0.5}", "train.finetune={layer_decay = 0.5}")  # kept in parity too
 EPOCHS = 4
 TIMEOUT = 300
 
@@ -343,6 +344,12 @@ def test_sigkill_under_max_restarts_resumes_and_resume_across_world_sizes(setup,
     assert "torchrun restarted the processes (restart " in log and "): resuming from" in log, err[-3000:]
     assert_same_steps(a, sgd, rel=1e-4)
     assert_same_steps(a, sgd, rel=1e-5, first=1)  # the first step exactly
+    # the weight average (train.ema), resumed after the restart, is one process's
+    ema_a, ema_b = (torch.load(d / "checkpoints" / "last.pth", weights_only=True)["ema"] for d in (a, sgd))
+    assert ema_a["updates"] == ema_b["updates"] > 0
+    for key, value in ema_b["model"].items():
+        torch.testing.assert_close(ema_a["model"][key], value, rtol=1e-4, atol=1e-6, msg=key)
+    assert "layer_decay 0.5: layer i of 0..2" in log
 
     # resume across world sizes: the 2-process (mid-epoch) checkpoint in one process
     mid = torch.load(tmp_path / "mid.pth", weights_only=True)

@@ -128,3 +128,61 @@ def test_train_table_errors():
         assert needle in text, needle
     assert train_errors({"train": {"init_from": "x.pth", "finetune": {"freeze": ["a"],
                                                                       "unfreeze_after": 2}}}) == []
+
+
+@pytest.mark.decoder_independent
+def test_layer_decay_composes_with_lr_mult_and_no_decay(tmp_path):
+    """layer_decay 0.5 over the recognizer's declared layers (conv1 0, conv 1, head 2),
+    times lr_mult, with no weight decay on norms and biases; an SGD step moves each
+    parameter by exactly its group's lr; the run log lists every group."""
+    torch.manual_seed(0)
+    model = toy_model(dropout=0.0)
+    assert set(model.lr_layers()) == {n for n, _ in model.named_parameters()}
+    trainer = _trainer(tmp_path, model, epochs=1, optimizer={"type": "SGD", "lr": 0.1, "weight_decay": 0.5},
+                       finetune={"layer_decay": 0.5, "lr_mult": {"backbone.conv.0.*": 3.0},
+                                 "no_decay": ["norm", "bias"]})
+    expected = {"backbone.conv1.": 0.1 * 0.25, "backbone.conv.0.": 0.1 * 0.5 * 3.0,
+                "backbone.conv.1.": 0.1 * 0.5, "head.": 0.1}
+    names = {id(p): n for n, p in model.named_parameters()}
+    layers = [g["layer"] for g in trainer.optimizer.param_groups]
+    assert layers == sorted(layers) and set(layers) == {0, 1, 2}
+    for group in trainer.optimizer.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            lr = next(v for k, v in expected.items() if name.startswith(k))
+            assert group["lr"] == pytest.approx(lr), name
+            exempt = name.endswith(".bias") or ".1." in name
+            assert group["weight_decay"] == (0.0 if exempt else 0.5), name
+    # one SGD step (no momentum) moves a parameter by lr x (grad + wd x w)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = toy_batches(0)[0]
+    model.train()
+    trainer.finetune.prepare_epoch(model, 0)
+    model.loss(batch["inputs"], batch["label"]).backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    trainer.optimizer.step()
+    for name, p in model.named_parameters():
+        lr = next(v for k, v in expected.items() if name.startswith(k))
+        wd = 0.0 if name.endswith(".bias") or ".1." in name else 0.5
+        step = lr * (grads[name] + wd * before[name])
+        torch.testing.assert_close(before[name] - p.detach(), step, rtol=1e-4, atol=1e-7)
+    trainer.fit()
+    log = (tmp_path / "train.log").read_text()
+    assert "layer_decay 0.5: layer i of 0..2 trains at lr x 0.5^(2 - i)" in log
+    assert "group 0: layer 0," in log and "lr 0.025, weight decay 0.5" in log
+
+
+@pytest.mark.decoder_independent
+def test_layer_decay_needs_a_model_that_declares_layers(tmp_path):
+    class NoLayers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = toy_model()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with pytest.raises(RecipeError, match="train.finetune.layer_decay needs a model that declares"):
+        _trainer(tmp_path, NoLayers(), finetune={"layer_decay": 0.75})
+    text = "\n".join(str(e) for e in train_errors({"train": {"finetune": {"layer_decay": 1.5}}}))
+    assert "train.finetune.layer_decay" in text and "(0, 1]" in text

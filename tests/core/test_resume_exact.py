@@ -1,6 +1,7 @@
-"""kill -9 mid-epoch, then ``--resume``: the same final weights and logs as a run never
-interrupted, with dropout on and the real DataLoader (workers 0 and 2), in subprocesses;
-also with every clip-level augmentation, repeated augmentation and class-balanced sampling on."""
+"""kill -9 mid-epoch, then ``--resume``: the same final weights, weight average (train.ema)
+and logs as a run never interrupted, with dropout on and the real DataLoader (workers 0 and
+2), in subprocesses; also with every clip-level augmentation, repeated augmentation and
+class-balanced sampling on."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def _kill_and_resume(tmp_path, workers: int, extra: list[str], videos: int = 10)
     recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "unused", epochs=2,
                           extra="checkpoint_iters = 1")
     common = ["--set", f"data.workers={workers}", "--set", "data.batch_size=1",
-              "--set", "model.head.dropout=0.5", "--set", "train.device=\"cpu\"", *extra]
+              "--set", "model.head.dropout=0.5", "--set", "train.device=\"cpu\"",
+              "--set", "train.ema={decay = 0.8, warmup = 3}", *extra]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_zelda("run", str(recipe), "--work-dir", str(straight), *common),
                    cwd=tmp_path, check=True, capture_output=True)
@@ -87,10 +89,14 @@ def _kill_and_resume(tmp_path, workers: int, extra: list[str], videos: int = 10)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
 
-    a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)["model"]
-    b = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)["model"]
-    differ = [k for k in a if not torch.equal(a[k], b[k])]
-    assert not differ, f"{len(differ)} of {len(a)} tensors differ after resume: {differ[:4]}"
+    last_a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)
+    last_b = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
+    for key in ("model", "ema"):
+        a, b = (last_a[key], last_b[key]) if key == "model" else (last_a[key]["model"], last_b[key]["model"])
+        differ = [k for k in a if not torch.equal(a[k], b[k])]
+        assert not differ, f"{key}: {len(differ)} of {len(a)} tensors differ after resume: {differ[:4]}"
+    assert last_a["ema"]["updates"] == last_b["ema"]["updates"] == 2 * samples  # a step per sample
+    assert not torch.equal(last_b["ema"]["model"]["head.fc.weight"], last_b["model"]["head.fc.weight"])
 
     # the logs read as one run: each (epoch, iter) once, and the same epoch losses
     ra, rb = _records(straight), _records(killed)

@@ -103,6 +103,7 @@ class TrainParts:
     logger: Any  # log.RunLogger (RankLogger off rank 0)
     samples_per_step: int | None
     targets: Any = None  # targets.Targets: what the loss is given (None: the class indices)
+    ema: Any = None  # ema.Ema (train.ema) or None
 
 
 def build_training(
@@ -134,7 +135,7 @@ def build_training(
     batches. ``samples_per_step`` (the global batch) lets a mid-epoch checkpoint resume on
     another number of processes."""
     from .device import make_scaler, place_model, select_device
-    from .finetune import Finetune
+    from .finetune import Finetune, enable_gradient_checkpointing
     from .log import RankLogger, RunLogger
     from .optim import Scheduler, Warmup, build_optimizer
 
@@ -156,8 +157,15 @@ def build_training(
         from .sync_bn import convert_sync_batchnorm
 
         model = convert_sync_batchnorm(model, device)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
     scaler = make_scaler(place.device, place.dtype)
+    ema = None
+    if config.ema is not None:  # a copy of the placed model, before compile and DDP
+        from .ema import Ema, EmaConfig
+
+        ema = Ema(model, EmaConfig.from_table(config.ema))
     finetune = Finetune.from_table(config.finetune)
     finetune.check(model)
     optimizer = build_optimizer(model, config.optimizer, finetune.param_groups(model, config.optimizer))
@@ -175,7 +183,7 @@ def build_training(
         val_batches=val_batches, val_steps=val_steps, metrics=dict(metrics or {}), work_dir=work_dir,
         classes=list(classes or []), recipe=recipe or {}, recipe_toml=recipe_toml,
         versions=versions or {"torch": torch.__version__}, logger=logger, samples_per_step=samples_per_step,
-        targets=targets)
+        targets=targets, ema=ema)
 
 
 # --- 1. before the lock -------------------------------------------------------------------

@@ -6,7 +6,9 @@ A checkpoint is a plain dict of tensors and primitives (no pickled classes):
 - ``optimizer``, ``scheduler``, ``scaler``: their state_dicts (or None);
 - ``epoch`` (epochs completed), ``iter_in_epoch``, ``global_step``, ``best``, ``rng`` (and ``rng_ranks``: every rank's, in a distributed run);
 - ``recipe`` (the resolved recipe as plain dicts), ``recipe_toml`` (the same as TOML
-  text), ``classes`` (label names), ``versions``, ``metrics`` (the latest validation).
+  text), ``classes`` (label names), ``versions``, ``metrics`` (the latest validation);
+- ``ema``: the moving average of the weights (``train.ema``: ``model``, ``updates`` and
+  its settings) or None; when its ``use`` is "ema", ``model_state`` gives these weights.
 """
 
 from __future__ import annotations
@@ -172,6 +174,10 @@ def validate_resumable(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
     for key in ("scheduler", "scaler", "best", "metrics"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
             problems.append(f"'{key}' is a {type(ckpt[key]).__name__}, not a dict")
+    ema = ckpt.get("ema")
+    if ema is not None and not (isinstance(ema, dict) and isinstance(ema.get("model"), dict)
+                                and _is_int(ema.get("updates")) and ema["updates"] >= 0):
+        problems.append("'ema' is not the weight average zelda saves (a dict with 'model' and 'updates')")
     if problems:
         raise CheckpointError(f"{path} cannot be resumed from: {'; '.join(problems)}. It is not "
                               "a complete zelda checkpoint (damaged, or written by something "
@@ -218,7 +224,13 @@ def state_dict_problem(exc: BaseException, limit: int = 600) -> str:
 
 
 def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights of a zelda checkpoint, or of a plain/`state_dict`-wrapped state dict."""
+    """The weights of a zelda checkpoint (its EMA weights when the run chose them:
+    ``train.ema.use``), or of a plain/`state_dict`-wrapped state dict."""
+    from .ema import chosen_weights
+
+    ema = chosen_weights(ckpt)
+    if ema is not None:
+        return ema
     for key in ("model", "state_dict"):
         if isinstance(ckpt.get(key), dict):
             return ckpt[key]

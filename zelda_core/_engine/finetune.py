@@ -10,7 +10,11 @@ names as ``model.named_parameters()`` gives them, e.g. ``"net.layer1.*"``):
   fixed (layers in eval mode while training); "frozen" also stops training their affine
   weights;
 - ``no_decay = ["norm", "bias", patterns]``: no weight decay on parameters of normalization
-  layers ("norm"), on every parameter named ``bias`` ("bias"), or on matching names.
+  layers ("norm"), on every parameter named ``bias`` ("bias"), or on matching names;
+- ``layer_decay = d`` (0 < d <= 1): layer-wise learning-rate decay (BEiT, VideoMAE): a
+  parameter of layer ``i`` gets the learning rate times ``d ** (L - i)``, ``L`` the head's
+  layer, as the model's ``lr_layers()`` numbers them (a model without it cannot use the
+  key). It multiplies with ``lr_mult``.
 
 ``train.init_from = "path"`` or ``{ path = "...", map = { regex = replacement },
 skip = [patterns] }`` starts from a checkpoint's weights: each checkpoint key is rewritten
@@ -35,7 +39,7 @@ import torch
 from .._errors import RecipeError
 
 BATCHNORM_MODES = ("train", "eval", "frozen")
-FINETUNE_KEYS = ("freeze", "unfreeze_after", "lr_mult", "batchnorm", "no_decay")
+FINETUNE_KEYS = ("freeze", "unfreeze_after", "lr_mult", "batchnorm", "no_decay", "layer_decay")
 INIT_FROM_KEYS = ("path", "map", "skip")
 _NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm,
           torch.nn.LocalResponseNorm)
@@ -65,6 +69,10 @@ def finetune_errors(table: Any) -> list[tuple[str, str]]:
     if mult is not None and not (isinstance(mult, dict) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in mult.values())):
         errs.append(("lr_mult", f"expects {{ pattern = factor >= 0 }}, got {mult!r}"))
+    decay = table.get("layer_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float))
+                              or not 0 < decay <= 1):
+        errs.append(("layer_decay", f"expects a factor in (0, 1], e.g. 0.75, got {decay!r}"))
     if table.get("batchnorm", "train") not in BATCHNORM_MODES:
         errs.append(("batchnorm", f"expects one of {', '.join(map(repr, BATCHNORM_MODES))}, "
                                   f"got {table['batchnorm']!r}"))
@@ -117,6 +125,7 @@ class Finetune:
     lr_mult: dict[str, float] = field(default_factory=dict)
     batchnorm: str = "train"
     no_decay: list[str] = field(default_factory=list)
+    layer_decay: float | None = None
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> Finetune:
@@ -133,17 +142,47 @@ class Finetune:
         _unmatched(names, list(self.lr_mult), "train.finetune.lr_mult")
         _unmatched(names, [p for p in self.no_decay if p not in ("norm", "bias")],
                    "train.finetune.no_decay")
+        if self.layer_decay is not None:
+            self.layers(model)
+
+    def layers(self, model: torch.nn.Module) -> dict[str, int]:
+        """The model's ``lr_layers()``, checked: RecipeError when the model has none,
+        TrainingError when it leaves a parameter out or gives a non-integer."""
+        from .errors import TrainingError
+
+        declare = getattr(model, "lr_layers", None)
+        if not callable(declare):
+            raise RecipeError(
+                f"train.finetune.layer_decay needs a model that declares its layer order "
+                f"(lr_layers()); {type(model).__name__} does not. Leave layer_decay out, or use "
+                "lr_mult patterns", key="train.finetune.layer_decay")
+        layers = declare()
+        names = [n for n, _ in model.named_parameters()]
+        missing = [n for n in names if n not in layers]
+        bad = [n for n, i in layers.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+        if missing or bad:
+            shown = ", ".join((missing or bad)[:3])
+            raise TrainingError(
+                f"{type(model).__name__}.lr_layers() breaks its contract: "
+                + (f"it leaves out {len(missing)} parameter(s) ({shown})" if missing
+                   else f"it gives no layer index >= 0 for {shown}")
+                + " (zelda_core.api.Model.lr_layers); layer_decay cannot be used with it")
+        return layers
 
     def param_groups(self, model: torch.nn.Module, optimizer: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """Optimizer parameter groups (LR multiplier, weight decay on or off), or None when
-        no key here changes them (the optimizer then takes the plain parameter list)."""
-        if not self.lr_mult and not self.no_decay:
+        """Optimizer parameter groups (learning rate from ``lr_mult`` and ``layer_decay``,
+        weight decay on or off), or None when no key here changes them (the optimizer then
+        takes the plain parameter list). With ``layer_decay`` each group also carries its
+        ``layer``, in layer order."""
+        if not self.lr_mult and not self.no_decay and self.layer_decay is None:
             return None
         self.check(model)
         lr = optimizer.get("lr")
+        layers = self.layers(model) if self.layer_decay is not None else {}
+        top = max(layers.values(), default=0)
         norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS)
                        for p in m.parameters(recurse=False)}
-        groups: dict[tuple[float, bool], dict[str, Any]] = {}
+        groups: dict[tuple[int, float, bool], dict[str, Any]] = {}
         for name, p in model.named_parameters():
             if not p.requires_grad and not _match(name, self.freeze):
                 continue
@@ -151,19 +190,23 @@ class Finetune:
             no_decay = (("norm" in self.no_decay and id(p) in norm_params)
                         or ("bias" in self.no_decay and name.rsplit(".", 1)[-1] == "bias")
                         or _match(name, [x for x in self.no_decay if x not in ("norm", "bias")]))
-            group = groups.setdefault((mult, no_decay), {"params": [], "names": []})
+            group = groups.setdefault((layers.get(name, top), mult, no_decay), {"params": [], "names": []})
             group["params"].append(p)
             group["names"].append(name)
         out = []
-        for (mult, no_decay), group in groups.items():
+        for (layer, mult, no_decay), group in sorted(groups.items(), key=lambda kv: kv[0][0]):
             g: dict[str, Any] = {"params": group["params"]}
-            if mult != 1.0:
+            scale = mult * (float(self.layer_decay) ** (top - layer) if self.layer_decay is not None else 1.0)
+            if scale != 1.0:
                 if lr is None:
-                    raise RecipeError("train.finetune.lr_mult needs train.optimizer.lr set",
+                    key = "lr_mult" if self.lr_mult else "layer_decay"
+                    raise RecipeError(f"train.finetune.{key} needs train.optimizer.lr set",
                                       key="train.optimizer.lr")
-                g["lr"] = float(lr) * mult
+                g["lr"] = float(lr) * scale
             if no_decay:
                 g["weight_decay"] = 0.0
+            if self.layer_decay is not None:
+                g["layer"] = layer
             out.append(g)
         return out
 
@@ -199,14 +242,31 @@ class Finetune:
             until = (f"for the first {self.unfreeze_after} epoch(s)" if self.unfreeze_after
                      else "for the whole run")
             lines.append(f"finetune: {n:,} parameters matching {self.freeze} frozen {until}")
-        if len(optimizer.param_groups) > 1 or self.lr_mult or self.no_decay:
+        if self.layer_decay is not None:
+            top = max((g.get("layer", 0) for g in optimizer.param_groups), default=0)
+            lines.append(f"finetune: layer_decay {self.layer_decay}: layer i of 0..{top} trains at "
+                         f"lr x {self.layer_decay}^({top} - i)")
+        if len(optimizer.param_groups) > 1 or self.lr_mult or self.no_decay or self.layer_decay is not None:
             for i, g in enumerate(optimizer.param_groups):
                 n = sum(p.numel() for p in g["params"])
-                lines.append(f"finetune: group {i}: {n:,} parameters, lr {g['lr']:.3g}, "
+                layer = f"layer {g['layer']}, " if "layer" in g else ""
+                lines.append(f"finetune: group {i}: {layer}{n:,} parameters, lr {g['lr']:.3g}, "
                              f"weight decay {g.get('weight_decay', 0)}")
         if self.batchnorm != "train":
             lines.append(f"finetune: BatchNorm layers {self.batchnorm} (running statistics fixed)")
         return lines
+
+
+def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """``train.gradient_checkpointing = true``: the model's
+    ``enable_gradient_checkpointing()``; a model without it is a recipe error."""
+    enable = getattr(model, "enable_gradient_checkpointing", None)
+    if not callable(enable):
+        raise RecipeError(
+            f"train.gradient_checkpointing: the model ({type(model).__name__}) has no "
+            "enable_gradient_checkpointing() (zelda_core.api.Model); leave the key out, or "
+            "lower data.batch_size to save memory", key="train.gradient_checkpointing")
+    enable()
 
 
 def init_from_checkpoint(model: torch.nn.Module, spec: str | Path | dict[str, Any],

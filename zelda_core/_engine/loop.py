@@ -47,6 +47,8 @@ class FitResult:
     last_checkpoint: Path | None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    ema_metrics: dict[str, float] = field(default_factory=dict)  # the EMA weights' (train.ema)
+    best_weights: str = "raw"  # "ema" when best.pth and the after-training test use the EMA
 
 
 class Trainer:
@@ -69,6 +71,7 @@ class Trainer:
         self.model, self.train_module = parts.model, parts.train_module
         self.device, self.dtype, self.channels_last = parts.device, parts.dtype, parts.channels_last
         self.finetune, self.optimizer = parts.finetune, parts.optimizer
+        self.ema = parts.ema  # ema.Ema or None
         self.scheduler, self.warmup, self.scaler = parts.scheduler, parts.warmup, parts.scaler
         self.opt_steps_per_epoch = parts.opt_steps_per_epoch
         self.train_batches, self.steps_per_epoch = parts.train_batches, parts.steps_per_epoch
@@ -94,6 +97,7 @@ class Trainer:
         self.global_step = 0  # optimizer steps done
         self.best: dict[str, Any] = {"metric": cfg.best_metric, "value": None, "epoch": None}
         self.last_metrics: dict[str, float] = {}
+        self.ema_metrics: dict[str, float] = {}
 
     # --- checkpoints --------------------------------------------------------------------
 
@@ -122,6 +126,8 @@ class Trainer:
             "samples_per_step": self.samples_per_step,
             "world_size": self.dist.world_size,
             "epoch_progress": dict(self._progress) if iter_in_epoch else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_metrics": dict(self.ema_metrics) if self.ema is not None else None,
         }
 
     def resume(self, path: str | Path) -> None:
@@ -138,6 +144,7 @@ class Trainer:
                 f"{path} does not fit this recipe's model: {ckpt_io.state_dict_problem(exc)} "
                 "(resume with the recipe the run was started with, or use --init-from)"
             ) from None
+        self._resume_ema(ck, path)
         try:
             self.optimizer.load_state_dict(ck["optimizer"])
             if self.scheduler and ck.get("scheduler"):
@@ -175,6 +182,26 @@ class Trainer:
             apply_channels_last(self.model)
         within = f" and {self.resume_batch} batch(es) of the next" if self.resume_batch else ""
         self.log.info(f"resumed from {path}: {self.epoch} epoch(s){within} done, step {self.global_step}")
+
+    def _resume_ema(self, ck: dict[str, Any], path: str | Path) -> None:
+        """The weight average as the checkpoint kept it; a checkpoint of a run without
+        ``train.ema`` starts it at the resumed weights (said in the log)."""
+        if self.ema is None:
+            if ck.get("ema") is not None:
+                self.log.info(f"{path} holds a weight average (train.ema) that this recipe does not "
+                              "keep: it is dropped; the run goes on with the trained weights")
+            return
+        saved = ck.get("ema")
+        if saved is None:
+            self.ema.restart_from(self.model)
+            self.log.info(f"{path} holds no weight average: train.ema starts from the resumed weights")
+            return
+        try:
+            self.ema.load_state_dict(saved)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path}: its weight average (train.ema) does not fit this "
+                                  f"recipe's model: {ckpt_io.state_dict_problem(exc)}") from None
+        self.ema_metrics = dict(ck.get("ema_metrics") or {})
 
     def _resume_position(self, ck: dict[str, Any]) -> None:
         """A mid-epoch checkpoint of a run with another global batch (another number of
@@ -244,6 +271,8 @@ class Trainer:
         lr = self._lr()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
         for g, b in zip(self.optimizer.param_groups, base):
             g["lr"] = b
         self.optimizer.zero_grad(set_to_none=True)
@@ -420,12 +449,26 @@ class Trainer:
                 if self.dist.is_main:
                     self.log.warning(f"skipped {item[0]}: {item[1]}")
 
-    def validate(self, desc: str = "val") -> dict[str, float]:
-        """Metrics on the validation batches (views averaged as the head says)."""
+    def validate(self, desc: str = "val", model: torch.nn.Module | None = None) -> dict[str, float]:
+        """Metrics on the validation batches (views averaged as the head says), of the
+        trained weights or of ``model`` (the weight average)."""
         assert self.val_batches is not None
-        dist.sync_buffers(self.model)  # every rank evaluates what the checkpoint holds
-        return evaluate(self.model, self.val_batches(), self.metrics, device=self.device,
+        model = model if model is not None else self.model
+        dist.sync_buffers(model)  # every rank evaluates what the checkpoint holds
+        return evaluate(model, self.val_batches(), self.metrics, device=self.device,
                         dtype=self.dtype, total=self.val_steps, desc=desc, skipped=self.skipped)
+
+    def _validate_all(self) -> tuple[dict[str, float], dict[str, float] | None]:
+        """The trained weights' metrics and the weight average's (None without train.ema);
+        the weights ``best`` is chosen on are evaluated last, so the metric files that the
+        metrics write (confusion matrix ...) are theirs."""
+        if self.ema is None:
+            return self.validate(), None
+        if self.ema.config.use == "ema":
+            raw = self.validate()
+            return raw, self.validate("val (ema)", self.ema.module)
+        ema = self.validate("val (ema)", self.ema.module)
+        return self.validate(), ema
 
     def _is_better(self, value: float) -> bool:
         best = self.best.get("value")
@@ -444,6 +487,11 @@ class Trainer:
             self.log.info(line)
         for line in self.targets.describe() if self.targets is not None else ():
             self.log.info(f"train targets: {line}")
+        if self.ema is not None:
+            c = self.ema.config
+            self.log.info(f"ema: weight average with decay {c.decay}" + (f" (rising over {c.warmup} steps)"
+                          if c.warmup else "") + "; best, test, export and predict use the "
+                          + ("average" if c.use == "ema" else "trained weights"))
         if self.epoch >= cfg.epochs:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")
@@ -471,7 +519,7 @@ class Trainer:
             ):
                 tv = time.perf_counter()
                 try:
-                    self.last_metrics = self.validate()
+                    self.last_metrics, ema_metrics = self._validate_all()
                 except UnreadableSplitError as exc:  # the epoch's training is kept
                     last = self.ckpt_dir / "last.pth"
                     self._save_epoch()
@@ -479,21 +527,28 @@ class Trainer:
                         exc.split, exc.skipped, kept=f"epoch {self.epoch}'s training is saved in {last} "
                         "(--resume continues from it)") from None
                 tv = time.perf_counter() - tv
+                if ema_metrics is not None:
+                    self.ema_metrics = ema_metrics
+                chosen = ema_metrics if ema_metrics is not None and self.ema.config.use == "ema" \
+                    else self.last_metrics
                 if self.best["metric"] is None:
-                    self.best["metric"] = next((k for k in self.last_metrics if k != "samples"), None)
+                    self.best["metric"] = next((k for k in chosen if k != "samples"), None)
                 name = self.best["metric"]
-                if name is not None and name not in self.last_metrics:
+                if name is not None and name not in chosen:
                     raise TrainingError(
                         f"train.best_metric = {name!r} is not computed by the recipe's metrics; "
-                        f"they give: {', '.join(k for k in self.last_metrics if k != 'samples')}"
+                        f"they give: {', '.join(k for k in chosen if k != 'samples')}"
                     )
                 if name is not None:  # None: the metrics give no number (files only)
-                    metric_value = self.last_metrics[name]
+                    metric_value = chosen[name]
                     is_best = self._is_better(metric_value)
                     if is_best:
                         self.best.update(value=metric_value, epoch=self.epoch)
                 self.log.record("val", self.global_step, epoch=self.epoch, seconds=tv, **self.last_metrics)
                 line += f"  | val {show_metrics(self.last_metrics)} ({tv:.1f} s)"
+                if ema_metrics is not None:
+                    self.log.record("val_ema", self.global_step, epoch=self.epoch, **ema_metrics)
+                    line += f"  | val (ema) {show_metrics(ema_metrics)}"
                 if name is not None:
                     at = f" @ {self.best['epoch']}" if self.best["epoch"] is not None else ""
                     line += f"  [best {name} {show(self.best['value'])}{at}]"
@@ -522,5 +577,7 @@ class Trainer:
             last_checkpoint=last_path if has_last else None,
             skipped=list(self.skipped),
             seconds=time.perf_counter() - t0,
+            ema_metrics=dict(self.ema_metrics),
+            best_weights="ema" if self.ema is not None and self.ema.config.use == "ema" else "raw",
         )
         return result

@@ -88,7 +88,7 @@ def _check_table(table: dict[str, Any]) -> dict[str, Any]:
 
 def _train_errors(model: Any, data: dict[str, Any], file: str | None) -> list[ZeldaError]:
     from .config import parse_train_config
-    from .finetune import Finetune
+    from .finetune import Finetune, enable_gradient_checkpointing
     from .optim import Scheduler, Warmup, build_optimizer
 
     try:
@@ -103,6 +103,8 @@ def _train_errors(model: Any, data: dict[str, Any], file: str | None) -> list[Ze
     except ZeldaError as exc:
         errors.append(exc)
     try:
+        if cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
         finetune = Finetune.from_table(cfg.finetune)
         finetune.check(model)
         optimizer = build_optimizer(model, cfg.optimizer, finetune.param_groups(model, cfg.optimizer))

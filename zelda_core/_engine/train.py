@@ -72,6 +72,9 @@ def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> di
         "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
         "skipped": [list(s) for s in result.skipped],
     }
+    if training.ema is not None:  # train.ema: the average's metrics, and which weights count
+        summary["val_ema"] = result.ema_metrics
+        summary["best_weights"] = result.best_weights
     if result.best_checkpoint and ctx.is_main:
         logger.artifact(result.best_checkpoint, "checkpoint")
     if parts.val_loader is not None and training.metrics and ctx.is_main:

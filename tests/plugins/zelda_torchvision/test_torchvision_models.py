@@ -48,11 +48,13 @@ def _torchvision_net(arch: str, num_classes: int) -> torch.nn.Module:
     built on the meta device and filled with small random values (much faster than its
     initialization for the 50-88 M parameter Swins; the keys and shapes are torchvision's)."""
     import torchvision.models.video as tvv
-    from zelda_torchvision.models import _mvit
+    from zelda_torchvision.models import _builder_args
 
     with torch.device("meta"):
         if ARCHS[arch].fixed_size:
-            net = _mvit(tvv.mvit, arch, num_classes, *TINY[arch])
+            frames, side = TINY[arch]
+            with _builder_args(tvv.mvit, "_mvit", spatial_size=(side, side), temporal_size=frames):
+                net = getattr(tvv, arch)(num_classes=num_classes)
         else:
             net = getattr(tvv, arch)(num_classes=num_classes)
     net = net.to_empty(device="cpu")
