@@ -226,11 +226,12 @@ def state_dict_problem(exc: BaseException, limit: int = 600) -> str:
 def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The weights of a zelda checkpoint (its EMA weights when the run chose them:
     ``train.ema.use``), or of a plain/`state_dict`-wrapped state dict."""
-    from .ema import chosen_weights
+    if ckpt.get("ema") is not None:
+        from .ema import chosen_weights
 
-    ema = chosen_weights(ckpt)
-    if ema is not None:
-        return ema
+        ema = chosen_weights(ckpt)
+        if ema is not None:
+            return ema
     for key in ("model", "state_dict"):
         if isinstance(ckpt.get(key), dict):
             return ckpt[key]

@@ -115,12 +115,16 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
     if isinstance(weights, list) and (not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights)):
         err("class_weights", "expects \"inverse_frequency\" or one weight >= 0 per class "
             f"(in the order of the classes, not all 0), got {weights!r}")
-    from .ema import ema_errors
     from .finetune import finetune_errors, init_from_errors
 
-    for name, check in (("finetune", finetune_errors), ("init_from", init_from_errors), ("ema", ema_errors)):
+    for name, check in (("finetune", finetune_errors), ("init_from", init_from_errors)):
         for key, sentence in check(table.get(name)):
             err(f"{name}.{key}".rstrip("."), sentence)
+    if table.get("ema") is not None:
+        from .ema import ema_errors
+
+        for key, sentence in ema_errors(table["ema"]):
+            err(f"ema.{key}".rstrip("."), sentence)
     errs += _class_errors(table, file)
     return errs
 
