@@ -55,16 +55,16 @@ def _wait(what, timeout: float, step: float = 0.2):
     return None
 
 
-@pytest.mark.parametrize("tasks, stop", [(2, "requeue"), (1, "USR2")])
-def test_requeued_job_resumes_to_the_uninterrupted_result(tmp_path, cluster, tasks, stop):
+@pytest.mark.parametrize("tasks, stop, workers", [(2, "requeue", 1), (1, "USR2", 0)])
+def test_requeued_job_resumes_to_the_uninterrupted_result(tmp_path, cluster, tasks, stop, workers):
     """``tasks`` processes (gloo; the uninterrupted run is ``--nproc tasks`` here), stopped
-    by ``scontrol requeue`` (SIGTERM, as a preemption: SLURM requeues the job) or by the
-    time limit's warning (SIGUSR2, as submitit sends it for a test: the job requeues
-    itself through submitit)."""
+    by ``scontrol requeue`` (SIGTERM, as a preemption: SLURM requeues the job; SLURM
+    signals the loader workers too) or by the time limit's warning (SIGUSR2, as submitit
+    sends it for a test: the job requeues itself through submitit)."""
     root = make_dataset(tmp_path / "data", n_train=STEPS * tasks, n_val=2)
     recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "unused", epochs=2,
                           extra="checkpoint_iters = 1000")  # only the stop saves mid-epoch
-    common = ["--set", "data.batch_size=1", "--set", "model.head.dropout=0.5",
+    common = ["--set", "data.batch_size=1", "--set", "model.head.dropout=0.5", "--set", f"data.workers={workers}",
               "--set", "train.device=\"cpu\"", "--no-plots"]
     env = {**cluster.env, "OMP_NUM_THREADS": "1"}  # the same threads here and in the job
     straight, job_dir = tmp_path / "straight", tmp_path / "job"
