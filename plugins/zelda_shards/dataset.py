@@ -131,6 +131,14 @@ class ShardDataset(VideoDataset):
                             f"'zelda data prepare RECIPE --out DIR --format shards'") from None
         return manifest
 
+    def local_file(self, index: int) -> str:
+        """Record ``index``'s video as a local file, fetched if needed (``zelda data
+        check`` probes it); StorageError or CorruptSample when it cannot be had."""
+        try:
+            return self.cache.open(self.samples[index])
+        finally:
+            self.cache.release()
+
     def raw_sample(self, index: int, epoch: int | None = None, draw: int = 0) -> dict[str, Any]:
         """The base's sample (``filename``: the shard URL and the video's path, as
         predictions and reports show it) whose ``opener`` opens the cached local copy."""

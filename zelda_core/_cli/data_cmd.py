@@ -160,10 +160,21 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False,
     sources = list(getattr(ds, "sources", None) or [""] * len(records))
     missing_lines = check_files(records, sources)
     annotation = [p for p in dict.fromkeys(problems) if p not in set(missing_lines)]
-    missing = [{"file": p, "where": src, "reason": expect_file(p, "video", "a video file")}
-               for (p, _), src in zip(records, sources) if not os.path.isfile(p)]
+    local_file = getattr(ds, "local_file", None)
+    if callable(local_file):  # records name remote samples (shards): fetch each one
+        annotation = list(dict.fromkeys(problems))
+        missing, local = [], {}
+        for i, (p, _) in enumerate(records):
+            try:
+                local[i] = local_file(i)
+            except ZeldaError as exc:
+                missing.append({"file": p, "where": sources[i], "reason": str(exc)})
+        present = [(i, local[i]) for i in sorted(local)]
+    else:
+        missing = [{"file": p, "where": src, "reason": expect_file(p, "video", "a video file")}
+                   for (p, _), src in zip(records, sources) if not os.path.isfile(p)]
+        present = [(i, p) for i, (p, _) in enumerate(records) if os.path.isfile(p)]
     opener = getattr(ds, "opener", None) or VideoOpener(getattr(ds, "decoder", None))
-    present = [(i, p) for i, (p, _) in enumerate(records) if os.path.isfile(p)]
     jobs = [(p, opener, full) for _, p in present]
     if workers > 0 and jobs:
         import multiprocessing as mp
@@ -181,6 +192,7 @@ def check_split(recipe: Any, split: str, workers: int = 0, full: bool = False,
     found: dict[str, list[dict[str, Any]]] = {"unreadable": [], "truncated": [], "corrupt": []}
     short = []
     for (i, _), r in zip(present, results):
+        r["file"] = records[i][0]  # the record's name, not a cache file
         if r["problem"]:
             found[r["problem"]].append({"file": r["file"], "where": sources[i], "reason": r["reason"]})
         elif r["frames"] is not None and r["frames"] < need:

@@ -295,3 +295,17 @@ def test_kill9_mid_epoch_streaming_from_s3_resumes_exactly(sets, tmp_path):
     for f in [*straight.rglob("*"), *killed.rglob("*")]:
         if f.is_file() and f.suffix in (".log", ".jsonl", ".toml", ".json", ".txt"):
             assert secret not in f.read_text(errors="replace"), f
+
+
+def test_data_check_fetches_and_probes_every_sample(sets, tmp_path):
+    rel, shard = _damage(sets["shards"], tmp_path / "set", keep_manifest=True)
+    recipe = shard_recipe(tmp_path / "r.toml", str(tmp_path / "set"), tmp_path / "w",
+                          split_extra="retries = 0")
+    res = _zelda("data", "check", str(recipe), "--json")
+    report = json.loads(res.stdout)["splits"]
+    assert res.returncode == 1, res.stderr
+    name = f"{tmp_path / 'set'}/shards/{shard}[{rel}]"
+    assert [m["file"] for m in report["train"]["missing"]] == [name], report["train"]
+    assert "sha256" in report["train"]["missing"][0]["reason"]
+    assert report["train"]["videos"] == 10 and not report["train"]["unreadable"]
+    assert report["val"]["missing"] == [] and report["val"]["frames"] > 0
