@@ -182,19 +182,21 @@ class Mixup:
         lam, boxes = self.draw(batch, height, width, rng)
         if batch == 0 or bool((lam == 1.0).all()):
             return inputs, targets
-        partner = inputs.flip(0)
-        blend = [i for i in range(batch) if lam[i] != 1.0 and boxes[i] is None]
-        out = inputs.clone()
-        if blend:
-            w = torch.as_tensor(lam[blend], dtype=torch.float32, device=inputs.device)
-            w = w.view(-1, *([1] * (inputs.dim() - 1)))
-            idx = torch.as_tensor(blend, device=inputs.device)
-            mixed = inputs[idx].float() * w + partner[idx].float() * (1 - w)
-            out[idx] = mixed.round_().to(inputs.dtype)
-        for i, box in enumerate(boxes):
+        blend = [lam[i] != 1.0 and boxes[i] is None for i in range(batch)]
+        if any(blend):
+            # one float pass over the batch: lerp(partner, x, w) = w * x + (1 - w) * partner,
+            # w = 1 (the clip itself, exactly) where a sample is not blended
+            w = torch.as_tensor(np.where(blend, lam, 1.0), dtype=torch.float32, device=inputs.device)
+            x = inputs.float()
+            mixed = x.flip(0)
+            mixed.lerp_(x, w.view(-1, *([1] * (inputs.dim() - 1))))
+            out = mixed.round_().to(inputs.dtype)
+        else:
+            out = inputs.clone()
+        for i, box in enumerate(boxes):  # the same box in every view, channel and frame
             if box is not None:
                 yl, yh, xl, xh = box
-                out[i, ..., yl:yh, xl:xh] = partner[i, ..., yl:yh, xl:xh]
+                out[i, ..., yl:yh, xl:xh] = inputs[batch - 1 - i, ..., yl:yh, xl:xh]
         w = torch.as_tensor(lam, dtype=targets.dtype, device=targets.device).unsqueeze(1)
         return out, targets * w + targets.flip(0) * (1 - w)
 

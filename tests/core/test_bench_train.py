@@ -17,7 +17,8 @@ def test_bench_train_json_on_cpu(tmp_path: Path) -> None:
     recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work")
     out = subprocess.run(
         [sys.executable, "-m", "zelda_core", "bench", "train", str(recipe), "--device", "cpu",
-         "--batches", "3", "--model-batches", "2", "--set", "data.workers=1", "--json"],
+         "--batches", "3", "--model-batches", "2", "--set", "data.workers=1", "--json",
+         "--set", 'train.batch_transforms=[{type="mixup", cutmix_alpha=1.0}]'],
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
@@ -28,6 +29,11 @@ def test_bench_train_json_on_cpu(tmp_path: Path) -> None:
     assert r["predicted_clips_s"] == min(r["model_ceiling_clips_s"], r["loader_supply_clips_s"])
     assert r["message"].startswith(f"{r['predicted_bound']}-bound by")
     assert not (tmp_path / "work").exists()  # a benchmark writes no run folder
+    # the recipe's batch transforms are in the step, and measured against the step without them
+    assert r["targets"] == ["batch transform Mixup(mixup_alpha=1.0, cutmix_alpha=1.0, cutmix_minmax=None, "
+                            "prob=1.0, switch_prob=0.5, mode='batch')"]
+    assert r["model_ceiling_plain_clips_s"] > 0 and r["targets_step_share"] > 0
+    assert r["targets_step_difference"] > -1
 
 
 def test_bench_train_defaults_fit_the_cpu_and_show_progress(tmp_path: Path) -> None:

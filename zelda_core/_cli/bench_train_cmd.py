@@ -66,6 +66,10 @@ def _print_report(r: dict) -> None:
     if "decoder_choice" in r:
         print(f"  {r['decoder_choice']['message']}")
     print(f"  model ceiling  {r['model_ceiling_clips_s']:10.2f} clips/s  (synthetic batches on the device)")
+    if "targets_step_share" in r:
+        print(f"    without {'; '.join(r['targets'])}: {r['model_ceiling_plain_clips_s']:.2f} clips/s; "
+              f"they take {100 * r['targets_step_share']:.1f}% of a step's time (median step "
+              f"difference {100 * r['targets_step_difference']:+.1f}%, measured side by side)")
     print(f"  loader supply  {r['loader_supply_clips_s']:10.2f} clips/s  (real decoding, no model)")
     print(f"  end to end     {r['end_to_end_clips_s']:10.2f} clips/s  ({100 * r['data_share']:.0f}% "
           f"of the time waiting for data)")

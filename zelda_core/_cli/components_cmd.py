@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("components",
                               help="list components with their parameters and documentation")
     p.add_argument("kind", nargs="?", metavar="KIND",
-                   help="decoders, transforms, datasets, models or metrics (default: all)")
+                   help="decoders, transforms, datasets, models, metrics or batch_transforms (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

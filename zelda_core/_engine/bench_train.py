@@ -10,6 +10,12 @@ channels_last and compile settings):
 3. **end to end**: clips/s of real training steps fed by the loader, and the share of
    the time the step waited for data.
 
+Steps include what a run does to each batch before the loss (label smoothing,
+``[[train.batch_transforms]]`` such as mixup/cutmix, class weights). When the recipe has
+any, the model ceiling is measured with and without them side by side (one step of each
+in turn, so both see the same load); the report gives their own time (timed inside the
+steps) as a share of the plain steps' time, and the median step-to-step difference.
+
 The predicted bound is the smaller of (1) and (2).
 """
 
@@ -101,7 +107,21 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
     bar = tqdm(total=1 + 2 * max(1, batches) + warmup + n_model, unit="step", disable=not progress,
                desc="bench train: loader supply", dynamic_ncols=True, leave=False)
 
-    def step(inputs: torch.Tensor, labels: torch.Tensor) -> None:
+    from .targets import Targets
+
+    targets = Targets.from_config(cfg, classes=list(ds.classes), labels=[r[1] for r in ds.records],
+                                  seed=int(data.get("seed", 0)), rank=0, file=file,
+                                  multi_label=bool(getattr(ds, "multi_label", False)))
+    drawn = itertools.count()
+    spent = [0.0]  # seconds in the targets' own work (synchronized before and after)
+
+    def step(inputs: torch.Tensor, labels: torch.Tensor, soft: bool = True) -> None:
+        if soft and targets.soft:
+            _sync(place.device)
+            t0 = time.perf_counter()
+            inputs, labels = targets(inputs, labels, epoch=0, step=next(drawn), device=place.device)
+            _sync(place.device)
+            spent[0] += time.perf_counter() - t0
         with autocast(place.device, place.dtype):
             loss = model.loss(inputs, labels)
         check_loss(loss, model, first=False)
@@ -132,13 +152,25 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
     for _ in range(warmup):
         step(inputs, labels)
         bar.update()
-    _sync(place.device)
-    t0 = time.perf_counter()
+    times: dict[bool, list[float]] = {True: [], False: []}  # with and without the targets' work
+    spent[0] = 0.0
     for _ in range(n_model):
-        step(inputs, labels)
+        for soft in ((True, False) if targets.soft else (True,)):  # side by side, in turn
+            _sync(place.device)
+            t0 = time.perf_counter()
+            step(inputs, labels, soft)
+            _sync(place.device)
+            times[soft].append(time.perf_counter() - t0)
         bar.update()
-    _sync(place.device)
-    ceiling = n_model * shape[0] / (time.perf_counter() - t0)
+    ceiling = n_model * shape[0] / sum(times[True])
+    extra: dict[str, Any] = {}
+    if targets.soft:
+        pairs = sorted(a / b for a, b in zip(times[True], times[False]))
+        extra = {"targets": targets.describe(),
+                 "model_ceiling_plain_clips_s": round(n_model * shape[0] / sum(times[False]), 3),
+                 # their own time against the plain steps', and the steps' difference (median pair)
+                 "targets_step_share": round(spent[0] / sum(times[False]), 4),
+                 "targets_step_difference": round(pairs[len(pairs) // 2] - 1, 4)}
 
     # 3. end to end: real batches into real steps, timing the wait for data
     bar.set_description("bench train: end to end")
@@ -179,7 +211,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
         "predicted_clips_s": round(min(supply, ceiling), 3),
         "end_to_end_clips_s": round(end_to_end, 3),
         "data_share": round(waited / total, 3) if total else None,
-        "message": message,
+        "message": message, **extra,
     }
     if choice is not None:
         report["decoder_choice"] = choice
