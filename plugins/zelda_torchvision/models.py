@@ -67,7 +67,7 @@ class VideoClassifier(nn.Module):
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute each block's activations in the backward pass instead of keeping them
-        (``train.gradient_checkpointing``): less memory, about a third more compute."""
+        (``train.gradient_checkpointing``): far less memory, one more forward pass."""
         tuning.checkpoint_blocks(self.net, self.arch)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
