@@ -57,6 +57,9 @@ CASES = [
     ('train.scheduler={type="StepLR"}', "train.scheduler", "missing 1 required positional argument: 'step_size'"),
     ('train.optimizer={type="SGD", lr=0.1, momentum=-1}', "train.optimizer", "Invalid momentum value"),
     ('train.finetune={freeze=["nothing_matches.*"]}', "train.finetune.freeze", "nothing_matches"),
+    ("train.gradient_checkpointing=true", "train.gradient_checkpointing", "has no enable_gradient_checkpointing()"),
+    ("train.finetune={layer_decay=1.5}", "train.finetune.layer_decay", "expects a factor in (0, 1]"),
+    ("train.ema={decay=1.0}", "train.ema.decay", "expects a number in (0, 1)"),
     ('model={type="model_raises"}', "model", "weights server unreachable"),
     ('metrics.bad={type="metric_raises"}', "metrics.bad", "no such table"),
 ]
