@@ -120,3 +120,26 @@ def test_ema_table_errors():
     for needle in ("train.ema.decay", "train.ema.warmup", "train.ema.use", "train.ema.every"):
         assert needle in text, needle
     assert train_errors({"train": {"ema": {}}}) == []
+
+
+def test_a_run_tests_exports_and_predicts_with_the_average(tmp_path):
+    """zelda run with train.ema: the after-training test scores the average of best.pth
+    (the test split is the val list: its metrics are the val_ema line's), and the model
+    that zelda predict and zelda export build from the checkpoint holds the average."""
+    from engine_util import make_dataset, small_recipe
+
+    from zelda_core._engine.build import model_from_checkpoint
+    from zelda_core._engine.train import run_training
+    from zelda_core._recipe import load_recipe
+
+    root = make_dataset(tmp_path / "data", n_train=4, n_val=2)
+    recipe = small_recipe(tmp_path / "r.toml", root, tmp_path / "work", epochs=2, test_split=True,
+                          extra='ema = { decay = 0.6 }')
+    summary = run_training(load_recipe(recipe, []), plots=False)
+    assert summary["best_weights"] == "ema" and set(summary["val_ema"]) == set(summary["val"])
+    best = torch.load(tmp_path / "work" / "checkpoints" / "best.pth", weights_only=True)
+    model, _ = model_from_checkpoint(tmp_path / "work" / "checkpoints" / "best.pth", device="cpu")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, best["ema"]["model"][key]), key
+    assert not torch.equal(best["ema"]["model"]["head.fc.weight"], best["model"]["head.fc.weight"])
+    assert summary["test"] == pytest.approx(best["ema_metrics"])
