@@ -122,3 +122,14 @@ def test_recipe_contradicting_the_model_is_rejected(tmp_path, shared_dir, capsys
     err = capsys.readouterr().err
     assert "data.val.pipeline[3].crop_size" in err and "32" in err, err
 
+
+
+def test_finetune_patterns_over_the_hf_parameter_names(tmp_path, shared_dir, capsys):
+    recipe = tiny_videomae_recipe(tmp_path / "r.toml", shared_dir / "data" / "kinetics2_tiny", tmp_path / "w")
+    good = recipe.read_text() + ('\n[train.finetune]\nlr_mult = { "net.classifier.*" = 10.0 }\n'
+                                 'freeze = ["net.videomae.embeddings.*"]\nno_decay = ["*norm*", "*bias"]\n')
+    recipe.write_text(good)
+    assert main(["recipe", "check", str(recipe)]) == 0, capsys.readouterr().err
+    recipe.write_text(good.replace("net.classifier.*", "net.clasifier.*"))
+    assert main(["recipe", "check", str(recipe)]) != 0
+    assert "'net.clasifier.*' matches no parameter" in capsys.readouterr().err
