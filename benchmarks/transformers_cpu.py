@@ -21,7 +21,7 @@ BASE = {  # the published base checkpoints' sizes (their config.json)
     "videomae": {},  # ViT-B, 16x224, tubelet 2
     "timesformer": {},  # ViT-B, 8x224, divided space-time attention
     "vivit": {},  # ViT-B, 32x224, tubelet 2x16x16
-    "vjepa2": {},  # ViT-L, 16x256 (facebook/vjepa2-vitl-fpc16-256-ssv2)
+    "vjepa2": {"frames_per_clip": 16},  # ViT-L, 16x256 (facebook/vjepa2-vitl-fpc16-256-ssv2)
 }
 
 
