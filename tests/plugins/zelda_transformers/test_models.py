@@ -204,3 +204,23 @@ def test_processor_defaults_from_config_only():
     assert got.crop == 32 and got.frames == 4 and got.fixed_size
     assert "processor defaults" in got.source
     json.dumps(got.mean)
+
+
+@pytest.mark.parametrize("arch", ["videomae", "vivit"])
+def test_engine_layer_decay_and_gradient_checkpointing_use_the_model_hooks(arch):
+    """train.finetune.layer_decay scales each encoder layer's lr by its lr_layers() index;
+    train.gradient_checkpointing switches the model's checkpointing on."""
+    from zelda_core._engine.finetune import Finetune, enable_gradient_checkpointing
+
+    model = tiny(arch)
+    groups = Finetune.from_table({"layer_decay": 0.5}).param_groups(model, {"lr": 1.0})
+    lr_of = {n: g.get("lr", 1.0) for g in groups for n, p in model.named_parameters()
+             if any(p is q for q in g["params"])}
+    top = TINY[arch]["num_hidden_layers"] + 1
+    assert lr_of["net.classifier.weight"] == pytest.approx(1.0)
+    emb = next(n for n in lr_of if ".embeddings." in n)
+    assert lr_of[emb] == pytest.approx(0.5 ** top)
+    layer0 = next(n for n in lr_of if ".layer.0." in n or ".layers.0." in n)
+    assert lr_of[layer0] == pytest.approx(0.5 ** (top - 1))
+    enable_gradient_checkpointing(model)
+    assert model.net.is_gradient_checkpointing
