@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.extras import need
 from tests.helpers.media import make_video
 
 pytestmark = [pytest.mark.decoder_independent, pytest.mark.slow]
@@ -51,6 +52,8 @@ def clips(root: Path) -> None:
 
 
 def test_every_command_of_the_tutorial_runs(tmp_path):
+    need("onnx", "export")  # step 6 exports ONNX and step 7 predicts with onnxruntime
+    need("onnxruntime", "export")
     for block in blocks("toml"):  # the recipes the page tells the reader to save
         if name := re.match(r"# (\S+\.toml)\n", block):
             (tmp_path / name[1]).write_text(block)
