@@ -31,7 +31,7 @@ SMALL = [  # the recipe's own pipelines at 4 x 32 x 32 (R(2+1)D takes any size)
     "data.val.pipeline.0.clip_len=4", "data.val.pipeline.2.size=[40, 53]",
     "data.val.pipeline.3.crop_size=32",
     "data.test.pipeline.0.clip_len=4", "data.test.pipeline.0.num_clips=2",
-    "data.test.pipeline.2.size=[40, 53]", "data.test.pipeline.3.crop_size=32",
+    "data.test.pipeline.2.size=32", "data.test.pipeline.3.crop_size=32",
     "data.batch_size=2", "data.workers=0", "train.device=\"cpu\"",
     "data.train.label_map=\"label_map.txt\"",
 ]
@@ -92,12 +92,13 @@ def test_finetune_recipe_trains_two_epochs_and_tests_on_fifteen_views(k2, tmp_pa
     assert len([r for r in recs if r["type"] == "epoch"]) == 2
     log = (work / "train.log").read_text()
     assert "layer" in log and "finetune: group" in log, log[:3000]
-    assert "mixup" in log and "label_smoothing" in log.replace(" ", "_") or "smooth" in log, log[:3000]
+    assert "train targets: label smoothing 0.1" in log and "Mixup(mixup_alpha=0.8" in log, log[:3000]
+    assert "ema: weight average with decay 0.99" in log
     resolved = (work / "resolved.toml").read_text()
     assert "repeated_augmentation = 2" in resolved
     dump = tmp_path / "pred.jsonl"
-    test = subprocess.run(_zelda("test", str(work / "checkpoints" / "best.pth"), "--dump", str(dump),
-                                 "--work-dir", str(tmp_path / "test")),
+    test = subprocess.run(_zelda("test", str(work / "resolved.toml"), "--checkpoint",
+                                 str(work / "checkpoints" / "best.pth"), "--dump", str(dump)),
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert test.returncode == 0, test.stderr[-3000:]
     lines = [json.loads(x) for x in dump.read_text().splitlines()]
