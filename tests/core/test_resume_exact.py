@@ -5,42 +5,20 @@ class-balanced sampling on."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from engine_util import make_dataset, small_recipe  # noqa: E402
+from kill_resume import kill_mid_epoch as _kill_mid_epoch  # noqa: E402
+from kill_resume import records as _records  # noqa: E402
 
 
 def _zelda(*args: str) -> list[str]:
     return [sys.executable, "-m", "zelda_core", *args]
-
-
-def _records(work) -> list[dict]:
-    path = work / "metrics.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
-def _kill_mid_epoch(cmd: list[str], work, cwd, after_iter: int = 2, timeout: float = 120) -> None:
-    """Start ``cmd``; SIGKILL it as soon as it has written a mid-epoch checkpoint."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r["type"] == "checkpoint" and r["iter"] >= after_iter for r in _records(work)):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.005)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-epoch: {proc.stderr.read()!r}"
 
 
 AUGMENTED = ('[{ type = "segment_sample", clip_len = 4 }, { type = "decode" }, '

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.helpers.extras import need
-from tests.helpers.media import make_video
+from extras import need
+from media import make_video
 
 pytestmark = [pytest.mark.decoder_independent, pytest.mark.slow]
 

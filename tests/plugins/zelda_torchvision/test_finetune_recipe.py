@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from extras import need
 need("torchvision", "torchvision")
 
 from deploy_helpers import link_kinetics2_subset  # noqa: E402
+from kill_resume import kill_mid_epoch, records  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPE = REPO / "recipes" / "kinetics_tiny_finetune.toml"
@@ -43,11 +42,6 @@ def _zelda(*args: str) -> list[str]:
 
 def _sets(*pairs: str) -> list[str]:
     return [a for p in pairs for a in ("--set", p)]
-
-
-def _records(work: Path) -> list[dict]:
-    path = work / "metrics.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +78,7 @@ def test_finetune_recipe_trains_two_epochs_and_tests_on_fifteen_views(k2, tmp_pa
                *_sets(f"data.root=\"{root}\"", f"model.weights=\"{pth}\"", *SMALL)),
         cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    recs = _records(work)
+    recs = records(work)
     assert [r["epoch"] for r in recs if r["type"] == "val"] == [1, 2]
     assert [r["epoch"] for r in recs if r["type"] == "val_ema"] == [1, 2]
     steps = [r for r in recs if r["type"] == "train"]
@@ -105,20 +99,6 @@ def test_finetune_recipe_trains_two_epochs_and_tests_on_fifteen_views(k2, tmp_pa
     assert len(lines) == 2 and all(x["views"] == 6 for x in lines), lines
 
 
-def _kill_mid_epoch(cmd: list[str], work: Path, cwd: Path, after_iter: int = 2) -> None:
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r["type"] == "checkpoint" and r["iter"] >= after_iter for r in _records(work)):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.005)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
-
-
 @pytest.mark.slow
 def test_finetune_recipe_resumes_exactly_after_kill9_with_everything_on(k2, tmp_path):
     """kill -9 mid-epoch, --resume: the same weights, the same weight average and the same
@@ -132,7 +112,8 @@ def test_finetune_recipe_resumes_exactly_after_kill9_with_everything_on(k2, tmp_
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_zelda("run", str(RECIPE), "--work-dir", str(straight), *common),
                    cwd=tmp_path, check=True, capture_output=True, timeout=900)
-    _kill_mid_epoch(_zelda("run", str(RECIPE), "--work-dir", str(killed), *common), killed, tmp_path)
+    kill_mid_epoch(_zelda("run", str(RECIPE), "--work-dir", str(killed), *common), killed, tmp_path,
+                   timeout=600)
     ck = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
     assert ck["epoch"] == 0 and 0 < ck["iter_in_epoch"] < 6, "the kill must land mid-epoch"
     res = subprocess.run(_zelda("run", str(RECIPE), "--work-dir", str(killed), "--resume", *common),
@@ -145,5 +126,5 @@ def test_finetune_recipe_resumes_exactly_after_kill9_with_everything_on(k2, tmp_
         differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
         assert not differ, f"{key}: {len(differ)} tensors differ after resume: {differ[:4]}"
     assert a["ema"]["updates"] == b["ema"]["updates"] > 0
-    loss = [r["loss"] for r in _records(straight) if r["type"] == "train"]
-    assert loss and [r["loss"] for r in _records(killed) if r["type"] == "train"] == loss
+    loss = [r["loss"] for r in records(straight) if r["type"] == "train"]
+    assert loss and [r["loss"] for r in records(killed) if r["type"] == "train"] == loss

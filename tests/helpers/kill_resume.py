@@ -1,0 +1,33 @@
+"""kill -9 a training run mid-epoch: the shared part of the exact-resume tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def records(work: Path) -> list[dict]:
+    """The run's metrics.jsonl records (none before it has written one)."""
+    path = Path(work) / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def kill_mid_epoch(cmd: list[str], work: Path, cwd: Path, after_iter: int = 2,
+                   timeout: float = 120) -> None:
+    """Start ``cmd``; SIGKILL it as soon as it has written a mid-epoch checkpoint at
+    ``after_iter`` or later (train.checkpoint_iters)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(r["type"] == "checkpoint" and r["iter"] >= after_iter for r in records(work)):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-epoch: {proc.stderr.read()!r}"
