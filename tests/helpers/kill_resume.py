@@ -17,10 +17,11 @@ def records(work: Path) -> list[dict]:
 
 
 def kill_mid_epoch(cmd: list[str], work: Path, cwd: Path, after_iter: int = 2,
-                   timeout: float = 120) -> None:
-    """Start ``cmd``; SIGKILL it as soon as it has written a mid-epoch checkpoint at
-    ``after_iter`` or later (train.checkpoint_iters)."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   timeout: float = 120, env: dict[str, str] | None = None) -> None:
+    """Start ``cmd`` (with ``env`` added to the environment); SIGKILL it as soon as it has
+    written a mid-epoch checkpoint at ``after_iter`` or later (train.checkpoint_iters)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:

@@ -19,6 +19,7 @@ need("moto", "shards")
 torch = pytest.importorskip("torch")
 
 from engine_util import SMALL_PIPELINE, make_dataset, small_recipe  # noqa: E402
+from kill_resume import kill_mid_epoch, records  # noqa: E402
 from object_store import (  # noqa: E402
     CREDENTIALS,
     closed_port,
@@ -237,31 +238,6 @@ def test_webdataset_reads_the_shards(sets):
     assert len(seen) == 14
 
 
-def _records(work: Path) -> list[dict]:
-    path = work / "metrics.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
-def _kill_mid_epoch(cmd: list[str], work: Path, cwd: Path, env: dict, after_iter: int = 2) -> None:
-    """Start ``cmd``; SIGKILL it as soon as it has written a mid-epoch checkpoint (as
-    tests/core/test_resume_exact.py does for files)."""
-    import signal
-    import time
-
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **env})
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r["type"] == "checkpoint" and r["iter"] >= after_iter for r in _records(work)):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.005)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-epoch: {proc.stderr.read()!r}"
-
-
 @pytest.mark.slow
 def test_kill9_mid_epoch_streaming_from_s3_resumes_exactly(sets, tmp_path):
     with s3_server() as endpoint:
@@ -274,8 +250,8 @@ def test_kill9_mid_epoch_streaming_from_s3_resumes_exactly(sets, tmp_path):
         res = _zelda("run", str(recipe), "--work-dir", str(straight), *common, env=env, cwd=tmp_path)
         assert res.returncode == 0, res.stderr
         shutil.rmtree(tmp_path / "cache")  # the killed run streams from the bucket again
-        _kill_mid_epoch([sys.executable, "-m", "zelda_core", "run", str(recipe), "--work-dir",
-                         str(killed), *common], killed, tmp_path, env)
+        kill_mid_epoch([sys.executable, "-m", "zelda_core", "run", str(recipe), "--work-dir",
+                        str(killed), *common], killed, tmp_path, timeout=180, env=env)
         ck = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
         assert ck["epoch"] == 0 and 0 < ck["iter_in_epoch"] < 10, "the kill must hit epoch 1 mid-way"
         resumed = _zelda("run", str(recipe), "--work-dir", str(killed), "--resume", *common,
@@ -285,9 +261,9 @@ def test_kill9_mid_epoch_streaming_from_s3_resumes_exactly(sets, tmp_path):
     a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)["model"]
     differ = [k for k in a if not torch.equal(a[k], ck["model"][k])]
     assert not differ, f"{len(differ)} tensors differ after resume: {differ[:4]}"
-    assert [r for r in _records(killed) if r["type"] == "epoch"] and \
-        [(r["epoch"], r["iter"], r["loss"]) for r in _records(killed) if r["type"] == "train"] == \
-        [(r["epoch"], r["iter"], r["loss"]) for r in _records(straight) if r["type"] == "train"]
+    assert [r for r in records(killed) if r["type"] == "epoch"] and \
+        [(r["epoch"], r["iter"], r["loss"]) for r in records(killed) if r["type"] == "train"] == \
+        [(r["epoch"], r["iter"], r["loss"]) for r in records(straight) if r["type"] == "train"]
     # credentials come from the environment and appear in no output
     secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
     for text in (res.stdout, res.stderr, resumed.stdout, resumed.stderr):
