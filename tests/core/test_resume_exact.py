@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine_util import make_dataset, small_recipe  # noqa: E402
+from kill_resume import assert_same_weights  # noqa: E402
 from kill_resume import kill_mid_epoch as _kill_mid_epoch  # noqa: E402
 from kill_resume import records as _records  # noqa: E402
 
@@ -67,12 +68,7 @@ def _kill_and_resume(tmp_path, workers: int, extra: list[str], videos: int = 10)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
 
-    last_a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)
-    last_b = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
-    for key in ("model", "ema"):
-        a, b = (last_a[key], last_b[key]) if key == "model" else (last_a[key]["model"], last_b[key]["model"])
-        differ = [k for k in a if not torch.equal(a[k], b[k])]
-        assert not differ, f"{key}: {len(differ)} of {len(a)} tensors differ after resume: {differ[:4]}"
+    last_a, last_b = assert_same_weights(straight, killed)
     assert last_a["ema"]["updates"] == last_b["ema"]["updates"] == 2 * samples  # a step per sample
     assert not torch.equal(last_b["ema"]["model"]["head.fc.weight"], last_b["model"]["head.fc.weight"])
 

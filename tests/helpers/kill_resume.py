@@ -32,3 +32,17 @@ def kill_mid_epoch(cmd: list[str], work: Path, cwd: Path, after_iter: int = 2,
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-epoch: {proc.stderr.read()!r}"
+
+
+def assert_same_weights(straight: Path, resumed: Path) -> tuple[dict, dict]:
+    """The two runs' ``last.pth`` hold bit-identical model weights and weight averages
+    (``train.ema``); returns both checkpoints for further checks."""
+    import torch
+
+    a = torch.load(Path(straight) / "checkpoints" / "last.pth", weights_only=True)
+    b = torch.load(Path(resumed) / "checkpoints" / "last.pth", weights_only=True)
+    for key in ("model", "ema"):
+        sa, sb = (a[key], b[key]) if key == "model" else (a[key]["model"], b[key]["model"])
+        differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
+        assert not differ, f"{key}: {len(differ)} of {len(sa)} tensors differ after resume: {differ[:4]}"
+    return a, b

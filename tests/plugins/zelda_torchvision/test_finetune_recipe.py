@@ -20,7 +20,7 @@ from extras import need
 need("torchvision", "torchvision")
 
 from deploy_helpers import link_kinetics2_subset  # noqa: E402
-from kill_resume import kill_mid_epoch, records  # noqa: E402
+from kill_resume import assert_same_weights, kill_mid_epoch, records  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPE = REPO / "recipes" / "kinetics_tiny_finetune.toml"
@@ -119,12 +119,7 @@ def test_finetune_recipe_resumes_exactly_after_kill9_with_everything_on(k2, tmp_
     res = subprocess.run(_zelda("run", str(RECIPE), "--work-dir", str(killed), "--resume", *common),
                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    a = torch.load(straight / "checkpoints" / "last.pth", weights_only=True)
-    b = torch.load(killed / "checkpoints" / "last.pth", weights_only=True)
-    for key in ("model", "ema"):
-        sa, sb = (a[key], b[key]) if key == "model" else (a[key]["model"], b[key]["model"])
-        differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
-        assert not differ, f"{key}: {len(differ)} tensors differ after resume: {differ[:4]}"
+    a, b = assert_same_weights(straight, killed)
     assert a["ema"]["updates"] == b["ema"]["updates"] > 0
     loss = [r["loss"] for r in records(straight) if r["type"] == "train"]
     assert loss and [r["loss"] for r in records(killed) if r["type"] == "train"] == loss
