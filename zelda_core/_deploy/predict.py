@@ -209,14 +209,14 @@ def _model_source(model: Any, *, amp: str, steps: list[dict], decoder: dict[str,
     import torch
 
     from .._contracts import check_scores
-    from .._engine.device import amp_dtype, autocast
+    from .._engine.device import amp_dtype
 
     dev = next(model.parameters()).device
     dtype = amp_dtype(amp, dev)
     prob = multi_label or model.average_clips == "prob"  # a multi-label predict averages sigmoids
 
     def score(inputs: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode(), autocast(dev, dtype):
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
             out = model.predict(inputs.to(dev, non_blocking=True))
         check_scores(out, model, batch=inputs.shape[0],
                      views=inputs.shape[1] if inputs.dim() == 6 else None)

@@ -15,11 +15,12 @@ The ``Trainer`` (``loop.py``) receives ``TrainParts`` built and only trains.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def scale_lr(cfg: TrainConfig, step_size: int, file: str | None) -> TrainConfig:
     return cfg
 
 
-# --- 3. what the Trainer receives --------------------------------------------------------
+# --- 3. what the Trainer receives ---------------------------------------------------------
 
 @dataclass
 class TrainParts:
@@ -82,8 +83,9 @@ class TrainParts:
     model: torch.nn.Module  # placed, BatchNorm synchronized when asked
     train_module: torch.nn.Module  # forward(inputs, labels) = loss; DDP-wrapped when distributed
     device: torch.device
-    dtype: torch.dtype | None
+    dtype: torch.dtype | None  # the autocast dtype (None: full precision)
     channels_last: bool
+    device_line: str  # what the log says of the device, precision and memory format
     finetune: Any  # finetune.Finetune
     optimizer: torch.optim.Optimizer
     scheduler: Any  # optim.Scheduler or None
@@ -149,7 +151,7 @@ def build_training(
         torch.set_num_threads(config.threads)
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    device = select_device(config.device)
+    device = select_device(config.device, ctx=ctx)
     if device.type == "cuda":
         # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
         torch.backends.cudnn.benchmark = not config.deterministic
@@ -161,6 +163,7 @@ def build_training(
         enable_gradient_checkpointing(model)
     place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
     scaler = make_scaler(place.device, place.dtype)
+    device_line = place.describe()  # the log's line, now: the Trainer calls no device helper
     ema = None
     if config.ema is not None:  # a copy of the placed model, before compile and DDP
         from .ema import Ema, EmaConfig
@@ -177,7 +180,7 @@ def build_training(
         model.compile()  # in place: state_dict keys stay the same
     return TrainParts(
         config=config, ctx=ctx, model=model, train_module=dist.wrap(model, place.device),
-        device=place.device, dtype=place.dtype, channels_last=place.channels_last,
+        device=place.device, dtype=place.dtype, channels_last=place.channels_last, device_line=device_line,
         finetune=finetune, optimizer=optimizer, scheduler=scheduler, warmup=warmup, scaler=scaler,
         opt_steps_per_epoch=opt_steps, train_batches=train_batches, steps_per_epoch=steps_per_epoch,
         val_batches=val_batches, val_steps=val_steps, metrics=dict(metrics or {}), work_dir=work_dir,
@@ -198,18 +201,18 @@ class RunSite:
     work_dir: Path
     resume: Path | str | None
     restarted: bool  # a process torchrun restarted after a failure
+    batch_transforms: list[Any]  # [[train.batch_transforms]], built (their values checked)
 
 
 def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | bool | None) -> RunSite:
-    """The config, the process group, the resume decision (checked before anything is
-    made: a failed ``--resume`` leaves no trace) and the work dir, checked writable."""
-    from .workdir import prepare_work_dir
-
+    """The config, the batch transforms' values, the process group and the resume
+    decision: what must hold before the work dir is touched (a failed ``--resume`` leaves
+    no trace)."""
     data = copy.deepcopy(recipe.data)
     cfg = parse_train_config(data.get("train"), file=recipe.file)
     from .targets import build_batch_transforms
 
-    build_batch_transforms(cfg.batch_transforms, file=recipe.file)  # their values, before anything is made
+    transforms = build_batch_transforms(cfg.batch_transforms, file=recipe.file)  # their values, before anything is made
     ctx = dist.setup(cfg.device)
     work_dir = Path(work_dir) if work_dir else default_work_dir(recipe)
     last = work_dir / "checkpoints" / "last.pth"
@@ -221,16 +224,26 @@ def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | b
                                   "(name one: --resume PATH)")
         # a restarted run continues its own last.pth, not the checkpoint it first started from
         resume = last if found else (None if resume is True else resume)
-    if ctx.is_main:
-        from .._data import split_folders
-        from .._outputs import check_output_folder
+    return RunSite(data, cfg, ctx, work_dir, resume or None, restarted, transforms)
 
-        # a work dir that is, holds or lies in a split's videos would mix run files with
-        # them (and an archived earlier run would take them along)
-        check_output_folder(work_dir, input_folders=split_folders(data, recipe.file),
-                            option="the work dir")
-        prepare_work_dir(work_dir)
-    return RunSite(data, cfg, ctx, work_dir, resume or None, restarted)
+
+@contextlib.contextmanager
+def assembled_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | bool | None,
+                  download: bool, init_from: str | Path | None, force_lock: bool) -> Iterator[RunParts]:
+    """The run, built (:class:`RunParts`), for the body to train: ``open_run``, then the
+    work dir checked and locked for the body (``workdir.open_work_dir``: the folders made
+    for a run that fails before writing into them are removed), then ``build_run`` under
+    the lock."""
+    from .._data import split_folders
+    from .workdir import open_work_dir
+
+    site = open_run(recipe, work_dir=work_dir, resume=resume)
+    # rank 0's lock; the others share it. After a torchrun restart the agent has stopped
+    # the previous group, so its lock is taken over even if a straggler still holds it
+    folders = split_folders(site.data, recipe.file) if site.ctx.is_main else []
+    with open_work_dir(site.work_dir, main=site.ctx.is_main, force=force_lock or site.restarted,
+                       input_folders=folders) as lock:
+        yield build_run(recipe, site, lock, download=download, init_from=init_from)
 
 
 # --- 2. under the lock --------------------------------------------------------------------
@@ -356,7 +369,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
 
     targets = Targets.from_config(cfg, classes=classes, labels=[r[1] for r in getattr(train_ds, "records", [])],
                                   seed=seed, rank=ctx.rank, multi_label=bool(getattr(train_ds, "multi_label", False)),
-                                  file=file)
+                                  file=file, transforms=site.batch_transforms)
     if ctx.enabled:  # same initial weights everywhere (DDP sends rank 0's); own dropout masks
         torch.manual_seed(seed + 1_000_003 * ctx.rank)
     # the global batch, the learning rate scaled to it, the loaders
@@ -374,7 +387,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
                                      "on_error = \"skip\" they are skipped and reported like unreadable "
                                      f"ones: {'; '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")))
     if ctx.enabled:
-        notes.append(("info", f"{ctx.world_size} processes ({'nccl' if dist.local_device() else 'gloo'}): "
+        notes.append(("info", f"{ctx.world_size} processes ({'nccl' if ctx.gpu else 'gloo'}): "
                               f"batch {batch_size} per process, {step_size} per step"))
     if cfg.scale_lr:
         notes.append(("info", f"train.scale_lr: lr {recipe_lr} x {step_size} / "

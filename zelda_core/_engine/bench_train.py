@@ -35,7 +35,7 @@ from .._recipe_tables import AUTO_DECODER
 from .._video import DEFAULT_DECODER
 from .build import build_model, model_table
 from .config import parse_train_config
-from .device import autocast, make_scaler, place_model, select_device
+from .device import make_scaler, place_model, select_device
 from .errors import no_training_sample
 from .optim import build_optimizer
 
@@ -122,7 +122,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
             inputs, labels = targets(inputs, labels, epoch=0, step=next(drawn), device=place.device)
             _sync(place.device)
             spent[0] += time.perf_counter() - t0
-        with autocast(place.device, place.dtype):
+        with torch.autocast(place.device.type, dtype=place.dtype, enabled=place.dtype is not None):
             loss = model.loss(inputs, labels)
         check_loss(loss, model, first=False)
         scaler.scale(loss).backward()
@@ -166,7 +166,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
     extra: dict[str, Any] = {}
     if targets.soft:
         pairs = sorted(a / b for a, b in zip(times[True], times[False]))
-        extra = {"targets": targets.describe(),
+        extra = {"targets": targets.lines,
                  "model_ceiling_plain_clips_s": round(n_model * shape[0] / sum(times[False]), 3),
                  # their own time against the plain steps', and the steps' difference (median pair)
                  "targets_step_share": round(spent[0] / sum(times[False]), 4),

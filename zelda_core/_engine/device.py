@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import TrainingError
 
+if TYPE_CHECKING:
+    from .distributed import Dist
 
-def select_device(spec: str = "auto", *, option: str = "train.device") -> torch.device:
+
+def select_device(spec: str = "auto", *, option: str = "train.device", ctx: Dist | None = None) -> torch.device:
     """'auto' -> CUDA when available, else CPU; also 'cpu', 'cuda', 'cuda:N', 'mps'.
-    Under torchrun with CUDA, 'auto' and 'cuda' are the process's GPU (LOCAL_RANK).
+    Under torchrun with CUDA, 'auto' and 'cuda' are the process's GPU (LOCAL_RANK):
+    ``ctx.gpu`` (the process's place in the run), or asked of the process group.
     ``option``: how the user set it, for messages ("train.device" or "--device")."""
     said = f"{option} = " if option == "train.device" else f"{option} "
     fix = "--set train.device=" if option == "train.device" else f"{option} "
     spec = (spec or "auto").strip()
     if spec in ("auto", "cuda"):
-        from .distributed import local_device
+        if ctx is None:
+            from .distributed import local_device
 
-        local = local_device()  # a distributed CUDA run: the GPU LOCAL_RANK
+            local = local_device()  # a distributed CUDA run: the GPU LOCAL_RANK
+        else:
+            local = ctx.gpu
         if local is not None:
             return local
     if spec == "auto":
@@ -70,13 +76,6 @@ def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
             )
         return torch.float16
     raise TrainingError(f"unknown train.amp {setting!r}: use 'auto', 'bf16', 'fp16' or 'none'")
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    """An autocast context for ``dtype`` (a no-op context when None)."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def make_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:

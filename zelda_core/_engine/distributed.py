@@ -28,6 +28,7 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    gpu: torch.device | None = None  # this rank's GPU in a distributed CUDA run (NCCL)
     enabled: bool = field(init=False)  # more than one process
     is_main: bool = field(init=False)  # rank 0: the process that writes the work dir
 
@@ -51,7 +52,7 @@ def launched() -> bool:
 def context() -> Dist:
     """This process's rank and world size (from the process group once it exists)."""
     if dist.is_available() and dist.is_initialized():
-        return Dist(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
+        return Dist(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0), local_device())
     return Dist()
 
 

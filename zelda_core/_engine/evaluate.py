@@ -17,7 +17,6 @@ import torch
 
 from .._contracts import check_scores
 from .._errors import RecipeError, ZeldaError
-from .device import autocast
 
 Batches = Iterable[Mapping[str, Any]]
 
@@ -46,6 +45,7 @@ def evaluate(
     desc: str = "val",
     skipped: list[tuple[str, str]] | None = None,
     dump: list[dict[str, Any]] | None = None,
+    ctx: Any = None,
 ) -> dict[str, float]:
     """Run ``model.predict`` over ``batches`` (views averaged) and compute ``metrics``.
     ``desc`` names the split; ``UnreadableSplitError`` when none of its samples could be read.
@@ -56,12 +56,13 @@ def evaluate(
     split, in one process's order. ``skipped`` gets every rank's skipped samples; ``dump``,
     in that order, each scored video's ``{"record", "label", "scores", "views"}``: its
     dataset index, its label (tensor), its averaged scores as the metrics saw them (float32
-    (K,)) and the number of views averaged."""
+    (K,)) and the number of views averaged. ``ctx``: the process's place in the run
+    (``distributed.Dist``; None: asked of the process group)."""
     from tqdm import tqdm
 
     from . import distributed as dist
 
-    ctx = dist.context()
+    ctx = ctx or dist.context()
     sharded = ctx.enabled
     for m in metrics.values():
         m.reset()
@@ -78,7 +79,7 @@ def evaluate(
             if labels is None or len(labels) == 0:  # every sample of the batch was skipped
                 bar.update(1)
                 continue
-            with autocast(device, dtype):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 scores = model.predict(batch["inputs"])
             check_scores(scores, model, batch=len(labels), views=_views(batch["inputs"]))
             scores = scores.float().cpu()
@@ -275,7 +276,7 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     rows: list[dict[str, Any]] | None = [] if dump is not None else None
     t0 = time.perf_counter()
     result = evaluate(model, loader, metrics, device=place.device, dtype=place.dtype, total=len(loader),
-                      desc=split, skipped=skipped, dump=rows)
+                      desc=split, skipped=skipped, dump=rows, ctx=ctx)
     files = save_metric_files(metrics, out_path.parent / split, classes) if ctx.is_main else []
     report = {"checkpoint": str(checkpoint), "split": split, "seconds": round(time.perf_counter() - t0, 2),
               "metrics": result, "files": [str(f) for f in files], "skipped": [list(s) for s in skipped]}

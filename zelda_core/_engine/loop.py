@@ -24,7 +24,7 @@ from .._contracts import check_loss
 from . import checkpoint as ckpt_io
 from . import distributed as dist
 from .assemble import TrainParts
-from .device import apply_channels_last, autocast, describe
+from .device import apply_channels_last
 from .errors import CheckpointError, TrainingError, UnreadableSplitError, no_training_sample
 from .evaluate import evaluate
 from .finetune import init_from_checkpoint
@@ -70,6 +70,7 @@ class Trainer:
         cfg = self.cfg = parts.config
         self.model, self.train_module = parts.model, parts.train_module
         self.device, self.dtype, self.channels_last = parts.device, parts.dtype, parts.channels_last
+        self.device_line = parts.device_line
         self.finetune, self.optimizer = parts.finetune, parts.optimizer
         self.ema = parts.ema  # ema.Ema or None
         self.scheduler, self.warmup, self.scaler = parts.scheduler, parts.warmup, parts.scaler
@@ -352,7 +353,7 @@ class Trainer:
                 no_sync = (self.train_module.no_sync() if self.dist.enabled and not steps_now
                            else contextlib.nullcontext())
                 with no_sync:
-                    with autocast(self.device, self.dtype):
+                    with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
                         loss = self.train_module(inputs, labels)
                     if count:
                         check_loss(loss, self.model, first=self.global_step == 0)
@@ -431,7 +432,7 @@ class Trainer:
         if not _preempt.installed():
             return False
         asked = float(_preempt.requested() is not None)
-        return bool(dist.all_sum(torch.tensor([asked], device=dist.local_device()))[0] > 0)
+        return bool(dist.all_sum(torch.tensor([asked], device=self.dist.gpu))[0] > 0)
 
     def _preempted(self, where: str) -> _preempt.Preempted:
         """The stop, logged: ``last.pth`` holds the training up to ``where``."""
@@ -455,8 +456,8 @@ class Trainer:
         assert self.val_batches is not None
         model = model if model is not None else self.model
         dist.sync_buffers(model)  # every rank evaluates what the checkpoint holds
-        return evaluate(model, self.val_batches(), self.metrics, device=self.device,
-                        dtype=self.dtype, total=self.val_steps, desc=desc, skipped=self.skipped)
+        return evaluate(model, self.val_batches(), self.metrics, device=self.device, dtype=self.dtype,
+                        total=self.val_steps, desc=desc, skipped=self.skipped, ctx=self.dist)
 
     def _validate_all(self) -> tuple[dict[str, float], dict[str, float] | None]:
         """The trained weights' metrics and the weight average's (None without train.ema);
@@ -482,16 +483,15 @@ class Trainer:
         t0 = time.perf_counter()
         if resume:
             self.resume(resume)
-        self.log.info(f"device: {describe(self.device, self.dtype, self.channels_last)}")
-        for line in self.finetune.describe(self.model, self.optimizer):
-            self.log.info(line)
-        for line in self.targets.describe() if self.targets is not None else ():
-            self.log.info(f"train targets: {line}")
+        lines = [f"device: {self.device_line}", *self.finetune.describe(self.model, self.optimizer)]
+        lines += [f"train targets: {line}" for line in (self.targets.lines if self.targets is not None else ())]
         if self.ema is not None:
             c = self.ema.config
-            self.log.info(f"ema: weight average with decay {c.decay}" + (f" (rising over {c.warmup} steps)"
-                          if c.warmup else "") + "; best, test, export and predict use the "
-                          + ("average" if c.use == "ema" else "trained weights"))
+            lines.append(f"ema: weight average with decay {c.decay}" + (f" (rising over {c.warmup} steps)"
+                         if c.warmup else "") + "; best, test, export and predict use the "
+                         + ("average" if c.use == "ema" else "trained weights"))
+        for line in lines:
+            self.log.info(line)
         if self.epoch >= cfg.epochs:
             self.log.info(f"nothing to do: {self.epoch} of {cfg.epochs} epochs are done "
                           "(raise train.epochs to train further)")

@@ -50,12 +50,15 @@ class Targets:
         self.num_classes, self.label_smoothing = num_classes, float(label_smoothing)
         self.weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.seed, self.rank, self.multi_label = seed, rank, multi_label
+        self.lines = self._describe()  # for the run log: fixed once built
 
     @classmethod
     def from_config(cls, cfg: Any, *, classes: Sequence[str], labels: Sequence[Any], seed: int,
-                    rank: int, multi_label: bool = False, file: str | None = None) -> Targets:
+                    rank: int, multi_label: bool = False, file: str | None = None,
+                    transforms: Sequence[Any] | None = None) -> Targets:
         """The targets of a run: ``cfg`` is its TrainConfig, ``labels`` the training
-        records' labels (for ``class_weights = "inverse_frequency"``)."""
+        records' labels (for ``class_weights = "inverse_frequency"``); ``transforms`` the
+        batch transforms when already built (else built here)."""
         k = len(classes)
         for key, on in (("label_smoothing", bool(cfg.label_smoothing)),
                         ("class_weights", cfg.class_weights is not None)):
@@ -71,7 +74,9 @@ class Targets:
                               f"classes ({', '.join(classes[:5])}{', ...' if k > 5 else ''}): give one "
                               "per class in their order, or \"inverse_frequency\"",
                               file=file, key="train.class_weights")
-        return cls(build_batch_transforms(cfg.batch_transforms, file=file), num_classes=k,
+        if transforms is None:
+            transforms = build_batch_transforms(cfg.batch_transforms, file=file)
+        return cls(transforms, num_classes=k,
                    label_smoothing=cfg.label_smoothing, class_weights=weights, seed=seed,
                    rank=rank, multi_label=multi_label)
 
@@ -80,7 +85,7 @@ class Targets:
         """Whether the model is given float (B, K) rows rather than the class indices."""
         return bool(self.transforms or self.label_smoothing or self.weights is not None)
 
-    def describe(self) -> list[str]:
+    def _describe(self) -> list[str]:
         """One line per setting, for the run log."""
         lines = []
         if self.label_smoothing:

@@ -11,12 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .assemble import build_run, default_work_dir, open_run
+from .assemble import assembled_run
 from .evaluate import save_metric_files, test_checkpoint
 from .files import write_json
 from .log import RunLogger, show, show_metrics
 from .loop import FitResult, Trainer
-from .workdir import WorkDirLock, removed_if_left_empty
 
 
 def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str | Path | bool | None = None,
@@ -35,22 +34,18 @@ def run_training(recipe: Any, *, work_dir: str | Path | None = None, resume: str
     docs/distributed.md). A process torchrun restarted after a failure
     (``--max-restarts``) resumes from ``last.pth`` when there is one.
 
-    The run's objects are built once, in ``assemble`` (``open_run``, then ``build_run``
-    under the lock); the ``Trainer`` receives them built."""
-    # a run that fails before writing anything leaves no empty work dir (or parents)
-    with removed_if_left_empty(Path(work_dir) if work_dir else default_work_dir(recipe)):
-        site = open_run(recipe, work_dir=work_dir, resume=resume)
-        # rank 0's lock; the others share it. After a torchrun restart the agent has stopped
-        # the previous group, so its lock is taken over even if a straggler still holds it
-        with WorkDirLock(site.work_dir, force=force_lock or site.restarted) as lock:
-            parts = build_run(recipe, site, lock, download=download, init_from=init_from)
-            status = "failed"
-            try:
-                summary = _train_and_report(parts, force_init=force_init, plots=plots)
-                status = "success"
-                return summary
-            finally:
-                parts.training.logger.close(status)
+    The run's objects are built once, in ``assemble.assembled_run`` (which also holds the
+    work dir: checked, locked, and left as it was found when the run fails before writing
+    into it); the ``Trainer`` receives them built."""
+    with assembled_run(recipe, work_dir=work_dir, resume=resume, download=download, init_from=init_from,
+                       force_lock=force_lock) as parts:
+        status = "failed"
+        try:
+            summary = _train_and_report(parts, force_init=force_init, plots=plots)
+            status = "success"
+            return summary
+        finally:
+            parts.training.logger.close(status)
 
 
 def _train_and_report(parts: Any, *, force_init: bool, plots: bool | None) -> dict[str, Any]:

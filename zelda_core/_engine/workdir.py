@@ -8,6 +8,8 @@
   releases when the process dies, so a lock left by ``kill -9`` is recognised as stale
   and taken over. Unlike ``flock``, a record lock is not shared with forked children
   (DataLoader workers), which may outlive a killed run by a few seconds.
+- :func:`open_work_dir` is a run's whole hold on it, in one call: the guard that removes
+  folders a failed run leaves empty, the check, the lock.
 - :func:`clean_stale_temporaries` removes the partial ``.name.tmp-PID`` files a killed
   run's atomic writes leave behind.
 """
@@ -21,6 +23,7 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +363,23 @@ def removed_if_left_empty(path: str | os.PathLike) -> Any:
             except OSError:  # not empty: keep it and everything above
                 break
         raise
+
+
+@contextlib.contextmanager
+def open_work_dir(path: str | os.PathLike, *, main: bool, force: bool = False,
+                  input_folders: Sequence[tuple[str, str]] = ()) -> Iterator[WorkDirLock]:
+    """A run's work dir for the body: checked and made (rank 0: ``main``), then locked
+    (:class:`WorkDirLock`; the other processes share rank 0's lock); when the body fails,
+    the folders made for it that are still empty are removed
+    (:func:`removed_if_left_empty`). A work dir that is, holds or lies in one of
+    ``input_folders`` (a split's videos, as ``_data.split_folders`` gives them) is refused:
+    run files would mix with the videos, and an archived earlier run would take them along."""
+    path = Path(path)
+    with removed_if_left_empty(path):
+        if main:
+            from .._outputs import check_output_folder
+
+            check_output_folder(path, input_folders=list(input_folders), option="the work dir")
+            prepare_work_dir(path)
+        with WorkDirLock(path, force=force) as lock:
+            yield lock
