@@ -74,3 +74,18 @@ from deploy_fixtures import (  # noqa: E402, F401 - session fixtures of the depl
     tiny_run,
     tiny_run2,
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_test_modules(tmp_path_factory: pytest.TempPathFactory):
+    """Modules a test imported from its own temporary folders (the plugins and
+    distributions tests write with ``plugin_factory.make_dist``) leave ``sys.modules``
+    after it: the next test may write another module of the same name, and Python would
+    hand it the cached one (the order-dependent failures of issue 21)."""
+    before = set(sys.modules)
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for name in set(sys.modules) - before:
+        origin = getattr(sys.modules.get(name), "__file__", None) or ""
+        if origin.startswith(base):
+            del sys.modules[name]

@@ -114,8 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    import os
+
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    before = os.environ.get("ZELDA_DISABLE_PLUGINS")
     argv = _disable_plugins(argv)  # accepted anywhere too
     _DEFERRED.clear()
     try:
@@ -124,6 +127,8 @@ def _run(argv: Sequence[str] | None) -> int:
         for message in _DEFERRED:  # e.g. --help or a command that loads no plugin
             print(f"zelda: warning: {message}", file=sys.stderr)
         _DEFERRED.clear()
+        if os.environ.get("ZELDA_DISABLE_PLUGINS") != before:  # main() called in a process
+            _restore_disabled(before)  # that goes on (a test, a notebook) leaves no trace
 
 
 def _main(argv: list[str], debug: bool) -> int:
@@ -207,6 +212,18 @@ def _disable_plugins(argv: list[str]) -> list[str]:
 
         reset_plugin_manager()
     return rest
+
+
+def _restore_disabled(value: str | None) -> None:
+    import os
+
+    from .._plugins import reset_plugin_manager
+
+    if value is None:
+        os.environ.pop("ZELDA_DISABLE_PLUGINS", None)
+    else:
+        os.environ["ZELDA_DISABLE_PLUGINS"] = value
+    reset_plugin_manager()
 
 
 def _paragraph(message: str) -> str:
