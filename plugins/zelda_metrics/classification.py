@@ -29,17 +29,51 @@ def _check(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, to
     return scores.float().cpu(), labels.cpu()
 
 
+DEFAULT_K = (1, 5)
+
+
+def top_ks(k: int | Sequence[int] | None, num_classes: int | None, key: str) -> list[int]:
+    """The ks a top-k metric reports, by the rule sklearn and torchmetrics users expect.
+
+    A k that is not below the class count puts every class among the k best, so its value
+    is 1.0 for every video: the default ks (``k`` None: 1 and 5) leave such a k out (top-1
+    always stays); a k the caller asked for is kept, as MMAction2 does, with a warning
+    (sklearn's ``top_k_accuracy_score`` warns the same way). ``key`` names the values
+    (``top``, ``recall_top``) in the warning."""
+    ks = list(DEFAULT_K) if k is None else [k] if isinstance(k, int) else list(k)
+    if not ks or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in ks):
+        raise ValueError(f"k must be a positive integer or a list of them, got {k!r}")
+    if num_classes is None:
+        return ks
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if k is None:
+        return [v for v in ks if v == 1 or v < num_classes]
+    always = [v for v in ks if v >= num_classes]
+    if always:
+        import warnings
+
+        names = ", ".join(f"{key}{v}" for v in always)
+        warnings.warn(
+            f"k = {k!r}: {names} {'is' if len(always) == 1 else 'are'} 1.0 for every video with "
+            f"{num_classes} classes (a k not below the class count puts every class among the "
+            f"k best); kept as asked, as MMAction2 does. Ask for ks below {num_classes}, or "
+            "leave k out to get only those", UserWarning, stacklevel=3)
+    return ks
+
+
 class TopKAccuracy:
     """Top-k accuracy for each k in ``k``: keys ``top{k}``.
 
-    As in MMAction2, a k larger than the number of classes counts every sample as a hit.
+    ``k`` None: 1 and 5. With ``num_classes`` (the engine passes the data's), a k not
+    below the class count (its value is 1.0 for every video) is left out of the default
+    ks and kept with a warning when asked for (see :func:`top_ks`). Without it, as in
+    MMAction2, a k larger than the scores' width counts every sample as a hit.
     """
 
-    def __init__(self, k: int | Sequence[int] = (1, 5)):
-        ks = [k] if isinstance(k, int) else list(k)
-        if not ks or any(not isinstance(v, int) or v < 1 for v in ks):
-            raise ValueError(f"k must be a positive integer or a list of them, got {k!r}")
-        self.k = ks
+    def __init__(self, k: int | Sequence[int] | None = None, num_classes: int | None = None):
+        self.k = top_ks(k, num_classes, "top")
+        self.num_classes = num_classes
         self.reset()
 
     def reset(self) -> None:

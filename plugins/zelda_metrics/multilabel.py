@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from .classification import top_ks
+
 
 def targets_of(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores float64 (B, K), targets float64 (B, K) of 0/1) from multi-hot or index labels."""
@@ -127,13 +129,15 @@ class MeanAveragePrecision(_Collect):
 
 class TopKRecall(_Collect):
     """``recall_top{k}`` for each k: per sample, the share of its true labels among its k
-    best scores, averaged over the samples that have a true label."""
+    best scores, averaged over the samples that have a true label.
 
-    def __init__(self, k: int | Sequence[int] = (1, 5)) -> None:
-        ks = [k] if isinstance(k, int) else list(k)
-        if not ks or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in ks):
-            raise ValueError(f"k must be a positive integer or a list of them, got {k!r}")
-        self.k = ks
+    ``k`` None: 1 and 5; with ``num_classes``, a k not below the class count (always 1.0)
+    follows the rule of ``top_k_accuracy`` (left out of the default, warned about when
+    asked for)."""
+
+    def __init__(self, k: int | Sequence[int] | None = None, num_classes: int | None = None) -> None:
+        self.k = top_ks(k, num_classes, "recall_top")
+        self.num_classes = num_classes
         super().__init__()
 
     def compute(self) -> dict[str, float]:

@@ -37,7 +37,10 @@ def _build_what_run_builds(recipe) -> None:
     from .._engine.preflight import build_errors
     from .._errors import RecipeError
 
-    errors = build_errors(recipe)
+    notes: list[str] = []
+    errors = build_errors(recipe, notes)
+    for note in notes:  # the class count built with (one line), the metrics' warnings
+        print(f"# {note}" if note.startswith("classes: ") else f"# warning: {note}")
     if len(errors) == 1:
         raise errors[0]
     if errors:

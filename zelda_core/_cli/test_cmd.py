@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .common import add_set_argument
 from .launch import add_nproc_argument
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from .._engine.log import log_test
 
     log_test(recipe.data, report, checkpoint=args.checkpoint, file=recipe.file)
+    for line in report.get("warnings", []):
+        print(f"zelda: warning: {line}", file=sys.stderr)
     m = report["metrics"]
     print(f"{args.split}: {int(m.get('samples', 0))} videos, checkpoint {args.checkpoint}")
     for k, v in m.items():

@@ -364,7 +364,11 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
             write_output(work_dir / "label_map.txt", "".join(f"{c}\n" for c in classes),
                          option="the work dir's")
     model = build_model(data["model"], file=file)
-    metrics = build_metrics(data, file=file, needed_for="val" if val_ds is not None else None)
+    said: list[str] = []  # the metric factories' warnings (a top-k that is always 1.0)
+    metrics = build_metrics(data, file=file, needed_for="val" if val_ds is not None else None,
+                            num_classes=len(classes) or None, notes=said,
+                            best_metric=cfg.best_metric if val_ds is not None else None)
+    notes += [("warning", line) for line in said if ctx.is_main]
     from .targets import Targets  # label smoothing, batch transforms, class weights
 
     targets = Targets.from_config(cfg, classes=classes, labels=[r[1] for r in getattr(train_ds, "records", [])],

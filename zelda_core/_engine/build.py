@@ -7,6 +7,7 @@ and ``Metric``); nothing here names a bundled plugin.
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,12 @@ MODEL_MEMBERS = ("num_classes", "average_clips", "loss", "predict")
 """What the engine uses of a model (see ``zelda_core.api.Model``)."""
 
 
-def _takes(type_name: str, param: str) -> bool:
+def _takes(kind: str, type_name: str, param: str) -> bool:
     from .._params import accepted_params, signature_of
     from .._registry import get_component, resolve_factory
 
     try:
-        factory = resolve_factory(get_component("models", type_name))
+        factory = resolve_factory(get_component(kind, type_name))
     except RecipeError:  # an unknown type: building reports it with the recipe key
         return False
     sig = signature_of(factory)
@@ -33,7 +34,7 @@ def _takes(type_name: str, param: str) -> bool:
 
 
 def _fill_multi_label(table: dict[str, Any]) -> None:
-    if isinstance(table.get("type"), str) and "multi_label" not in table and _takes(table["type"], "multi_label"):
+    if isinstance(table.get("type"), str) and "multi_label" not in table and _takes("models", table["type"], "multi_label"):
         table["multi_label"] = True
     for value in table.values():
         if isinstance(value, dict) and "type" in value:
@@ -48,8 +49,12 @@ def is_multi_label(table: Any) -> bool:
         is_multi_label(v) for v in table.values() if isinstance(v, dict))
 
 
-def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: str | None) -> None:
-    if isinstance(table.get("type"), str) and _takes(table["type"], "num_classes"):
+def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: str | None,
+                      kind: str = "models") -> None:
+    """Give every table of ``table``'s tree whose factory (of ``kind``) takes a
+    ``num_classes`` parameter and leaves it out the data's class count; a smaller one
+    given is a RecipeError naming its key."""
+    if isinstance(table.get("type"), str) and _takes(kind, table["type"], "num_classes"):
         given = table.get("num_classes")
         if given is None:
             table["num_classes"] = int(num_classes)
@@ -60,7 +65,7 @@ def _fill_num_classes(table: dict[str, Any], num_classes: int, key: str, file: s
                 file=file, key=f"{key}.num_classes")
     for name, value in table.items():
         if isinstance(value, dict) and "type" in value:
-            _fill_num_classes(value, num_classes, f"{key}.{name}", file)
+            _fill_num_classes(value, num_classes, f"{key}.{name}", file, kind)
 
 
 def model_table(data: dict[str, Any], num_classes: int | None, *, file: str | None = None,
@@ -98,9 +103,18 @@ def build_model(table: dict[str, Any], *, file: str | None = None) -> torch.nn.M
     return model
 
 
-def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: str | None = None) -> dict[str, Any]:
+def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: str | None = None,
+                  num_classes: int | None = None, best_metric: str | None = None,
+                  notes: list[str] | None = None) -> dict[str, Any]:
     """Every ``[metrics.<name>]`` table built. The recipe names its metrics: there is no
-    default. ``needed_for`` (a split) makes an empty ``[metrics]`` an error."""
+    default. ``needed_for`` (a split) makes an empty ``[metrics]`` an error.
+
+    ``num_classes`` (the data's class count) goes to every metric factory that takes a
+    ``num_classes`` parameter and leaves it out, as :func:`model_table` does for models.
+    ``best_metric`` (``train.best_metric``) must be among the values the metrics give,
+    else a RecipeError before the first epoch. With ``notes``, the warnings a factory
+    raises (``warnings.warn``) are appended there, each naming its recipe key, for the
+    caller to show once."""
     from .._registry import build
 
     tables = data.get("metrics") or {}
@@ -111,8 +125,56 @@ def build_metrics(data: dict[str, Any], *, file: str | None = None, needed_for: 
             "metrics", file=file, key="metrics")
     from .._contracts import check_metrics
 
-    return check_metrics({name: build("metrics", t, key=f"metrics.{name}", file=file)
-                          for name, t in tables.items()})
+    built = {}
+    for name, table in tables.items():
+        if num_classes is not None and isinstance(table, dict):
+            table = copy.deepcopy(table)
+            _fill_num_classes(table, num_classes, f"metrics.{name}", file, kind="metrics")
+        if notes is None:
+            built[name] = build("metrics", table, key=f"metrics.{name}", file=file)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            built[name] = build("metrics", table, key=f"metrics.{name}", file=file)
+        notes += [_named(str(w.message), f"metrics.{name}", table) for w in caught]
+    metrics = check_metrics(built)
+    if best_metric is not None:
+        _check_best_metric(metrics, best_metric, num_classes, file)
+    return metrics
+
+
+def _named(message: str, key: str, table: Any) -> str:
+    """A factory's warning with its recipe key: ``key.param`` when the message starts
+    with one of the table's parameters (``k = [1, 5]: ...``), else ``key: message``."""
+    first = message.split(" ", 1)[0].split("=", 1)[0]
+    if isinstance(table, dict) and first in table and first != "type":
+        return f"{key}.{message}"
+    return f"{key}: {message}"
+
+
+def _check_best_metric(metrics: dict[str, Any], name: str, num_classes: int | None,
+                       file: str | None) -> None:
+    """RecipeError when ``train.best_metric`` names no value of the freshly built
+    metrics (asked of their ``compute()`` before any update; a metric that cannot answer
+    then leaves the check to the first validation)."""
+    given: list[str] = []
+    for metric in metrics.values():
+        try:
+            out = metric.metric.compute()
+            metric.metric.reset()
+        except Exception:  # noqa: BLE001 - not answerable empty: validation checks it
+            return
+        if not isinstance(out, dict):
+            return
+        given += [k for k in out if isinstance(k, str)]
+    if name in given or name == "samples":
+        return
+    built = (f" (built for the data's {num_classes} classes; a value that would be the same "
+             "for every video at that count, such as a top-k with k not below it, is left "
+             "out unless the metric's table asks for it)") if num_classes else ""
+    raise RecipeError(
+        f"train.best_metric = {name!r} is not among the values the recipe's metrics give: "
+        f"{', '.join(given) or 'none'}{built}; name one of them", file=file, key="train.best_metric")
 
 
 def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:

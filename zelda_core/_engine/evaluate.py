@@ -270,7 +270,8 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
                                     multi_label=bool(getattr(ds, "multi_label", False))), file=file)
     load_weights(model, ckpt, checkpoint)
     place = place_model(model, device=device or cfg.device, amp=cfg.amp, channels_last=cfg.channels_last)
-    metrics = build_metrics(data, file=file, needed_for=split)
+    said: list[str] = []
+    metrics = build_metrics(data, file=file, needed_for=split, num_classes=len(classes) or None, notes=said)
     loader = build_dataloader(data, split, ds, shuffle=False, world=ctx.world_size, rank=ctx.rank)
     skipped: list[tuple[str, str]] = []
     rows: list[dict[str, Any]] | None = [] if dump is not None else None
@@ -291,4 +292,5 @@ def test_checkpoint(recipe: Any, checkpoint: str | Path, *, split: str = "test",
     if ctx.is_main:
         write_json(out_path, report)
     report["out"] = str(out_path)
+    report["warnings"] = said  # for the command to show (not in the file)
     return report

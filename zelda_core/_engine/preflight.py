@@ -1,28 +1,83 @@
-"""What ``zelda recipe check`` builds without data, so it rejects what ``zelda run`` would.
+"""What ``zelda recipe check`` builds without decoding a video, so it rejects what
+``zelda run`` would.
 
 "check" means built: each split's transforms, the metrics, the model (on the meta device:
-no memory, no initialization time; the class count is a placeholder when the data would
-give it), then the optimizer, scheduler, warmup and finetune rules on the model's own
-parameters. Only what needs the data (datasets, the class count, videos) is left to run.
+no memory, no initialization time), then the optimizer, scheduler, warmup and finetune
+rules on the model's own parameters. The model and metrics get the class count run would
+give them where it can be had without decoding: the recipe's ``data.train.num_classes``,
+else the train split's own annotations when ``data.root`` is on this machine (the
+dataset is built, which reads its annotation file or class folders and opens no video),
+else a placeholder. Only what needs the videos is left to run.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from .._errors import RecipeError, ZeldaError
 
 PLACEHOLDER_CLASSES = 2
-"""The class count a check build uses where run would take it from the data."""
+"""The class count a check build uses where the data that gives it is not here."""
 
 
-def build_errors(recipe: Any) -> list[ZeldaError]:
-    """Every problem building the recipe's parts finds (empty when all of them build)."""
+@dataclass
+class ClassCount:
+    """The class count a check builds with, and where it came from (``real``: what run
+    would use)."""
+
+    count: int
+    real: bool
+    source: str
+    multi_label: bool = False
+
+    def line(self) -> str:
+        return f"classes: {self.count}, {self.source}"
+
+
+def class_count(data: dict[str, Any], file: str | None) -> ClassCount:
+    """The recipe's ``data.train.num_classes``, else the train split's classes when its
+    data root is here (annotations read as the dataset reads them; no video opened),
+    else :data:`PLACEHOLDER_CLASSES`."""
+    table = data.get("data") if isinstance(data.get("data"), dict) else {}
+    train = table.get("train") if isinstance(table.get("train"), dict) else None
+    given = train.get("num_classes") if train else None
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return ClassCount(given, True, "the recipe's data.train.num_classes")
+    root = table.get("root")
+    placeholder = "a placeholder (run takes the count from the data: {})"
+    if train is None or "type" not in train:
+        return ClassCount(PLACEHOLDER_CLASSES, False, placeholder.format("the recipe has no [data.train]"))
+    if not isinstance(root, str) or not root:
+        return ClassCount(PLACEHOLDER_CLASSES, False, placeholder.format("the recipe names no data.root"))
+    from .._data import build_dataset, resolve_root
+
+    where = resolve_root(root, file)
+    if not os.path.isdir(where):
+        return ClassCount(PLACEHOLDER_CLASSES, False, placeholder.format(f"data.root {root} is not here"))
+    try:
+        ds = build_dataset(data, "train", recipe_file=file)
+    except ZeldaError as exc:  # the data's own problems are zelda data check's to list
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return ClassCount(PLACEHOLDER_CLASSES, False, placeholder.format(
+            f"the train split could not be read: {first}; 'zelda data check' lists its problems"))
+    classes = list(getattr(ds, "classes", []) or [])
+    if not classes:
+        return ClassCount(PLACEHOLDER_CLASSES, False, placeholder.format("the train split names no class"))
+    return ClassCount(len(classes), True, f"from the train split's annotations under {where}",
+                      multi_label=bool(getattr(ds, "multi_label", False)))
+
+
+def build_errors(recipe: Any, notes: list[str] | None = None) -> list[ZeldaError]:
+    """Every problem building the recipe's parts finds (empty when all of them build).
+    ``notes`` receives the class count used (one line) and the metrics' warnings."""
     from .._pipeline import Pipeline
     from .build import build_metrics, build_model, model_table
 
     data, file = copy.deepcopy(recipe.data), recipe.file
+    notes = [] if notes is None else notes
     errors: list[ZeldaError] = []
     table = data.get("data") if isinstance(data.get("data"), dict) else {}
     splits = [k for k, v in table.items() if isinstance(v, dict) and "type" in v]
@@ -31,8 +86,12 @@ def build_errors(recipe: Any) -> list[ZeldaError]:
             Pipeline.from_config(table[split].get("pipeline", []), key=f"data.{split}.pipeline", file=file)
         except ZeldaError as exc:
             errors.append(exc)
+    count = class_count(data, file) if not errors else \
+        ClassCount(PLACEHOLDER_CLASSES, False, "a placeholder (the pipelines did not build)")
+    notes.append(count.line())
     try:
-        build_metrics(data, file=file)
+        build_metrics(data, file=file, num_classes=count.count if count.real else None, notes=notes,
+                      best_metric=_best_metric(data) if count.real and "val" in splits else None)
     except ZeldaError as exc:
         errors.append(exc)
     if "train" in splits and not isinstance(data.get("model"), dict):
@@ -41,21 +100,25 @@ def build_errors(recipe: Any) -> list[ZeldaError]:
                                   file=file, key="model"))
     if not isinstance(data.get("model"), dict):
         return errors
-    model = _model(data, file, build_model, model_table, errors)
+    model = _model(data, file, count, build_model, model_table, errors)
     if model is None or errors:
         return errors
     errors += _train_errors(model, data, file)
     return errors
 
 
-def _model(data: dict[str, Any], file: str | None, build_model: Any, model_table: Any,
+def _best_metric(data: dict[str, Any]) -> str | None:
+    train = data.get("train")
+    name = train.get("best_metric") if isinstance(train, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _model(data: dict[str, Any], file: str | None, count: ClassCount, build_model: Any, model_table: Any,
            errors: list[ZeldaError]) -> Any:
     import torch
 
-    given = (data.get("data") or {}).get("train", {}).get("num_classes") \
-        if isinstance((data.get("data") or {}).get("train"), dict) else None
     try:
-        table = model_table(data, given if isinstance(given, int) else PLACEHOLDER_CLASSES, file=file)
+        table = model_table(data, count.count, file=file, multi_label=count.multi_label)
         table = _check_table(table)
         try:
             with torch.device("meta"):  # parameters without memory or initialization time

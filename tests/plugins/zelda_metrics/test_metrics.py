@@ -13,6 +13,7 @@ from zelda_metrics.classification import (  # noqa: E402
     MeanClassAccuracy,
     TopKAccuracy,
 )
+from zelda_metrics.multilabel import TopKRecall  # noqa: E402
 
 SCORES = torch.tensor(
     [
@@ -75,3 +76,27 @@ def test_confusion_matrix_csv(tmp_path):
     assert rows[2] == ["b", "2", "0", "0"]
     with pytest.raises(ValueError, match="plain file name"):
         ConfusionMatrix(filename="../x.csv")
+
+
+@pytest.mark.parametrize(("num_classes", "ks"), [(None, [1, 5]), (1, [1]), (2, [1]), (5, [1]), (6, [1, 5])])
+def test_default_k_leaves_out_ks_not_below_the_class_count(num_classes, ks, recwarn):
+    """top-k with k >= K is 1.0 for every video: the default ks drop it, top1 stays."""
+    assert TopKAccuracy(num_classes=num_classes).k == ks
+    assert TopKRecall(num_classes=num_classes).k == ks
+    assert not recwarn.list
+
+
+@pytest.mark.parametrize("metric", [TopKAccuracy, TopKRecall])
+def test_an_asked_k_not_below_the_class_count_is_kept_with_a_warning(metric):
+    with pytest.warns(UserWarning, match=r"^k = \[1, 2, 3\]: (recall_)?top2, (recall_)?top3 are 1\.0 "
+                                         r"for every video with 2 classes"):
+        m = metric(k=[1, 2, 3], num_classes=2)
+    assert m.k == [1, 2, 3]
+    m.update(SCORES[:, :2], torch.tensor([0, 1, 0, 1]))
+    out = m.compute()
+    assert out[f"{'recall_' if metric is TopKRecall else ''}top3"] == 1.0
+
+
+def test_asked_ks_below_the_class_count_say_nothing(recwarn):
+    assert TopKAccuracy(k=[1, 2], num_classes=3).k == [1, 2]
+    assert not recwarn.list
