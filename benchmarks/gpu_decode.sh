@@ -3,7 +3,9 @@
 # tutorial recipe at batch 16 on CUDA, three ways: the originals decoded on CPU (pyav), a
 # prepared copy decoded on CPU (pyav), and the originals decoded on the GPU's NVDEC engines
 # (torchcodec, device = "cuda", in the main process: CUDA does not survive a forked
-# DataLoader worker). Prints each data share. Run from the repo root of a CUDA machine with
+# DataLoader worker), the frames kept on the GPU and the steps after decode run there in one
+# batched step per batch (data.device_tail, "auto" with a CUDA decoder; docs/decoders.md).
+# Prints each data share and, for the NVDEC row, which steps ran where. Run from the repo root of a CUDA machine with
 # zelda-video[torchcodec] and torchcodec's CUDA build installed:
 #   benchmarks/gpu_decode.sh [DATA_ROOT] [OUT_DIR]
 # DATA_ROOT defaults to ../shared/data/kinetics2_tiny; the copy and JSON go to OUT_DIR.
@@ -35,4 +37,6 @@ for name in ("originals", "prepared", "nvdec"):
     print(f"{name}: model ceiling {d['model_ceiling_clips_s']:.0f} clips/s, loader supply "
           f"{d['loader_supply_clips_s']:.0f}, end to end {d['end_to_end_clips_s']:.0f}, "
           f"data share {100 * d['data_share']:.1f}%")
+    for line in d.get("device_tail") or ():
+        print(f"  {line}")
 PY

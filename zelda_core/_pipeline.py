@@ -7,6 +7,11 @@ accepts returns one new transform doing both (e.g. ``decode`` absorbing a biline
 ``resize`` scales while decoding), named ``first+second``. Output is the same shape;
 only speed (and the interpolation, which is the decoder's) differs.
 
+Deferred tail (``defer_tail``, set by the loader for ``data.device_tail``): the samples
+carry ``defer_tail = True``, ``decode`` leaves ``zelda_core._deferred.DeferredFrames``, and
+each step declaring ``deferrable = True`` records its pixel work on them; before a step
+that does not, the pipeline turns them into NumPy frames (see ``_deferred``).
+
 Closing: a step that opens the video leaves the reader in ``sample["reader"]``; the
 pipeline closes it when the sample is done, on success or error. No transform closes it.
 """
@@ -31,6 +36,7 @@ class Pipeline:
             raise ValueError("Pipeline: one name per transform")
         self.transforms: list[Transform] = []
         self.names: list[str] = []
+        self.defer_tail = False  # the loader's data.device_tail: decode leaves DeferredFrames
         i = 0
         while i < len(transforms):
             t, name = transforms[i], names[i]
@@ -58,6 +64,13 @@ class Pipeline:
             names.append(step["type"])
         return cls(transforms, names, fuse=fuse)
 
+    def tail_plan(self) -> tuple[list[str], list[str]]:
+        """(steps run in the batched tail on the frames' device, steps run per sample on
+        the CPU after it) when ``defer_tail`` is on; see ``zelda_core._deferred``."""
+        from ._deferred import tail_plan
+
+        return tail_plan(self.names, self.transforms)
+
     @property
     def fused(self) -> bool:
         """Whether a decode+resize fusion happened."""
@@ -71,11 +84,16 @@ class Pipeline:
         step fails (an error between open and decode must not leak the file).
         """
         from ._contracts import check_frame_inds
+        from ._deferred import DeferredFrames
 
         producer: tuple[Any, str] | None = None  # the step that last set frame_inds
+        if self.defer_tail:
+            sample["defer_tail"] = True
         try:
             for t, name in zip(self.transforms, self.names):
                 c0 = time.process_time() if timings is not None else 0.0
+                if isinstance(sample.get("imgs"), DeferredFrames) and not getattr(t, "deferrable", False):
+                    sample["imgs"] = sample["imgs"].materialize()  # a step on NumPy frames
                 inds = sample.get("frame_inds")
                 try:
                     out = _checked(t(sample), name)

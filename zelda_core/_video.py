@@ -148,13 +148,7 @@ class VideoReader:
 
         from ._errors import DecodeError
 
-        if self._closed:
-            raise DecodeError(self.path, "reader is closed")
-        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
-        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
-        if bad.size:
-            raise IndexError(f"frame index {int(bad[0])} out of range for {self.path} "
-                             f"({self.num_frames} frames)")
+        wanted = self._wanted(indices)
         h, w = resolve_size(self.height, self.width, size)
         if wanted.size == 0:
             return np.empty((0, h, w, 3), dtype=np.uint8)
@@ -186,6 +180,61 @@ class VideoReader:
                 len(wanted) < 2 or bool((wanted[1:] > wanted[:-1]).all())):
             return frames  # asked sorted and unique: already in order
         return np.ascontiguousarray(frames[inverse.reshape(-1)])
+
+    def _wanted(self, indices: Sequence[int]) -> np.ndarray:
+        """``indices`` as int64, checked: DecodeError when closed, IndexError out of range."""
+        import numpy as np
+
+        from ._errors import DecodeError
+
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
+        if bad.size:
+            raise IndexError(f"frame index {int(bad[0])} out of range for {self.path} "
+                             f"({self.num_frames} frames)")
+        return wanted
+
+    def get_frames_tensor(self, indices: Sequence[int]) -> Any:
+        """The frames of :meth:`get_frames` at their shown size, as a uint8 torch tensor
+        (N, H, W, 3) (possibly a view) on the device the decoder decoded on, so that a GPU
+        decoder's frames stay on the GPU (the deferred tail, ``zelda_core._deferred``).
+        A decoder decoding on a device implements :meth:`_decode_tensor`; rotated videos
+        give ``get_frames``'s array."""
+        import numpy as np
+        import torch
+
+        if self.orientation != UPRIGHT:
+            return torch.from_numpy(self.get_frames(indices))
+        from ._errors import DecodeError, PluginError
+
+        wanted = self._wanted(indices)
+        uniq, inverse = np.unique(wanted, return_inverse=True)
+        h, w = self.stored_height, self.stored_width
+        try:
+            frames = self._decode_tensor([int(i) for i in uniq])
+        except DecodeError:
+            raise
+        except Exception as exc:  # the decoding library's own error: the file is bad
+            raise DecodeError(self.path, f"{type(exc).__name__} while decoding: "
+                              f"{first_line(exc)}") from exc
+        if tuple(frames.shape) != (len(uniq), h, w, 3) or frames.dtype != torch.uint8:
+            raise PluginError(
+                f"{type(self).__name__}._decode_tensor returned {frames.dtype} "
+                f"{tuple(frames.shape)} for {len(uniq)} frames at {h}x{w}; the contract is "
+                f"uint8 ({len(uniq)}, {h}, {w}, 3)")
+        if len(uniq) == len(wanted) and (len(wanted) < 2 or bool((wanted[1:] > wanted[:-1]).all())):
+            return frames
+        return frames.index_select(0, torch.from_numpy(inverse.reshape(-1)).to(frames.device))
+
+    def _decode_tensor(self, indices: list[int]) -> Any:
+        """uint8 (len(indices), H, W, 3) at the stored size, as a tensor on the device the
+        decoder decodes on, for sorted, unique, in-range ``indices`` (default: the
+        :meth:`_decode_frames` array)."""
+        import torch
+
+        return torch.from_numpy(self._decode_frames(indices, self.stored_height, self.stored_width))
 
     def _resize_shown(self, frames: np.ndarray, height: int, width: int) -> np.ndarray:
         """Resize turned frames (a rotated video asked at a size): bilinear like the

@@ -27,10 +27,16 @@ class SpanReader(VideoReader):
         self.num_frames = int(length)
 
     def get_frames(self, indices: Sequence[int], *, size: Any = None) -> np.ndarray:
+        return self._reader.get_frames(self._inner(indices), size=size)
+
+    def get_frames_tensor(self, indices: Sequence[int]) -> Any:
+        return self._reader.get_frames_tensor(self._inner(indices))
+
+    def _inner(self, indices: Sequence[int]) -> np.ndarray:
         inds = np.asarray(indices, dtype=np.int64).reshape(-1)
         if inds.size and (inds.min() < 0 or inds.max() >= self.num_frames):
             raise IndexError(f"frame index outside the span of {self.num_frames} frames")
-        return self._reader.get_frames(inds + self._start, size=size)
+        return inds + self._start
 
     def close(self) -> None:
         self._reader.close()

@@ -342,6 +342,7 @@ _LAZY = {
     "load_recipe": "zelda_core._recipe",
     "build_dataset": "zelda_core._data.build",
     "Normalize": "zelda_core._clip_batch",
+    "DeferredFrames": "zelda_core._deferred",
     "num_views": "zelda_core._clip_batch",
     "view_labels": "zelda_core._clip_batch",
     "average_views": "zelda_core._clip_batch",

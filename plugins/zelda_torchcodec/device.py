@@ -47,9 +47,15 @@ def _in_forked_worker() -> bool:
 
 
 def resize_on_device(data: Any, h: int, w: int) -> Any:
-    """(N, 3, H, W) uint8 frames resized on their device with zelda's resize kernel
-    (bilinear, no antialiasing)."""
+    """(N, 3, H, W) uint8 frames resized on their device: bilinear, no antialiasing, as
+    zelda's resize kernel. CUDA has no uint8 bilinear kernel: there it interpolates in
+    float32 and rounds (within one level of the CPU's fixed-point kernel)."""
+    import torch
     import torch.nn.functional as F
 
-    return F.interpolate(data, size=(h, w), mode="bilinear", antialias=False,
-                         align_corners=False)
+    if data.device.type == "cpu":
+        return F.interpolate(data, size=(h, w), mode="bilinear", antialias=False,
+                             align_corners=False)
+    out = F.interpolate(data.float(), size=(h, w), mode="bilinear", antialias=False,
+                        align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)

@@ -57,8 +57,8 @@ class TorchcodecReader(VideoReader):
 
     Options: ``threads`` (FFmpeg decoder threads on CPU, default 1: DataLoader workers
     provide the parallelism), ``device`` (``"cpu"``, default, or ``"cuda"``/``"cuda:N"``:
-    decode on that GPU's NVDEC engines; frames are resized there and come back to host
-    memory; needs torchcodec's CUDA build and, in DataLoader workers, the ``spawn`` start
+    decode on that GPU's NVDEC engines; ``get_frames`` resizes there and returns host
+    memory, ``get_frames_tensor`` leaves the frames on the GPU for the deferred tail; needs torchcodec's CUDA build and, in DataLoader workers, the ``spawn`` start
     method: a forked worker cannot use CUDA), ``autorotate`` (default True: frames as the
     file's display matrix shows them, see ``zelda_core.api.VideoReader``).
     """
@@ -119,9 +119,21 @@ class TorchcodecReader(VideoReader):
                 return frames
         return self._pyav.get_frames(indices, size=(h, w))
 
-    def _decode_torchcodec(self, indices: list[int], h: int, w: int) -> np.ndarray | None:
-        """The frames, or None when one came back with another timestamp than the index's
-        (then this file is decoded by the pyav reader from now on)."""
+    def _decode_tensor(self, indices: list[int]) -> Any:
+        """(N, H, W, 3) uint8 at the stored size, on the decoding device (a permuted view of
+        torchcodec's (N, 3, H, W)); the pyav reader's frames for a file it takes over."""
+        if self._pyav is None:
+            data = self._torchcodec_data(indices)
+            if data is not None:
+                return data.permute(0, 2, 3, 1)
+        import torch
+
+        return torch.from_numpy(self._pyav.get_frames(indices))
+
+    def _torchcodec_data(self, indices: list[int]) -> Any:
+        """torchcodec's (N, 3, H, W) uint8 on the decoding device, or None when a frame came
+        back with another timestamp than the index's (then this file is decoded by the
+        pyav reader from now on)."""
         try:
             batch = self._decoder.get_frames_at(indices)
         except (RuntimeError, ValueError, IndexError) as e:
@@ -132,7 +144,13 @@ class TorchcodecReader(VideoReader):
         if any(abs(a - b) > tick / 2 for a, b in zip(got, want)):
             self._use_pyav("torchcodec returned frames at other times than the packet index's")
             return None
-        data = batch.data  # (N, 3, H, W) uint8, on the decoding device
+        return batch.data  # (N, 3, H, W) uint8, on the decoding device
+
+    def _decode_torchcodec(self, indices: list[int], h: int, w: int) -> np.ndarray | None:
+        """The frames on the host, or None (see :meth:`_torchcodec_data`)."""
+        data = self._torchcodec_data(indices)
+        if data is None:
+            return None
         if (h, w) != (self.stored_height, self.stored_width) and data.is_cuda:
             from .device import resize_on_device
 

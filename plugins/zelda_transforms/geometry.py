@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
-from zelda_core.api import DataError, resolve_size
+from zelda_core.api import DataError, DeferredFrames, resolve_size
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "area"]
 
@@ -74,13 +75,19 @@ def _shape(sample: dict[str, Any]) -> tuple[int, int]:
     return int(imgs.shape[1]), int(imgs.shape[2])
 
 
+def _deferred(imgs: Any) -> bool:
+    """Whether ``imgs`` are DeferredFrames (the device tail records the pixel work)."""
+    return isinstance(imgs, DeferredFrames)
+
+
 def _crop(sample: dict[str, Any], x: int, y: int, w: int, h: int, what: str) -> dict[str, Any]:
     img_h, img_w = _shape(sample)
     if x < 0 or y < 0 or x + w > img_w or y + h > img_h:
         raise DataError(
             f"{sample.get('filename', '?')}: {what} {w}x{h} at ({x}, {y}) does not fit in "
             f"frames of {img_w}x{img_h}; resize to at least the crop size first")
-    sample["imgs"] = sample["imgs"][:, y:y + h, x:x + w]
+    imgs = sample["imgs"]
+    sample["imgs"] = imgs.crop(x, y, w, h) if _deferred(imgs) else imgs[:, y:y + h, x:x + w]
     sample["crop_bbox"] = np.array([x, y, x + w, y + h])
     sample["img_shape"] = (h, w)
     return sample
@@ -93,21 +100,36 @@ def resize_frames(imgs: np.ndarray, size: tuple[int, int],
     Bilinear without antialiasing, like OpenCV's ``INTER_LINEAR`` that MMAction2 uses.
     """
     import torch
-    import torch.nn.functional as F
 
     if tuple(imgs.shape[1:3]) == tuple(size):
         return imgs
     if interpolation == "area" and (size[0] > imgs.shape[1] or size[1] > imgs.shape[2]):
         return _area_upscale(imgs, size)
-    t = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2)
+    t = torch.from_numpy(np.ascontiguousarray(imgs))
+    return resize_tensor(t, size, interpolation).contiguous().numpy()
+
+
+def resize_tensor(t: Any, size: tuple[int, int], interpolation: str = "bilinear") -> Any:
+    """:func:`resize_frames` on a uint8 tensor (N, H, W, C) on any device (the device tail).
+
+    On the CPU the same kernels (bit for bit); CUDA has no uint8 bilinear kernel, so there
+    bilinear interpolates in float32 and rounds (within one level of the CPU's)."""
+    import torch
+    import torch.nn.functional as F
+
+    if tuple(t.shape[1:3]) == tuple(size):
+        return t
+    if interpolation == "area" and (size[0] > t.shape[1] or size[1] > t.shape[2]):
+        return torch.from_numpy(_area_upscale(t.cpu().numpy(), size)).to(t.device)
+    x = t.contiguous().permute(0, 3, 1, 2)  # channels-last (N, C, H, W)
     mode = {"area": "area", "nearest": "nearest", "bicubic": "bicubic"}.get(interpolation, "bilinear")
     kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
-    if mode == "bilinear":  # fast uint8 channels-last kernel
-        out = F.interpolate(t, size=size, mode=mode, antialias=False, **kwargs)
+    if mode == "bilinear" and x.device.type == "cpu":  # fast uint8 channels-last kernel
+        out = F.interpolate(x, size=size, mode=mode, antialias=False, **kwargs)
     else:
-        out = F.interpolate(t.float(), size=size, mode=mode, **kwargs)
+        out = F.interpolate(x.float(), size=size, mode=mode, **kwargs)
         out = out.round_().clamp_(0, 255).to(torch.uint8)
-    return out.permute(0, 2, 3, 1).contiguous().numpy()
+    return out.permute(0, 2, 3, 1)
 
 
 def _area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,10 +224,18 @@ class Resize:
         sample["scale_factor"] = prev * np.array([w / ow, h / oh], dtype=np.float32)
         sample["keep_ratio"] = self.keep_ratio if self.scale is not None else isinstance(self.size, int)
 
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
+
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         h, w = _shape(sample)
         size = self.target_size(h, w)
-        sample["imgs"] = resize_frames(sample["imgs"], size, self.interpolation)
+        imgs = sample["imgs"]
+        if _deferred(imgs):
+            n, _, _, c = imgs.shape
+            imgs.then(partial(resize_tensor, size=size, interpolation=self.interpolation),
+                      (n, *size, c), ("resize", size, self.interpolation))
+        else:
+            sample["imgs"] = resize_frames(imgs, size, self.interpolation)
         sample["img_shape"] = size
         self.record(sample, before=(h, w))
         return sample
@@ -216,6 +246,7 @@ class CenterCrop:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ()
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     input_params = {"crop": "crop_size"}
 
@@ -233,6 +264,7 @@ class RandomCrop:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ()
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     input_params = {"crop": "size"}
 
@@ -257,6 +289,7 @@ class RandomResizedCrop:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ()
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, area_range: list[float] = (0.08, 1.0),
                  aspect_ratio_range: list[float] = (3 / 4, 4 / 3)) -> None:
@@ -301,6 +334,7 @@ class MultiScaleCrop:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ()
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, input_size: int | list[int], scales: list[float] = (1,),
                  max_wh_scale_gap: int = 1, random_crop: bool = False,
@@ -352,6 +386,7 @@ class Flip:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ()
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, flip_ratio: float = 0.5,
                  direction: Literal["horizontal", "vertical"] = "horizontal",
@@ -371,9 +406,12 @@ class Flip:
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         flip = bool(_rng(sample).random() < self.flip_ratio)
         sample["flip"], sample["flip_direction"] = flip, self.direction
+        axis, imgs = (2 if self.direction == "horizontal" else 1), sample["imgs"]
+        if _deferred(imgs):
+            imgs.flip(axis, flip)  # a no-op in its place when not flipped
+        elif flip:
+            sample["imgs"] = np.flip(imgs, axis=axis)
         if flip:
-            axis = 2 if self.direction == "horizontal" else 1
-            sample["imgs"] = np.flip(sample["imgs"], axis=axis)
             if self.flip_label_map is not None and "label" in sample:
                 sample["label"] = self.flip_label_map.get(sample["label"], sample["label"])
         return sample

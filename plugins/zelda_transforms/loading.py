@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zelda_core.api import DecodeError
+from zelda_core.api import DecodeError, DeferredFrames
 
 from .geometry import Resize
 
@@ -70,6 +70,7 @@ class Decode:
 
     needs = ("frame_inds",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("imgs", "img_shape", "original_shape", "reader", "total_frames")
+    defers_frames = True  # leaves DeferredFrames for the device tail (zelda_core._deferred)
 
     def __init__(self) -> None:
         self.resize: Resize | None = None  # the resize this step does while decoding
@@ -91,6 +92,8 @@ class Decode:
         if reader is None:
             reader = open_reader(sample)
         inds = np.asarray(sample["frame_inds"], dtype=np.int64)
+        if sample.get("defer_tail"):
+            return self._deferred(sample, reader, inds)
         size = None
         if self.resize is not None:
             size = self.resize.target_size(int(reader.height), int(reader.width))
@@ -104,3 +107,16 @@ class Decode:
         if self.resize is not None:
             self.resize.record(sample)
         return sample
+
+    def _deferred(self, sample: dict[str, Any], reader: Any, inds: np.ndarray) -> dict[str, Any]:
+        """The device tail (``data.device_tail``): the frames stay where the decoder left
+        them, as DeferredFrames; a fused resize is recorded on them like the next steps'
+        pixel work."""
+        imgs = DeferredFrames(reader.get_frames_tensor(inds))
+        if imgs.shape[0] != len(inds):
+            raise DecodeError(sample["filename"],
+                              f"asked {len(inds)} frames, the decoder returned {imgs.shape[0]}")
+        sample["imgs"] = imgs
+        sample["original_shape"] = sample.get("original_shape", imgs.shape[1:3])
+        sample["img_shape"] = tuple(imgs.shape[1:3])
+        return self.resize(sample) if self.resize is not None else sample

@@ -65,6 +65,8 @@ def _print_report(r: dict) -> None:
           f"decoder {r['decoder']}, {r['placement']}")
     if "decoder_choice" in r:
         print(f"  {r['decoder_choice']['message']}")
+    for line in r.get("device_tail") or ():
+        print(f"  {line}")
     print(f"  model ceiling  {r['model_ceiling_clips_s']:10.2f} clips/s  (synthetic batches on the device)")
     if "targets_step_share" in r:
         print(f"    without {'; '.join(r['targets'])}: {r['model_ceiling_plain_clips_s']:.2f} clips/s; "

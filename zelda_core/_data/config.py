@@ -28,6 +28,7 @@ class DataConfig:
     drop_last: bool = False
     pin_memory: bool | Literal["auto"] = "auto"
     prefetch_across_epochs: bool | Literal["auto"] = "auto"
+    device_tail: bool | Literal["auto"] = "auto"
     repeated_augmentation: int = 1
     class_balance: Literal["inverse_frequency"] | list[float] | dict[str, float] | None = None
 

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from .. import _preempt
+from .._deferred import DeferredBatch, DeferredFrames, run_tail
 from .._errors import DataError
 from .balance import sample_weights
 from .build import _recipe_parts, build_dataset
@@ -42,6 +43,10 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
             errors.append(f"samples of one batch have different shapes ({listing}); end the "
                           f"pipeline with a fixed size (a crop or resize to [h, w]) or use "
                           f"batch_size = 1")
+        elif any(isinstance(s["inputs"], DeferredFrames) for s in good):  # data.device_tail
+            batch["inputs"] = DeferredBatch(s["inputs"] if isinstance(s["inputs"], DeferredFrames)
+                                            else DeferredFrames(s["inputs"]) for s in good)
+            batch["label"] = _labels([s["label"] for s in good])
         else:
             batch["inputs"] = default_collate([s["inputs"] for s in good])
             batch["label"] = _labels([s["label"] for s in good])
@@ -73,6 +78,7 @@ class Loader:
         self.step_size = batch_size * sampler.world  # samples per step, all ranks together
         self.continuous = continuous
         self._it: Iterator[Any] | None = None  # the running iterator (continuous only)
+        self.notes: list[str] = []  # for the run log: where the pipeline's steps run
 
     @property
     def dataset(self) -> Any:
@@ -118,6 +124,8 @@ class Loader:
         errors = batch.pop("errors", None)
         if errors:
             raise DataError("\n".join(errors) if len(errors) > 1 else errors[0])
+        if isinstance(batch.get("inputs"), DeferredBatch):  # the device tail, in one batched step
+            batch["inputs"] = run_tail(batch["inputs"])
         return batch
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -193,6 +201,34 @@ def build_dataloader(recipe: dict, split: str, dataset: Any = None, *, epoch: in
     # the global torch RNG, which dropout also uses, and a mid-epoch resume (that restores
     # the RNG, then starts a new iterator) would shift every later dropout mask
     kwargs["generator"] = torch.Generator().manual_seed(hash((seed, epoch)) & (2**63 - 1))
+    notes = _device_tail(dataset, data.get("device_tail", "auto"), split)
     dataloader = DataLoader(dataset, batch_sampler=StepBatchSampler(sampler, drop_last, continuous),
                             num_workers=workers, collate_fn=collate, pin_memory=pin, **kwargs)
-    return Loader(dataloader, sampler, batch_size, drop_last, continuous)
+    loader = Loader(dataloader, sampler, batch_size, drop_last, continuous)
+    loader.notes = notes
+    return loader
+
+
+def _device_tail(dataset: Any, setting: Any, split: str) -> list[str]:
+    """Switch the pipeline's deferred tail on for ``data.device_tail`` (``"auto"``: when the
+    decoder decodes on a GPU, its ``device`` option naming CUDA; ``true``: also for frames
+    decoded on the CPU, whose tail then runs batched in the main process on the CPU).
+    Returns the run log's line saying which steps run where."""
+    from .._pipeline import Pipeline
+
+    decoder = getattr(dataset, "decoder", None)
+    device = str(decoder.get("device", "cpu")) if isinstance(decoder, dict) else "cpu"
+    on = setting is True or (setting == "auto" and device.startswith("cuda"))
+    pipeline = getattr(dataset, "pipeline", None)
+    if not on or not isinstance(pipeline, Pipeline):
+        return []
+    tail, cpu = pipeline.tail_plan()
+    if not tail:
+        return []
+    pipeline.defer_tail = True
+    where = f"the GPU ({device})" if device.startswith("cuda") else "the CPU"
+    line = (f"data.{split}: frames decoded on {device}; {', '.join(tail)} run on {where} as one "
+            "batched step in the main process when the batch arrives")
+    if cpu:
+        line += f"; {', '.join(cpu)} per sample on the CPU (not deferrable)"
+    return [line]

@@ -384,6 +384,7 @@ def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
     shard = {"world": ctx.world_size, "rank": ctx.rank}
     train_loader = build_dataloader(data, "train", train_ds, **shard)
     val_loader = build_dataloader(data, "val", val_ds, shuffle=False, **shard) if val_ds is not None else None
+    notes.extend(("info", line) for ld in (train_loader, val_loader) if ld is not None for line in ld.notes)
     for ds in (train_ds, val_ds):
         missing = getattr(ds, "missing", None)
         if missing:

@@ -211,7 +211,7 @@ def bench_train(recipe: Any, *, device: str | None = None, batches: int | None =
         "predicted_clips_s": round(min(supply, ceiling), 3),
         "end_to_end_clips_s": round(end_to_end, 3),
         "data_share": round(waited / total, 3) if total else None,
-        "message": message, **extra,
+        "message": message, "device_tail": loader.notes, **extra,
     }
     if choice is not None:
         report["decoder_choice"] = choice

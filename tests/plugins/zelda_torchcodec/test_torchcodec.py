@@ -105,12 +105,26 @@ def test_cuda_without_a_gpu_is_one_line(media: Path) -> None:
 
 
 def test_the_cpu_path_never_initialises_cuda(media: Path) -> None:
+    """Neither decoding on the CPU nor the batched device tail over CPU frames
+    (data.device_tail = true, loader workers included) touches CUDA."""
     path = make_video(media / "cpu.mp4", frames=8)
+    make_video(media / "cpu2.mp4", frames=8, size=(32, 40))
+    (media / "cpu.txt").write_text("cpu.mp4 0\ncpu2.mp4 1\n")
+    recipe = {"data": {"root": str(media), "decoder": "torchcodec", "batch_size": 2,
+                       "workers": 1, "device_tail": True, "pin_memory": False,
+                       "train": {"type": "video_list", "ann_file": "cpu.txt", "pipeline": [
+                           {"type": "segment_sample", "clip_len": 2}, {"type": "decode"},
+                           {"type": "resize", "size": 16}, {"type": "center_crop", "crop_size": 16},
+                           {"type": "flip"}, {"type": "format_shape"}, {"type": "pack"}]}}}
     code = textwrap.dedent(f"""
         import torch
         from zelda_core.api import open_video
+        from zelda_core._data import build_dataloader
         with open_video({str(path)!r}, decoder="torchcodec") as r:
             r.get_frames([0, 7], size=16)
+            r.get_frames_tensor([0, 7])
+        loader = build_dataloader({recipe!r}, "train")
+        assert loader.notes and next(iter(loader))["inputs"].shape == (2, 1, 3, 2, 16, 16)
         print(torch.cuda.is_initialized())
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -172,6 +186,53 @@ def test_nvdec_decodes_the_same_frames(media: Path) -> None:
             assert a.shape == b.shape and a.dtype == np.uint8
             assert np.abs(a.astype(int) - b).mean() < 3.0
         assert g.info()["device"] == "cuda"
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
+def test_nvdec_tail_keeps_the_frames_on_the_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """device = "cuda" (data.device_tail "auto"): the batch arrives on the GPU, decoded on
+    NVDEC and resized, cropped, flipped and formatted there in one batched step; no frame
+    goes through host memory. The pixels are the CPU per-sample path's within the decoder
+    tests' tolerance; indices, crops, flips and labels are exactly the same."""
+    import torch
+    from zelda_torchcodec.reader import TorchcodecReader
+
+    from zelda_core._data import build_dataloader
+    from zelda_core._deferred import DeferredFrames
+
+    lines = []
+    for i, size in enumerate([(128, 160), (96, 128), (128, 160), (112, 112), (96, 128)]):
+        make_video(tmp_path / f"v{i}.mp4", frames=24, size=size)
+        lines.append(f"v{i}.mp4 {i % 2}")
+    (tmp_path / "ann.txt").write_text("\n".join(lines) + "\n")
+    meta = ["filename", "label", "index", "frame_inds", "crop_bbox", "flip", "img_shape"]
+
+    def batches(**decoder):
+        recipe = {"seed": 1, "data": {
+            "root": str(tmp_path), "decoder": "torchcodec", "decoder_options": decoder,
+            "batch_size": 4, "workers": 0, "train": {"type": "video_list", "ann_file": "ann.txt", "pipeline": [
+                {"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
+                {"type": "resize", "size": 64}, {"type": "random_resized_crop"},
+                {"type": "resize", "size": [32, 32]}, {"type": "flip"},
+                {"type": "format_shape"}, {"type": "pack", "meta_keys": meta}]}}}
+        loader = build_dataloader(recipe, "train")
+        return loader.notes, list(loader)
+
+    _, ref = batches(device="cpu")
+
+    def host(*args, **kwargs):
+        raise AssertionError("frames went through host memory")
+
+    monkeypatch.setattr(TorchcodecReader, "_decode_torchcodec", host)
+    monkeypatch.setattr(DeferredFrames, "materialize", host)
+    notes, gpu = batches(device="cuda")
+    assert len(notes) == 1 and "run on the GPU (cuda)" in notes[0]
+    assert len(gpu) == len(ref) == 2
+    for a, b in zip(ref, gpu):
+        assert b["inputs"].is_cuda and b["inputs"].dtype == torch.uint8
+        assert a["inputs"].shape == b["inputs"].shape
+        assert (a["inputs"].int() - b["inputs"].cpu().int()).abs().float().mean() < 3.0
+        assert torch.equal(a["label"], b["label"]) and a["meta"] == b["meta"]
 
 
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
