@@ -244,7 +244,8 @@ class Metric(Protocol):
     - ``reset()``: forget everything seen;
     - ``update(scores, labels)``: scores float (B, K) (probabilities when the model's
       ``average_clips`` is "prob"), labels int64 (B,); each video is passed exactly once;
-    - ``compute() -> dict[str, float]``;
+    - ``compute() -> dict[str, float]``; before any update, the same keys with NaN values
+      (``train.best_metric`` is checked against them before training);
     - optional ``save(directory: pathlib.Path, classes: list[str]) -> Path``: write
       artefacts (the directory exists).
     """

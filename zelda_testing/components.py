@@ -125,7 +125,8 @@ def check_transform(transform: Any, *, params: dict[str, Any] | None = None,
 
 def check_metric(metric: Any, *, params: dict[str, Any] | None = None,
                  num_classes: int = 4, batch: int = 6) -> list[str]:
-    """Run the metric contract: reset/update/compute; ``compute`` returns floats; splitting
+    """Run the metric contract: reset/update/compute; ``compute`` returns floats, and the
+    same keys before any update (NaN values); splitting
     the same videos into other batches gives the same result; ``reset`` forgets; optional
     ``save(directory, classes)`` writes into an existing directory."""
     import torch
@@ -157,7 +158,17 @@ def check_metric(metric: Any, *, params: dict[str, Any] | None = None,
         return values(m.compute())
 
     c.check("has reset, update and compute", members)
+    empty = c.check("compute() before any update returns {name: float} (NaN values)",
+                    lambda: values(m.compute()))
     whole = c.check("compute() returns {name: float}", computes)
+
+    def names_its_values() -> None:
+        assert empty.keys() == whole.keys(), (
+            f"before any update compute() gives {sorted(empty)}, after one {sorted(whole)}; the "
+            "engine checks train.best_metric against the first, before training")
+
+    if empty is not None and whole is not None:
+        c.check("compute() names the same values before any update", names_its_values)
 
     def batching() -> None:
         m.reset()

@@ -168,6 +168,18 @@ def test_metric_mistakes_are_caught():
         check_metric(CountsTwice)
     assert any("reset() forgets" in f for f in err.value.failures)
 
+    class NamesNothingYet(CountsTwice):  # its values appear only once it has seen videos
+        def reset(self):
+            self.n = 0
+
+        def compute(self):
+            return {"n": float(self.n)} if self.n else {}
+
+    with pytest.raises(ConformanceError) as err:
+        check_metric(NamesNothingYet)
+    assert any("names the same values before any update" in f and "gives [], after one ['n']" in f
+               for f in err.value.failures), err.value.failures
+
     class SavesBadly(CountsTwice):
         def reset(self):
             self.n = 0
