@@ -71,8 +71,13 @@ class DeferredFrames:
         """Record a flip of ``axis`` (1: vertical, 2: horizontal, on (N, H, W, C)); with
         ``flip`` false a no-op in its place, so the clips' k-th operations stay alike."""
         if not flip:
-            return self.then(_keep, None, ("keep",))
+            return self.noop()
         return self.then(_Flip(axis), None, ("flip", axis))
+
+    def noop(self) -> DeferredFrames:
+        """Record nothing in place of an operation this sample skips (a flip or an
+        augmentation not drawn), so the clips' k-th operations stay alike and batch."""
+        return self.then(_keep, None, ("keep",))
 
     def pin_memory(self) -> DeferredFrames:
         """The loader's pin-memory stage: CPU frames pinned (their copy to the GPU then

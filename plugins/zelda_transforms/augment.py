@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
+
+from zelda_core.api import DeferredFrames
 
 from . import augment_ops as ops
 
@@ -130,13 +133,37 @@ def apply_op(t: Any, op: str, arg: Any, *, interpolation: str = "nearest",
 
 def _apply_all(sample: dict[str, Any], steps: list[dict[str, Any]], interpolation: str,
                fill: Sequence[float]) -> None:
-    if not steps:
+    _run(sample, partial(_apply_steps, steps=steps, interpolation=interpolation, fill=fill)
+         if steps else None)
+
+
+def _apply_steps(t: Any, steps: list[dict[str, Any]], interpolation: str,
+                 fill: Sequence[float]) -> Any:
+    for step in steps:
+        t = apply_op(t, step["op"], step["arg"], interpolation=interpolation, fill=fill)
+    return t
+
+
+def _run(sample: dict[str, Any], fn: Any) -> None:
+    """``fn`` (tensor -> tensor, same shape; None: nothing drawn) on the sample's frames:
+    now, on NumPy frames, or recorded on DeferredFrames for the device tail (the same
+    operations on the same contiguous frames, so the same values on the CPU)."""
+    imgs = sample["imgs"]
+    if isinstance(imgs, DeferredFrames):
+        if fn is None:
+            imgs.noop()
+        else:
+            imgs.then(partial(_on_tensor, fn=fn))
+        return
+    if fn is None:
         return
     with one_thread():
-        t = to_tensor(sample["imgs"])
-        for step in steps:
-            t = apply_op(t, step["op"], step["arg"], interpolation=interpolation, fill=fill)
-        sample["imgs"] = to_frames(t)
+        sample["imgs"] = to_frames(fn(to_tensor(imgs)))
+
+
+def _on_tensor(t: Any, fn: Any) -> Any:
+    with one_thread():
+        return fn(t.contiguous())
 
 
 class RandAugment:
@@ -163,6 +190,7 @@ class RandAugment:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("rand_augment",)
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, num_ops: int = 2, magnitude: float = 9.0, magnitude_std: float = 0.0,
                  magnitude_max: float = 10.0, prob: float = 0.5, ops: list[str] | None = None,
@@ -254,6 +282,7 @@ class TrivialAugmentWide:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("trivial_augment",)
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, num_magnitude_bins: int = 31, interpolation: Interpolation = "nearest",
                  fill: float | list[float] = 0) -> None:
@@ -336,6 +365,7 @@ class ColorJitter:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("color_jitter",)
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, brightness: float | list[float] | None = None,
                  contrast: float | list[float] | None = None,
@@ -365,16 +395,17 @@ class ColorJitter:
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         params = self.make_params(_rng(sample))
-        if params["order"]:
-            fns = {"brightness": ops.adjust_brightness, "contrast": ops.adjust_contrast,
-                   "saturation": ops.adjust_saturation, "hue": ops.adjust_hue}
-            with one_thread():
-                t = to_tensor(sample["imgs"])
-                for name in params["order"]:
-                    t = fns[name](t, params[name])
-                sample["imgs"] = to_frames(t)
+        _run(sample, partial(_jitter, params=params) if params["order"] else None)
         sample["color_jitter"] = params
         return sample
+
+
+def _jitter(t: Any, params: dict[str, Any]) -> Any:
+    fns = {"brightness": ops.adjust_brightness, "contrast": ops.adjust_contrast,
+           "saturation": ops.adjust_saturation, "hue": ops.adjust_hue}
+    for name in params["order"]:
+        t = fns[name](t, params[name])
+    return t
 
 
 class Grayscale:
@@ -383,6 +414,7 @@ class Grayscale:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("grayscale",)
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, p: float = 0.1) -> None:
         if not 0 <= p <= 1:
@@ -395,8 +427,6 @@ class Grayscale:
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         gray = self.make_params(_rng(sample))
-        if gray:
-            with one_thread():
-                sample["imgs"] = to_frames(ops.rgb_to_grayscale(to_tensor(sample["imgs"])))
+        _run(sample, ops.rgb_to_grayscale if gray else None)
         sample["grayscale"] = gray
         return sample

@@ -87,6 +87,8 @@ def apply_lut(img: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     operation on uint8 frames (NumPy's ``take``: no int64 copy of the frames)."""
     import numpy as np
 
+    if img.device.type != "cpu":  # on a GPU (the device tail): an index into the table
+        return lut_gather(img, lut.to(img.device))
     x, table = img.numpy(), lut.numpy()
     if table.ndim == 1:
         return torch.from_numpy(np.take(table, x))
@@ -95,6 +97,17 @@ def apply_lut(img: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
         for c in range(x.shape[-1]):
             out[i, ..., c] = np.take(table[i, c], x[i, ..., c])
     return torch.from_numpy(out)
+
+
+def lut_gather(img: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_lut` with torch alone, on the frames' device: one table (256,) or one
+    per frame and channel (N, C, 256)."""
+    x = img.to(torch.int64)
+    if lut.dim() == 1:
+        return lut[x]
+    n, c = lut.shape[:2]
+    plane = torch.arange(n * c, device=img.device).view(n, 1, 1, c).mul_(256)
+    return lut.reshape(-1)[x.add_(plane)]
 
 
 def posterize(img: torch.Tensor, bits: int) -> torch.Tensor:
@@ -128,7 +141,7 @@ def autocontrast(img: torch.Tensor) -> torch.Tensor:
     flat = hi == lo
     scale = (hi - lo).mul_(1.0 / 255.0).masked_fill_(flat, 1.0)
     lo = lo.masked_fill_(flat, 0.0)
-    lut = _VALUES.to(torch.float32).expand(lo.shape[0], lo.shape[1], 256)
+    lut = _VALUES.to(lo.device, torch.float32).expand(lo.shape[0], lo.shape[1], 256)
     return apply_lut(img, lut.sub(lo).div_(scale).clamp_(0, 255).to(torch.uint8))
 
 
@@ -137,14 +150,14 @@ def equalize(img: torch.Tensor) -> torch.Tensor:
     (``(cum_hist + step // 2) // step`` with ``step`` = non-maximum pixels // 255)."""
     n, h, w, c = img.shape
     planes = img.permute(0, 3, 1, 2).reshape(n * c, h * w).to(torch.int64)
-    offsets = torch.arange(n * c, dtype=torch.int64).mul_(256).unsqueeze_(1)
+    offsets = torch.arange(n * c, dtype=torch.int64, device=img.device).mul_(256).unsqueeze_(1)
     hist = torch.bincount(planes.add_(offsets).reshape(-1), minlength=n * c * 256).view(n * c, 256)
     cum = hist.cumsum(1)
     last = cum.argmax(1, keepdim=True)  # the histogram's last non-zero bin
     step = (h * w - hist.gather(1, last)).div_(255, rounding_mode="floor")
     lut = (cum[:, :-1] + step // 2).div_(step.clamp(min=1), rounding_mode="floor").clamp_(0, 255)
-    lut = torch.cat([torch.zeros(n * c, 1, dtype=lut.dtype), lut], 1)
-    lut = torch.where(step.ne(0), lut, torch.arange(256))  # a flat plane stays as it is
+    lut = torch.cat([torch.zeros(n * c, 1, dtype=lut.dtype, device=lut.device), lut], 1)
+    lut = torch.where(step.ne(0), lut, torch.arange(256, device=lut.device))  # a flat plane stays as it is
     return apply_lut(img, lut.to(torch.uint8).view(n, c, 256))
 
 
@@ -176,7 +189,8 @@ def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     q = ((1.0 - s * f) * v).clamp_(0.0, 1.0)
     t = ((1.0 - s + s * f) * v).clamp_(0.0, 1.0)
     vpqt = torch.stack((v, p, q, t), -1)
-    select = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+    select = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]],
+                          device=x.device)
     return vpqt.gather(-1, select[i])
 
 
@@ -235,8 +249,8 @@ def affine(img: torch.Tensor, *, angle: float = 0.0, translate: Sequence[float] 
     """
     n, h, w, c = img.shape
     center_f = (0.0, 0.0) if center is None else (center[0] - w * 0.5, center[1] - h * 0.5)
-    grid = _source_grid(inverse_affine(center_f, angle, translate, 1.0, shear), h, w)
-    fill_t = torch.tensor([float(v) for v in fill], dtype=torch.float32)
+    grid = _source_grid(inverse_affine(center_f, angle, translate, 1.0, shear), h, w).to(img.device)
+    fill_t = torch.tensor([float(v) for v in fill], dtype=torch.float32, device=img.device)
     if interpolation == "nearest":
         gx = ((grid[0, ..., 0] + 1) * w - 1).div_(2).round_()
         gy = ((grid[0, ..., 1] + 1) * h - 1).div_(2).round_()
@@ -248,7 +262,7 @@ def affine(img: torch.Tensor, *, angle: float = 0.0, translate: Sequence[float] 
         return src.index_select(1, index).view(n, h, w, c)
     x = img.permute(0, 3, 1, 2).reshape(1, n * c, h, w).to(torch.float32)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    mask = F.grid_sample(torch.ones(1, 1, h, w), grid, mode="bilinear", padding_mode="zeros",
+    mask = F.grid_sample(torch.ones(1, 1, h, w, device=img.device), grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False)
     out = out.view(n, c, h, w).permute(0, 2, 3, 1)
     mask = mask.view(1, h, w, 1)

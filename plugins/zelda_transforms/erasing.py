@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
+
+from zelda_core.api import DeferredFrames
 
 from .augment import to_tensor
 
@@ -52,6 +55,7 @@ class RandomErasing:
 
     needs = ("imgs",)  # sample keys read (zelda checks the pipeline"s order)
     adds = ("random_erasing",)
+    deferrable = True  # runs in the device tail (zelda_core._deferred)
 
     def __init__(self, p: float = 0.25, mode: Literal["const", "rand", "pixel"] = "const",
                  scale: list[float] = (0.02, 1 / 3), ratio: list[float] | None = None,
@@ -109,7 +113,12 @@ class RandomErasing:
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         imgs = sample["imgs"]
         boxes = self.make_params(_rng(sample), int(imgs.shape[1]), int(imgs.shape[2]))
-        if boxes:
+        if isinstance(imgs, DeferredFrames):
+            if boxes:
+                imgs.then(partial(_erase, boxes=[(b["box"], b["values"]) for b in boxes]))
+            else:
+                imgs.noop()
+        elif boxes:
             imgs = to_tensor(imgs).numpy()  # a copy: crops and flips are views of the decoded frames
             if np.may_share_memory(imgs, sample["imgs"]):
                 imgs = imgs.copy()
@@ -122,3 +131,13 @@ class RandomErasing:
              **({"color": b["values"].reshape(3).tolist()} if b["values"].size == 3 else {})}
             for b in boxes]
         return sample
+
+
+def _erase(t: Any, boxes: list[tuple[list[int], np.ndarray]]) -> Any:
+    """The boxes written into a copy of the frames (N, H, W, 3) on their device."""
+    import torch
+
+    t = t.clone(memory_format=torch.contiguous_format)
+    for (x0, y0, x1, y1), values in boxes:
+        t[:, y0:y1, x0:x1] = torch.from_numpy(values).to(t.device)
+    return t

@@ -27,6 +27,15 @@ TRAIN = [{"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
          {"type": "resize", "size": 64}, {"type": "random_resized_crop"},
          {"type": "resize", "size": [32, 32]}, {"type": "flip"},
          {"type": "format_shape"}, {"type": "pack", "meta_keys": META}]
+AUGMENTED = TRAIN[:5] + [
+    {"type": "rand_augment", "num_ops": 3, "magnitude": 9, "magnitude_std": 0.5, "prob": 0.8},
+    {"type": "trivial_augment"},
+    {"type": "color_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1, "p": 0.8},
+    {"type": "grayscale", "p": 0.5},
+    {"type": "random_erasing", "p": 0.7, "mode": "pixel", "count": [1, 2]},
+    {"type": "flip"}, {"type": "format_shape"},
+    {"type": "pack", "meta_keys": META + ["rand_augment", "trivial_augment", "color_jitter",
+                                          "grayscale", "random_erasing"]}]
 VAL = [{"type": "segment_sample", "clip_len": 4, "num_clips": 2, "test_mode": True},
        {"type": "decode"}, {"type": "resize", "size": 32}, {"type": "three_crop", "crop_size": 32},
        {"type": "format_shape"}, {"type": "pack", "meta_keys": META}]
@@ -97,6 +106,21 @@ def test_the_batched_tail_gives_the_per_sample_batches(root: Path, decoder_name:
     # from loader workers (the DeferredFrames travel to the main process), the same batches
     _, workers = _batches(root, decoder_name, TRAIN, device_tail=True, workers=2)
     _assert_same(plain, workers)
+
+
+def test_the_clip_augmentations_run_in_the_tail_too(root: Path, decoder_name: str,
+                                                    tails: list) -> None:
+    """rand_augment, trivial_augment, color_jitter, grayscale and random_erasing draw their
+    parameters per sample as before and run their pixel work in the tail: the same
+    batches, bit for bit (the ops are torch's on the same contiguous frames)."""
+    _, plain = _batches(root, decoder_name, AUGMENTED, device_tail=False)
+    notes, deferred = _batches(root, decoder_name, AUGMENTED, device_tail=True)
+    assert notes and "random_erasing, flip, format_shape, pack run on the CPU" in notes[0]
+    assert tails == [[10] * 4, [10] * 2]  # a no-op in place of an augmentation not drawn
+    _assert_same(plain, deferred)
+    meta = [m for b in plain for m in b[2]]
+    assert any(m["grayscale"] for m in meta) and any(m["random_erasing"] for m in meta)
+    assert any(m["color_jitter"]["order"] for m in meta)
 
 
 def test_steps_that_cannot_be_deferred_run_per_sample_after_the_tail(

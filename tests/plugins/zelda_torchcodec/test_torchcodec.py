@@ -236,6 +236,48 @@ def test_nvdec_tail_keeps_the_frames_on_the_gpu(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
+def test_nvdec_tail_runs_the_augmentations_on_the_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rand_augment (every op), trivial_augment, color_jitter, grayscale and random_erasing
+    in the GPU tail: each batch's tail run on the GPU equals the same clips' tail run on
+    the CPU (the ops' own device handling; only float rounding may differ)."""
+    import torch
+
+    import zelda_core._data.loader as loader_mod
+    from zelda_core._data import build_dataloader
+    from zelda_core._deferred import run_tail
+
+    for i, size in enumerate([(128, 160), (96, 128), (112, 112), (96, 128)]):
+        make_video(tmp_path / f"a{i}.mp4", frames=24, size=size)
+    (tmp_path / "ann.txt").write_text("".join(f"a{i}.mp4 {i % 2}\n" for i in range(4)))
+    checked = []
+
+    def both(clips, device=None):
+        gpu = run_tail(clips)
+        cpu = run_tail(clips, torch.device("cpu"))
+        assert gpu.is_cuda and gpu.shape == cpu.shape
+        assert (gpu.cpu().int() - cpu.int()).abs().float().mean() < 1.0
+        checked.append(len(clips))
+        return gpu
+
+    monkeypatch.setattr(loader_mod, "run_tail", both)
+    recipe = {"seed": 2, "data": {
+        "root": str(tmp_path), "decoder": "torchcodec", "decoder_options": {"device": "cuda"},
+        "batch_size": 4, "workers": 0, "train": {"type": "video_list", "ann_file": "ann.txt", "pipeline": [
+            {"type": "segment_sample", "clip_len": 4}, {"type": "decode"},
+            {"type": "resize", "size": 64}, {"type": "center_crop", "crop_size": 48},
+            {"type": "rand_augment", "num_ops": 6, "prob": 1.0},
+            {"type": "rand_augment", "num_ops": 6, "prob": 1.0, "interpolation": "bilinear"},
+            {"type": "trivial_augment"},
+            {"type": "color_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+            {"type": "grayscale", "p": 0.5}, {"type": "random_erasing", "p": 1.0, "mode": "pixel"},
+            {"type": "format_shape"}, {"type": "pack"}]}}}
+    for epoch in range(3):
+        for b in build_dataloader(recipe, "train", epoch=epoch):
+            assert b["inputs"].is_cuda
+    assert checked == [4, 4, 4]
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU and torchcodec's CUDA build")
 def test_nvdec_broken_file_is_a_decode_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 4096)

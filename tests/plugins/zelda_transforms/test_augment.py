@@ -353,3 +353,17 @@ def test_trivial_augment_matches_torchvisions_own_ops_per_frame(clip):
         d = np.abs(sample["imgs"].astype(int) - ref)
         assert d.max() == 0 or (step["op"] in GEOMETRY and (d > 0).mean() < 0.002), (step, d.max())
     assert seen == set(TRIVIAL_OPS)
+
+
+def test_the_torch_table_lookup_equals_numpys(clip):
+    """On a GPU (the device tail) the pointwise ops look their tables up with torch
+    (``lut_gather``) instead of NumPy's ``take``: the same values, one table or one per
+    frame and channel (equalize, autocontrast)."""
+    from zelda_transforms import augment_ops as ops
+
+    t = to_tensor(clip)
+    one = torch.randint(0, 256, (256,), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    planes = torch.randint(0, 256, (t.shape[0], 3, 256), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(2))
+    for lut in (one, planes):
+        assert torch.equal(ops.lut_gather(t, lut), ops.apply_lut(t, lut))
