@@ -1,4 +1,7 @@
-"""The ``[train]`` table of a recipe: parsed, defaulted and validated in one place.
+"""The ``[train]`` table of a recipe: parsed, defaulted and validated in one place, its
+sub-tables included (``[train.finetune]`` and ``train.init_from``, whose keys
+``finetune.py`` documents and applies; ``[train.ema]``, ``ema.py``'s). Checking imports no
+torch.
 
 ``train_errors`` (used by ``zelda recipe check`` through ``zelda_core._schema``) reports
 every problem at once; ``parse_train_config`` raises the first as a RecipeError.
@@ -6,6 +9,7 @@ every problem at once; ``parse_train_config`` raises the first as a RecipeError.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -115,17 +119,97 @@ def _errors(table: Any, file: str | None) -> list[RecipeError]:
     if isinstance(weights, list) and (not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights)):
         err("class_weights", "expects \"inverse_frequency\" or one weight >= 0 per class "
             f"(in the order of the classes, not all 0), got {weights!r}")
-    from .finetune import finetune_errors, init_from_errors
-
     for name, check in (("finetune", finetune_errors), ("init_from", init_from_errors)):
         for key, sentence in check(table.get(name)):
             err(f"{name}.{key}".rstrip("."), sentence)
     if table.get("ema") is not None:
-        from .ema import ema_errors
-
         for key, sentence in ema_errors(table["ema"]):
             err(f"ema.{key}".rstrip("."), sentence)
     errs += _class_errors(table, file)
+    return errs
+
+
+# --- the sub-tables: [train.finetune] (finetune.py), train.init_from, [train.ema] (ema.py) ---
+
+BATCHNORM_MODES = ("train", "eval", "frozen")
+FINETUNE_KEYS = ("freeze", "unfreeze_after", "lr_mult", "batchnorm", "no_decay", "layer_decay")
+INIT_FROM_KEYS = ("path", "map", "skip")
+EMA_KEYS = ("decay", "warmup", "use")
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def finetune_errors(table: Any) -> list[tuple[str, str]]:
+    """(key under ``train.finetune``, sentence) for every problem of the table."""
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        return [("", "expects a table, e.g. [train.finetune] with freeze = [\"net.*\"]")]
+    errs = [(k, f"unknown key; keys of [train.finetune]: {', '.join(FINETUNE_KEYS)}")
+            for k in table if k not in FINETUNE_KEYS]
+    for key in ("freeze", "no_decay"):
+        if key in table and not _is_str_list(table[key]):
+            errs.append((key, f"expects a list of name patterns, got {table[key]!r}"))
+    n = table.get("unfreeze_after")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        errs.append(("unfreeze_after", f"expects a number of epochs >= 1, got {n!r}"))
+    if n is not None and "freeze" not in table:
+        errs.append(("unfreeze_after", "has nothing to unfreeze: set freeze = [patterns] too"))
+    mult = table.get("lr_mult")
+    if mult is not None and not (isinstance(mult, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in mult.values())):
+        errs.append(("lr_mult", f"expects {{ pattern = factor >= 0 }}, got {mult!r}"))
+    decay = table.get("layer_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float))
+                              or not 0 < decay <= 1):
+        errs.append(("layer_decay", f"expects a factor in (0, 1], e.g. 0.75, got {decay!r}"))
+    if table.get("batchnorm", "train") not in BATCHNORM_MODES:
+        errs.append(("batchnorm", f"expects one of {', '.join(map(repr, BATCHNORM_MODES))}, "
+                                  f"got {table['batchnorm']!r}"))
+    return errs
+
+
+def init_from_errors(value: Any) -> list[tuple[str, str]]:
+    """(key under ``train.init_from``, sentence) for every problem of the value."""
+    if value is None or isinstance(value, str):
+        return []
+    if not isinstance(value, dict):
+        return [("", f"expects a path or {{ path = ..., map = {{...}}, skip = [...] }}, got {value!r}")]
+    errs = [(k, f"unknown key; keys of init_from: {', '.join(INIT_FROM_KEYS)}")
+            for k in value if k not in INIT_FROM_KEYS]
+    if not isinstance(value.get("path"), str):
+        errs.append(("path", "is required: the checkpoint (.pth) to take the weights from"))
+    mapping = value.get("map", {})
+    if not (isinstance(mapping, dict) and all(isinstance(v, str) for v in mapping.values())):
+        errs.append(("map", f"expects {{ regex = replacement }}, got {mapping!r}"))
+    else:
+        for pattern in mapping:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                errs.append(("map", f"{pattern!r} is not a regular expression: {exc}"))
+    if "skip" in value and not _is_str_list(value["skip"]):
+        errs.append(("skip", f"expects a list of name patterns, got {value['skip']!r}"))
+    return errs
+
+
+def ema_errors(table: Any) -> list[tuple[str, str]]:
+    """(key under ``train.ema``, sentence) for every problem of the table."""
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        return [("", "expects a table, e.g. [train.ema] with decay = 0.9998")]
+    errs = [(k, f"unknown key; keys of [train.ema]: {', '.join(EMA_KEYS)}") for k in table if k not in EMA_KEYS]
+    decay = table.get("decay", 0.9998)
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < 1:
+        errs.append(("decay", f"expects a number in (0, 1), e.g. 0.9998, got {decay!r}"))
+    warmup = table.get("warmup", 0)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        errs.append(("warmup", f"expects a number of optimizer steps >= 0, got {warmup!r}"))
+    if table.get("use", "ema") not in ("ema", "raw"):
+        errs.append(("use", f"expects 'ema' or 'raw', got {table['use']!r}"))
     return errs
 
 

@@ -25,28 +25,6 @@ from typing import Any, Literal
 
 import torch
 
-from .._errors import RecipeError
-
-EMA_KEYS = ("decay", "warmup", "use")
-
-
-def ema_errors(table: Any) -> list[tuple[str, str]]:
-    """(key under ``train.ema``, sentence) for every problem of the table."""
-    if table is None:
-        return []
-    if not isinstance(table, dict):
-        return [("", "expects a table, e.g. [train.ema] with decay = 0.9998")]
-    errs = [(k, f"unknown key; keys of [train.ema]: {', '.join(EMA_KEYS)}") for k in table if k not in EMA_KEYS]
-    decay = table.get("decay", 0.9998)
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < 1:
-        errs.append(("decay", f"expects a number in (0, 1), e.g. 0.9998, got {decay!r}"))
-    warmup = table.get("warmup", 0)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        errs.append(("warmup", f"expects a number of optimizer steps >= 0, got {warmup!r}"))
-    if table.get("use", "ema") not in ("ema", "raw"):
-        errs.append(("use", f"expects 'ema' or 'raw', got {table['use']!r}"))
-    return errs
-
 
 @dataclass
 class EmaConfig:
@@ -58,10 +36,7 @@ class EmaConfig:
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> EmaConfig:
-        errs = ema_errors(table)
-        if errs:
-            key, msg = errs[0]
-            raise RecipeError(msg, key=f"train.ema.{key}".rstrip("."))
+        """A ``[train.ema]`` table as ``config.parse_train_config`` checked it."""
         return cls(**{**table, "decay": float(table.get("decay", cls.decay))})
 
 

@@ -38,69 +38,8 @@ import torch
 
 from .._errors import RecipeError
 
-BATCHNORM_MODES = ("train", "eval", "frozen")
-FINETUNE_KEYS = ("freeze", "unfreeze_after", "lr_mult", "batchnorm", "no_decay", "layer_decay")
-INIT_FROM_KEYS = ("path", "map", "skip")
 _NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm,
           torch.nn.LocalResponseNorm)
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def finetune_errors(table: Any) -> list[tuple[str, str]]:
-    """(key under ``train.finetune``, sentence) for every problem of the table."""
-    if table is None:
-        return []
-    if not isinstance(table, dict):
-        return [("", "expects a table, e.g. [train.finetune] with freeze = [\"net.*\"]")]
-    errs = [(k, f"unknown key; keys of [train.finetune]: {', '.join(FINETUNE_KEYS)}")
-            for k in table if k not in FINETUNE_KEYS]
-    for key in ("freeze", "no_decay"):
-        if key in table and not _is_str_list(table[key]):
-            errs.append((key, f"expects a list of name patterns, got {table[key]!r}"))
-    n = table.get("unfreeze_after")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        errs.append(("unfreeze_after", f"expects a number of epochs >= 1, got {n!r}"))
-    if n is not None and "freeze" not in table:
-        errs.append(("unfreeze_after", "has nothing to unfreeze: set freeze = [patterns] too"))
-    mult = table.get("lr_mult")
-    if mult is not None and not (isinstance(mult, dict) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in mult.values())):
-        errs.append(("lr_mult", f"expects {{ pattern = factor >= 0 }}, got {mult!r}"))
-    decay = table.get("layer_decay")
-    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float))
-                              or not 0 < decay <= 1):
-        errs.append(("layer_decay", f"expects a factor in (0, 1], e.g. 0.75, got {decay!r}"))
-    if table.get("batchnorm", "train") not in BATCHNORM_MODES:
-        errs.append(("batchnorm", f"expects one of {', '.join(map(repr, BATCHNORM_MODES))}, "
-                                  f"got {table['batchnorm']!r}"))
-    return errs
-
-
-def init_from_errors(value: Any) -> list[tuple[str, str]]:
-    """(key under ``train.init_from``, sentence) for every problem of the value."""
-    if value is None or isinstance(value, str):
-        return []
-    if not isinstance(value, dict):
-        return [("", f"expects a path or {{ path = ..., map = {{...}}, skip = [...] }}, got {value!r}")]
-    errs = [(k, f"unknown key; keys of init_from: {', '.join(INIT_FROM_KEYS)}")
-            for k in value if k not in INIT_FROM_KEYS]
-    if not isinstance(value.get("path"), str):
-        errs.append(("path", "is required: the checkpoint (.pth) to take the weights from"))
-    mapping = value.get("map", {})
-    if not (isinstance(mapping, dict) and all(isinstance(v, str) for v in mapping.values())):
-        errs.append(("map", f"expects {{ regex = replacement }}, got {mapping!r}"))
-    else:
-        for pattern in mapping:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                errs.append(("map", f"{pattern!r} is not a regular expression: {exc}"))
-    if "skip" in value and not _is_str_list(value["skip"]):
-        errs.append(("skip", f"expects a list of name patterns, got {value['skip']!r}"))
-    return errs
 
 
 def _match(name: str, patterns: Any) -> bool:
@@ -129,10 +68,7 @@ class Finetune:
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> Finetune:
-        errs = finetune_errors(table)
-        if errs:
-            key, msg = errs[0]
-            raise RecipeError(msg, key=f"train.finetune.{key}".rstrip("."))
+        """A ``[train.finetune]`` table as ``config.parse_train_config`` checked it."""
         return cls(**(table or {}))
 
     def check(self, model: torch.nn.Module) -> None:

@@ -413,7 +413,7 @@ class Trainer:
             raise no_training_sample(epoch, it + 1 - start_batch, skipped)
         if pending:  # an iterator shorter than steps_per_epoch: flush the accumulated grads
             self._optimizer_step()
-        self._report_skipped(skipped)
+        self._end_epoch(skipped)
         seconds = time.perf_counter() - t_epoch
         stats = {
             "loss": progress.get("loss_sum", 0.0) / max(1, progress.get("batches", 0)),
@@ -442,9 +442,15 @@ class Trainer:
                          "holds the training so far and the requeued job resumes from it")
         return stop
 
-    def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:
-        """Samples skipped as unreadable this epoch, from every rank, logged once."""
-        for items in dist.all_gather(skipped):
+    def _end_epoch(self, skipped: list[tuple[str, str]]) -> None:
+        """The epoch's collectives, together: every rank takes rank 0's buffers (BatchNorm
+        statistics, the weight average's too), so every rank validates what the checkpoint
+        holds; the samples skipped as unreadable this epoch, from every rank, logged once."""
+        everyone = dist.all_gather(skipped)
+        dist.sync_buffers(self.model)
+        if self.ema is not None:
+            dist.sync_buffers(self.ema.module)
+        for items in everyone:
             for item in items:
                 self.skipped.append(tuple(item))
                 if self.dist.is_main:
@@ -454,8 +460,7 @@ class Trainer:
         """Metrics on the validation batches (views averaged as the head says), of the
         trained weights or of ``model`` (the weight average)."""
         assert self.val_batches is not None
-        model = model if model is not None else self.model
-        dist.sync_buffers(model)  # every rank evaluates what the checkpoint holds
+        model = model if model is not None else self.model  # its buffers: rank 0's (_end_epoch)
         return evaluate(model, self.val_batches(), self.metrics, device=self.device, dtype=self.dtype,
                         total=self.val_steps, desc=desc, skipped=self.skipped, ctx=self.dist)
 
