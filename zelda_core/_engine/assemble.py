@@ -1,13 +1,15 @@
 """A run's objects, built once, in the order they depend on each other.
 
-``zelda run`` builds in three steps (docs/architecture.md, "The run's build order"):
+``zelda run`` builds in ``assembled_run``, which also holds the work dir while the run
+trains (docs/architecture.md, "The run's build order"):
 
-1. ``open_run``: the ``[train]`` config, the process group, the resume decision and the
-   checked work dir: what must hold before the work dir is locked.
-2. ``build_run`` (under the lock): the dataset download, the work dir tidied, the seeds,
-   the datasets and their classes, the model table and ``resolved.toml``, the model, the
-   metrics, the learning rate scaled to the global batch, the loaders, the logger; then
-3. ``build_training``: the device, SyncBatchNorm, the placed model, fine-tuning, the
+1. ``open_run``: the ``[train]`` config, the batch transforms, the process group, the
+   resume decision, the data on disk: what must hold before the work dir is touched;
+2. the work dir checked, locked and tidied in one call (``workdir.open_work_dir``);
+3. ``build_run`` (under the lock): the seeds, the datasets and their classes, the model
+   table and ``resolved.toml``, the model, the metrics, the targets, the learning rate
+   scaled to the global batch, the loaders, the logger; then
+4. ``build_training``: the device, SyncBatchNorm, the placed model, fine-tuning, the
    optimizer, scheduler, warmup and gradient scaler, ``compile``, the DDP wrapper.
 
 The ``Trainer`` (``loop.py``) receives ``TrainParts`` built and only trains.
@@ -202,12 +204,18 @@ class RunSite:
     resume: Path | str | None
     restarted: bool  # a process torchrun restarted after a failure
     batch_transforms: list[Any]  # [[train.batch_transforms]], built (their values checked)
+    data_root: str  # data.root as given (resolved beside the recipe)
 
 
-def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | bool | None) -> RunSite:
-    """The config, the batch transforms' values, the process group and the resume
-    decision: what must hold before the work dir is touched (a failed ``--resume`` leaves
-    no trace)."""
+def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | bool | None,
+             download: bool = True) -> RunSite:
+    """The config, the batch transforms' values, the process group, the resume decision
+    (a failed ``--resume`` leaves no trace) and the data on disk (``download``: fetch
+    kinetics400_tiny when the recipe points at it, one download per machine): what must
+    hold before the work dir is touched."""
+    from .._data import resolve_root
+    from .download import ensure_dataset
+
     data = copy.deepcopy(recipe.data)
     cfg = parse_train_config(data.get("train"), file=recipe.file)
     from .targets import build_batch_transforms
@@ -224,26 +232,30 @@ def open_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | b
                                   "(name one: --resume PATH)")
         # a restarted run continues its own last.pth, not the checkpoint it first started from
         resume = last if found else (None if resume is True else resume)
-    return RunSite(data, cfg, ctx, work_dir, resume or None, restarted, transforms)
+    root = resolve_root((data.get("data") or {}).get("root"), recipe.file)
+    if ctx.local_rank == 0:  # the others wait for it at build_run's barrier
+        ensure_dataset(root, download=download)
+    return RunSite(data, cfg, ctx, work_dir, resume or None, restarted, transforms, root)
 
 
 @contextlib.contextmanager
 def assembled_run(recipe: Any, *, work_dir: str | Path | None, resume: str | Path | bool | None,
                   download: bool, init_from: str | Path | None, force_lock: bool) -> Iterator[RunParts]:
     """The run, built (:class:`RunParts`), for the body to train: ``open_run``, then the
-    work dir checked and locked for the body (``workdir.open_work_dir``: the folders made
-    for a run that fails before writing into them are removed), then ``build_run`` under
-    the lock."""
+    work dir checked, locked and tidied for the body (``workdir.open_work_dir``: the
+    folders made for a run that fails before writing into them are removed), then
+    ``build_run`` under the lock."""
     from .._data import split_folders
     from .workdir import open_work_dir
 
-    site = open_run(recipe, work_dir=work_dir, resume=resume)
+    site = open_run(recipe, work_dir=work_dir, resume=resume, download=download)
     # rank 0's lock; the others share it. After a torchrun restart the agent has stopped
-    # the previous group, so its lock is taken over even if a straggler still holds it
+    # the previous group, so its lock is taken over even if a straggler still holds it.
+    # A resumed run keeps its outputs where they are
     folders = split_folders(site.data, recipe.file) if site.ctx.is_main else []
     with open_work_dir(site.work_dir, main=site.ctx.is_main, force=force_lock or site.restarted,
-                       input_folders=folders) as lock:
-        yield build_run(recipe, site, lock, download=download, init_from=init_from)
+                       archive=not site.resume, input_folders=folders) as held:
+        yield build_run(recipe, site, held, init_from=init_from)
 
 
 # --- 2. under the lock --------------------------------------------------------------------
@@ -297,36 +309,30 @@ def _follow_archive(spec: Any, work_dir: Path, moved: Path, notes: list[tuple[st
     return {**spec, "path": str(new)} if isinstance(spec, dict) else str(new)
 
 
-def build_run(recipe: Any, site: RunSite, lock: Any, *, download: bool,
-              init_from: str | Path | None) -> RunParts:
+def build_run(recipe: Any, site: RunSite, held: Any, *, init_from: str | Path | None) -> RunParts:
     """Everything a run trains with, built once, in dependency order (see the module
     docstring). The log lines about what was built are returned in ``notes`` and logged,
-    in order, by the logger built here."""
-    from .._data import build_dataloader, build_dataset, resolve_root
+    in order, by the logger built here. ``held``: the work dir as ``workdir.open_work_dir``
+    holds it (its lock, what its tidying removed and moved)."""
+    from .._data import build_dataloader, build_dataset
     from .._recipe import Recipe, write_resolved
     from .build import build_metrics, build_model, model_table
-    from .download import embedded_fallback, ensure_dataset
+    from .download import embedded_fallback
     from .log import RankLogger, RunLogger
-    from .workdir import archive_previous_run, clean_stale_temporaries
 
     data, cfg, ctx, work_dir, file = site.data, site.config, site.ctx, site.work_dir, recipe.file
     notes: list[tuple[str, str]] = [("info", f"recipe {file}  ->  work dir {work_dir}")]
-    # the data on disk and a tidy work dir
     seed = int(data.get("seed", 0))
     data_table = data.get("data") or {}
-    root = resolve_root(data_table.get("root"), file)
-    if ctx.local_rank == 0:  # one download per machine
-        ensure_dataset(root, download=download)
-    stale = clean_stale_temporaries(work_dir, work_dir / "checkpoints")  # rank 0 only
-    moved = None if site.resume else archive_previous_run(work_dir)  # rank 0 only
-    dist.barrier()
+    lock, stale, moved = held.lock, held.stale, held.moved
+    dist.barrier()  # rank 0 has tidied the work dir, each machine's download is done
     # a restarted run that resumes has its weights from last.pth; --init-from was its start
     init_from = None if site.resume and site.restarted else init_from or (cfg.init_from if not site.resume else None)
     if moved:  # weights to start from may have been among the outputs just moved aside
         init_from = _follow_archive(init_from, work_dir, moved, notes)
     # the download failed (rank 0 said so, one line): every rank uses the embedded set, and
     # resolved.toml records it as data.root
-    embedded = embedded_fallback(root)
+    embedded = embedded_fallback(site.data_root)
     if embedded is not None:
         data.setdefault("data", {})["root"] = str(embedded)
     if lock.replaced:

@@ -9,7 +9,7 @@
   and taken over. Unlike ``flock``, a record lock is not shared with forked children
   (DataLoader workers), which may outlive a killed run by a few seconds.
 - :func:`open_work_dir` is a run's whole hold on it, in one call: the guard that removes
-  folders a failed run leaves empty, the check, the lock.
+  folders a failed run leaves empty, the check, the lock, the tidying.
 - :func:`clean_stale_temporaries` removes the partial ``.name.tmp-PID`` files a killed
   run's atomic writes leave behind.
 """
@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -365,21 +366,34 @@ def removed_if_left_empty(path: str | os.PathLike) -> Any:
         raise
 
 
+@dataclass
+class HeldWorkDir:
+    """What :func:`open_work_dir` found and did, for the run's log."""
+
+    lock: WorkDirLock
+    stale: list[Path]  # partial files a killed run left, removed
+    moved: Path | None  # where an earlier run's outputs went (None: nothing moved)
+
+
 @contextlib.contextmanager
-def open_work_dir(path: str | os.PathLike, *, main: bool, force: bool = False,
-                  input_folders: Sequence[tuple[str, str]] = ()) -> Iterator[WorkDirLock]:
-    """A run's work dir for the body: checked and made (rank 0: ``main``), then locked
-    (:class:`WorkDirLock`; the other processes share rank 0's lock); when the body fails,
-    the folders made for it that are still empty are removed
-    (:func:`removed_if_left_empty`). A work dir that is, holds or lies in one of
-    ``input_folders`` (a split's videos, as ``_data.split_folders`` gives them) is refused:
-    run files would mix with the videos, and an archived earlier run would take them along."""
+def open_work_dir(path: str | os.PathLike, *, main: bool, force: bool = False, archive: bool = True,
+                  input_folders: Sequence[tuple[str, str]] = ()) -> Iterator[HeldWorkDir]:
+    """A run's work dir for the body, in one call: checked and made (rank 0: ``main``),
+    locked (:class:`WorkDirLock`; the other processes share rank 0's lock), tidied (the
+    partial files a killed run left removed; with ``archive``, an earlier run's outputs
+    moved to ``previous/``); when the body fails, the folders made for it that are still
+    empty are removed (:func:`removed_if_left_empty`). A work dir that is, holds or lies
+    in one of ``input_folders`` (a split's videos, as ``_data.split_folders`` gives them) is
+    refused: run files would mix with the videos, and an archived earlier run would take
+    them along."""
     path = Path(path)
     with removed_if_left_empty(path):
         if main:
             from .._outputs import check_output_folder
 
-            check_output_folder(path, input_folders=list(input_folders), option="the work dir")
+            check_output_folder(path, input_folders=input_folders, option="the work dir")
             prepare_work_dir(path)
         with WorkDirLock(path, force=force) as lock:
-            yield lock
+            stale = clean_stale_temporaries(path, path / "checkpoints")  # rank 0 only
+            moved = archive_previous_run(path) if archive else None  # rank 0 only
+            yield HeldWorkDir(lock, stale, moved)
