@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from engine_path import stays, summary, trace_run, until  # noqa: E402
+from engine_path import stays, summary, trace, trace_run, until  # noqa: E402
+from engine_util import quick_config, toy_batches, toy_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,28 @@ def test_the_path_to_the_first_metric_enters_train_assemble_loop_evaluate_once_e
     assert entered.pop("distributed") <= 5 and entered.pop("log") <= 4, path
     assert entered.pop("finetune") <= 3 and entered.pop("targets") <= 3, path
     assert max(entered.values()) <= 2, path
+
+
+@pytest.mark.decoder_independent
+def test_the_training_set_up_calls_each_service_once_in_dependency_order(tmp_path):
+    """With its optional steps on (gradient checkpointing, freezing, a scheduler, warmup,
+    the weight average): device, then fine-tuning, optimizer, weight average, DDP wrapper."""
+    from zelda_core._engine.assemble import build_training
+    from zelda_core._engine.distributed import Dist
+    from zelda_core._engine.log import RankLogger
+
+    class Checkpointable(type(toy_model())):
+        enabled = False
+
+        def enable_gradient_checkpointing(self):
+            self.enabled = True
+
+    model = toy_model()
+    model.__class__ = Checkpointable
+    config = quick_config(gradient_checkpointing=True, ema={"decay": 0.9}, finetune={"freeze": ["*"]},
+                          scheduler={"type": "StepLR", "step_size": 1}, warmup={"iters": 2})
+    logger, ctx = RankLogger(1), Dist()
+    calls = trace(lambda: build_training(model, config=config, train_batches=toy_batches, steps_per_epoch=2,
+                                         work_dir=tmp_path, logger=logger, ctx=ctx), start="build_training")
+    assert model.enabled
+    assert stays(calls) == ["assemble", "device", "finetune", "optim", "ema", "distributed"], stays(calls)

@@ -20,18 +20,12 @@ from typing import Any
 ENGINE = "zelda_core._engine"
 
 
-def trace_run(tmp: Path) -> list[tuple[str, str, bool]]:
-    """(module, function, from another engine module) of every call into an engine
-    module from ``run_training`` until the first metric is computed, over a one-step run."""
-    from engine_util import make_dataset, small_recipe
-
-    from zelda_core._engine.train import run_training
-    from zelda_core._recipe import load_recipe
-
-    root = make_dataset(tmp / "data", n_train=2, n_val=2)
-    recipe = load_recipe(small_recipe(tmp / "r.toml", root, tmp / "work", epochs=1), ["train.threads=1"])
+def trace(fn: Any, *, start: str | None = None, stop: str | None = None) -> list[tuple[str, str, bool]]:
+    """(module, function, from another engine module) of every call into an engine module
+    while ``fn()`` runs: from the first call of the function ``start`` (None: from the
+    beginning) until the first call of ``stop`` (included; None: to the end)."""
     calls: list[tuple[str, str, bool]] = []
-    state = {"on": False, "done": False}
+    state = {"on": start is None, "done": False}
 
     def engine_caller(frame: Any) -> str:
         while frame is not None:
@@ -45,26 +39,43 @@ def trace_run(tmp: Path) -> list[tuple[str, str, bool]]:
         if event != "call" or state["done"]:
             return
         module, function = frame.f_globals.get("__name__", ""), frame.f_code.co_name
-        if function == "run_training" and module == f"{ENGINE}.train":
+        if function == start and module.startswith(ENGINE):
             state["on"] = True
         if not state["on"] or not module.startswith(ENGINE) or function == "<module>":
             return
-        if function == "_merge_metrics":  # the metrics' compute(): the first metric
+        if function == stop:
             state["done"] = True
         calls.append((module, function, engine_caller(frame.f_back) != module))
 
-    old = os.environ.get("ZELDA_PLOTS")
-    os.environ["ZELDA_PLOTS"] = "0"
     sys.setprofile(profile)
     try:
-        run_training(recipe, work_dir=tmp / "work")
+        fn()
     finally:
         sys.setprofile(None)
+    return calls
+
+
+def trace_run(tmp: Path) -> list[tuple[str, str, bool]]:
+    """(module, function, from another engine module) of every call into an engine
+    module from ``run_training`` until the first metric is computed, over a one-step run."""
+    from engine_util import make_dataset, small_recipe
+
+    from zelda_core._engine.train import run_training
+    from zelda_core._recipe import load_recipe
+
+    root = make_dataset(tmp / "data", n_train=2, n_val=2)
+    recipe = load_recipe(small_recipe(tmp / "r.toml", root, tmp / "work", epochs=1), ["train.threads=1"])
+    old = os.environ.get("ZELDA_PLOTS")
+    os.environ["ZELDA_PLOTS"] = "0"
+    try:
+        # _merge_metrics: the metrics' compute(), the first metric
+        return trace(lambda: run_training(recipe, work_dir=tmp / "work"), start="run_training",
+                     stop="_merge_metrics")
+    finally:
         if old is None:
             os.environ.pop("ZELDA_PLOTS")
         else:
             os.environ["ZELDA_PLOTS"] = old
-    return calls
 
 
 def stays(calls: list[tuple[str, str, bool]]) -> list[str]:

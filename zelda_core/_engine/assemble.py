@@ -9,8 +9,9 @@ trains (docs/architecture.md, "The run's build order"):
 3. ``build_run`` (under the lock): the seeds, the datasets and their classes, the model
    table and ``resolved.toml``, the model, the metrics, the targets, the learning rate
    scaled to the global batch, the loaders, the logger; then
-4. ``build_training``: the device, SyncBatchNorm, the placed model, fine-tuning, the
-   optimizer, scheduler, warmup and gradient scaler, ``compile``, the DDP wrapper.
+4. ``build_training``: the device, the placed model and the gradient scaler,
+   SyncBatchNorm, fine-tuning, the optimizer, scheduler and warmup, the weight average,
+   ``compile``, the DDP wrapper.
 
 The ``Trainer`` (``loop.py``) receives ``TrainParts`` built and only trains.
 """
@@ -129,10 +130,12 @@ def build_training(
     ctx: dist.Dist | None = None,
     targets: Any = None,
 ) -> TrainParts:
-    """Set ``model`` up for training, in dependency order: runtime settings, device,
-    SyncBatchNorm (needs the device), placement and the gradient scaler (need device and
-    precision), fine-tuning (needs the placed model), the optimizer (needs fine-tuning's
-    parameter groups), scheduler and warmup (need the optimizer), ``compile``, DDP.
+    """Set ``model`` up for training, in dependency order: runtime settings; the device,
+    the placed model and the gradient scaler (device and precision); SyncBatchNorm (on the
+    placed model); fine-tuning (gradient checkpointing, freezing, parameter groups); the
+    optimizer (over fine-tuning's groups), scheduler and warmup (need the optimizer); the
+    weight average (a copy of the placed model); ``compile``; DDP. Each service is called
+    once, in that order.
 
     ``train_batches(epoch, start_batch)`` returns an epoch's batches (the same epoch gives
     the same batches), ``steps_per_epoch`` their count; ``val_batches()`` the validation
@@ -153,24 +156,21 @@ def build_training(
         torch.set_num_threads(config.threads)
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    # the device, the placed model and what depends on device and precision
     device = select_device(config.device, ctx=ctx)
-    if device.type == "cuda":
-        # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
-        torch.backends.cudnn.benchmark = not config.deterministic
-    if config.sync_bn and ctx.enabled:
-        from .sync_bn import convert_sync_batchnorm
-
-        model = convert_sync_batchnorm(model, device)
-    if config.gradient_checkpointing:
-        enable_gradient_checkpointing(model)
     place = place_model(model, device=device, amp=config.amp, channels_last=config.channels_last)
     scaler = make_scaler(place.device, place.dtype)
     device_line = place.describe()  # the log's line, now: the Trainer calls no device helper
-    ema = None
-    if config.ema is not None:  # a copy of the placed model, before compile and DDP
-        from .ema import Ema, EmaConfig
+    if device.type == "cuda":
+        # clips have a fixed shape, so cuDNN's per-shape autotuning pays for itself
+        torch.backends.cudnn.benchmark = not config.deterministic
+    if config.sync_bn and ctx.enabled:  # the new layers take over the placed weights and statistics
+        from .sync_bn import convert_sync_batchnorm
 
-        ema = Ema(model, EmaConfig.from_table(config.ema))
+        model = convert_sync_batchnorm(model, place.device)
+    # fine-tuning, then the optimizer over its parameter groups
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     finetune = Finetune.from_table(config.finetune)
     finetune.check(model)
     optimizer = build_optimizer(model, config.optimizer, finetune.param_groups(model, config.optimizer))
@@ -178,6 +178,11 @@ def build_training(
     scheduler = (Scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=opt_steps)
                  if config.scheduler else None)
     warmup = Warmup(config.warmup, opt_steps)
+    ema = None
+    if config.ema is not None:  # a copy of the placed model, before compile and DDP
+        from .ema import Ema, EmaConfig
+
+        ema = Ema(model, EmaConfig.from_table(config.ema))
     if config.compile:
         model.compile()  # in place: state_dict keys stay the same
     return TrainParts(
