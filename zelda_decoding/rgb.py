@@ -87,17 +87,26 @@ def _bilinear_rgba(rgba: np.ndarray, h: int, w: int) -> np.ndarray:
 _RGBA_EXACT: dict[tuple[Any, ...], bool] = {}
 
 
+PROBE_ROWS = 16
+"""Rows of the random frame :func:`_rgba_exact` converts (plus one for odd heights)."""
+
+
 def _rgba_exact(frame: Any) -> bool:
     """Whether swscale's RGBA conversion of frames shaped like ``frame`` has exactly the
     RGB values of its RGB24 one. Not always: at some widths (e.g. 484 on x86) the SIMD
-    converters finish the last columns differently. Checked once per geometry, pixel
-    format and colour space, on a frame of random bytes."""
-    key = (frame.width, frame.height, frame.format.name, frame.colorspace, frame.color_range)
+    converters finish the last columns differently. Checked once per width, height
+    parity, pixel format and colour space, on a frame of random bytes only
+    :data:`PROBE_ROWS` high: the unscaled converters work row by row (a chroma row per
+    pair of rows), so where they differ depends on the width, not the height, and a
+    full-size probe cost 15-35 ms per 720p-1080p geometry, as much as converting ten of
+    its frames (docs/benchmarks.md, "720p-1080p originals")."""
+    rows = min(frame.height, PROBE_ROWS + frame.height % 2)
+    key = (frame.width, rows, frame.format.name, frame.colorspace, frame.color_range)
     ok = _RGBA_EXACT.get(key)
     if ok is None:
         import av
 
-        probe = av.VideoFrame(frame.width, frame.height, frame.format.name)
+        probe = av.VideoFrame(frame.width, rows, frame.format.name)
         probe.colorspace, probe.color_range = frame.colorspace, frame.color_range
         rng = np.random.default_rng(0)
         for plane in probe.planes:
