@@ -67,14 +67,14 @@ def test_bad_multi_label_lines_name_file_and_line(three):
     assert f"{ann}:5: video {three / 'v' / 'c.mp4'} has labels 1 here but 0 1 at {ann}:1" in msg
 
 
-def test_engine_fills_multi_label_where_the_factory_takes_it(monkeypatch):
-    import zelda_core._engine.build as build
-
-    takes = {"recognizer": {"num_classes"}, "cls_head": {"num_classes", "multi_label"}}
-    monkeypatch.setattr(build, "_takes", lambda type_name, param: param in takes.get(type_name, ()))
-    data = {"model": {"type": "recognizer", "head": {"type": "cls_head"}}}
+def test_engine_fills_multi_label_where_the_factory_takes_it():
+    # the bundled factories: cls_head takes num_classes and multi_label, recognizer and
+    # conv3d_tiny neither (the recognizer learns both from its head)
+    data = {"model": {"type": "recognizer", "head": {"type": "cls_head"},
+                      "backbone": {"type": "conv3d_tiny"}}}
     table = model_table(data, 4, multi_label=True)
     assert table["head"] == {"type": "cls_head", "num_classes": 4, "multi_label": True}
+    assert table["backbone"] == {"type": "conv3d_tiny"}
     assert "multi_label" not in table and is_multi_label(table)
     single = model_table(data, 4)
     assert "multi_label" not in single["head"] and not is_multi_label(single)
