@@ -42,15 +42,20 @@ ROWS = [
 ]
 
 
-def baseline(python: str, data: str) -> dict[str, float]:
-    out = subprocess.run([python, f"{SHARED}/bench/mmaction_seed.py", "pipeline", data],
-                         capture_output=True, text=True, check=True)
+def seed_results(stdout: str) -> dict[str, float]:
+    """CPU seconds per video of each pipeline in mmaction_seed.py's JSON lines, by name."""
     res = {}
-    for line in out.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("{"):
             d = json.loads(line)
             res[d["what"].split(":", 1)[1]] = d["cpu_s_per_video"]
     return res
+
+
+def baseline(python: str, data: str) -> dict[str, float]:
+    out = subprocess.run([python, f"{SHARED}/bench/mmaction_seed.py", "pipeline", data],
+                         capture_output=True, text=True, check=True)
+    return seed_results(out.stdout)
 
 
 def zelda(recipe: str, split: str, decoder: str, exe: list[str] | None = None) -> dict:

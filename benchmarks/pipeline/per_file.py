@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from compare import seed_results  # the sibling script (sys.path[0] is this folder)
+
 SHARED = "../shared"
 RECIPE = "benchmarks/pipeline/highres.toml"
 VIDEO = (".mp4", ".avi", ".mkv", ".webm", ".mov")
@@ -53,12 +55,7 @@ for d in {dirs!r}:
 def baseline(python: str, dirs: list[str]) -> dict[str, float]:
     code = SEED.format(bench=os.path.abspath(f"{SHARED}/bench"), dirs=dirs)
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
-    res = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            d = json.loads(line)
-            res[d["what"].split(":", 1)[1]] = d["cpu_s_per_video"]
-    return res
+    return seed_results(out.stdout)
 
 
 def zelda(exe: list[str], folder: str) -> float:
