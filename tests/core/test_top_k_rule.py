@@ -86,3 +86,53 @@ def test_best_metric_naming_a_left_out_value_fails_before_the_first_epoch(two_cl
     # asked for, it is there to choose
     code, out, err = run(capsys, "recipe", "check", str(recipe), "--set", 'train.best_metric="top5"')
     assert code == 0, err
+
+
+LATE = """
+    from zelda_core import hookimpl
+
+    class Late:
+        \"\"\"Names its value only once it has seen data (before the contract asked it to).\"\"\"
+
+        def reset(self):
+            self.n = 0
+
+        def __init__(self):
+            self.reset()
+
+        def update(self, scores, labels):
+            self.n += len(labels)
+
+        def compute(self):
+            return {"late_score": float(self.n)} if self.n else {}
+
+    @hookimpl
+    def register_metrics(register):
+        register("late", Late)
+"""
+
+
+def test_best_metric_of_a_metric_that_names_its_values_only_after_data_is_named_in_the_error(
+        two_classes, capsys, tmp_path, monkeypatch):
+    """A metric breaking the clause the early check relies on (compute() names its values
+    before any update) is named in the one-line error, before the first epoch."""
+    from plugin_factory import make_dist
+
+    from zelda_core._plugins import reset_plugin_manager
+
+    monkeypatch.syspath_prepend(str(make_dist(tmp_path / "site", "zelda-late", "0.1", {"late": LATE})))
+    reset_plugin_manager()
+    try:
+        tmp, root = two_classes
+        recipe = small_recipe(tmp / "late.toml", root, tmp_path / "w_late", epochs=1)
+        code, out, err = run(capsys, "run", str(recipe), "--set", 'metrics.late={type="late"}',
+                             "--set", 'train.best_metric="late_score"')
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert "key 'train.best_metric'" in err and "metrics.late named no value before any data" in err, err
+        assert "epoch 1/1" not in out
+        code, out, err = run(capsys, "run", str(recipe), "--set", 'metrics.late={type="late"}')
+        assert code == 0, err  # chosen by nobody, it is computed as any other
+        summary = json.loads((tmp_path / "w_late" / "summary.json").read_text())
+        assert summary["val"]["late_score"] == 2.0, summary
+    finally:
+        reset_plugin_manager()

@@ -158,7 +158,8 @@ def _check_best_metric(metrics: dict[str, Any], name: str, num_classes: int | No
     metrics (asked of their ``compute()`` before any update; a metric that cannot answer
     then leaves the check to the first validation)."""
     given: list[str] = []
-    for metric in metrics.values():
+    silent: list[str] = []  # metrics naming no value before data (file-only ones do that)
+    for key, metric in metrics.items():
         try:
             out = metric.metric.compute()
             metric.metric.reset()
@@ -167,14 +168,20 @@ def _check_best_metric(metrics: dict[str, Any], name: str, num_classes: int | No
         if not isinstance(out, dict):
             return
         given += [k for k in out if isinstance(k, str)]
+        if not out:
+            silent.append(f"metrics.{key}")
     if name in given or name == "samples":
         return
     built = (f" (built for the data's {num_classes} classes; a value that would be the same "
              "for every video at that count, such as a top-k with k not below it, is left "
              "out unless the metric's table asks for it)") if num_classes else ""
+    quiet = (f". {', '.join(silent)} named no value before any data: a metric's compute() "
+             "names its values before the first update (zelda_core.api.Metric), so a metric "
+             "that names them only later breaks that contract") if silent else ""
     raise RecipeError(
         f"train.best_metric = {name!r} is not among the values the recipe's metrics give: "
-        f"{', '.join(given) or 'none'}{built}; name one of them", file=file, key="train.best_metric")
+        f"{', '.join(given) or 'none'}{built}; name one of them{quiet}", file=file,
+        key="train.best_metric")
 
 
 def load_weights(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
