@@ -24,7 +24,7 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from zelda_core.api import ZeldaError, write_output
@@ -50,13 +50,13 @@ def open_journal(path: str) -> IO[str]:
     return f
 
 
-def read_pack_journals(state: str) -> dict[str, dict[str, Any]]:
-    """The latest journal entry per shard name over every share (torn lines ignored)."""
-    found: dict[str, dict[str, Any]] = {}
+def journal_entries(state: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every entry of the ``{prefix}*.jsonl`` journals in ``state``, oldest file name
+    first; lines a kill left torn are skipped."""
     if not os.path.isdir(state):
-        return found
+        return
     for name in sorted(os.listdir(state)):
-        if not (name.startswith("shards-") and name.endswith(".jsonl")):
+        if not (name.startswith(prefix) and name.endswith(".jsonl")):
             continue
         with open(os.path.join(state, name), encoding="utf-8") as f:
             for line in f:
@@ -64,9 +64,13 @@ def read_pack_journals(state: str) -> dict[str, dict[str, Any]]:
                     e = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(e, dict) and "name" in e:
-                    found[e["name"]] = e
-    return found
+                if isinstance(e, dict):
+                    yield e
+
+
+def read_pack_journals(state: str) -> dict[str, dict[str, Any]]:
+    """The latest journal entry per shard name over every share (torn lines ignored)."""
+    return {e["name"]: e for e in journal_entries(state, "shards-") if "name" in e}
 
 
 def packed_videos(out: str, state: str) -> dict[str, int]:

@@ -37,6 +37,7 @@ from .encode import PROFILES, VerifyError, part_path, prepare_video, profile_set
 from .pack import (
     SHARDS_DIR,
     SHARDS_MANIFEST,
+    journal_entries,
     open_journal,
     pack_share,
     packed_videos,
@@ -151,23 +152,12 @@ def _journal_path(out: str, shard: tuple[int, int]) -> str:
 def read_journals(out: str) -> dict[str, dict[str, Any]]:
     """The latest entry per video over every shard's journal (torn lines ignored)."""
     entries: dict[str, dict[str, Any]] = {}
-    d = _state_dir(out)
-    if not os.path.isdir(d):
-        return entries
-    for name in sorted(os.listdir(d)):
-        if not (name.startswith("journal-") and name.endswith(".jsonl")):
+    for e in journal_entries(_state_dir(out), "journal-"):
+        if "rel" not in e:
             continue
-        with open(os.path.join(d, name), encoding="utf-8") as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a kill
-                if not isinstance(e, dict) or "rel" not in e:
-                    continue
-                old = entries.get(e["rel"])
-                if old is None or e.get("time", 0) >= old.get("time", 0):
-                    entries[e["rel"]] = e
+        old = entries.get(e["rel"])
+        if old is None or e.get("time", 0) >= old.get("time", 0):
+            entries[e["rel"]] = e
     return entries
 
 
