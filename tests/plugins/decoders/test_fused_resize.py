@@ -63,9 +63,10 @@ def test_fused_exact_on_kinetics(shared_dir: Path, decoder_name: str) -> None:
 
 @pytest.mark.parametrize("width", [18, 20, 36, 64, 100, 484])
 def test_fused_exact_at_awkward_widths(tmp_path: Path, decoder_name: str, width: int) -> None:
-    """A fused resize converts to RGBA (cheaper to scale) only where swscale's RGBA has
-    exactly its RGB24 colours: at some widths (18, 20, 36, 484 on x86) its SIMD
-    converters end the rows differently, and the fused path must notice."""
+    """Widths whose RGB24 rows are padded to the frame's stride (the fused path copies
+    them into a contiguous buffer for torch) and where swscale's SIMD converters end the
+    rows differently for other output formats (18, 20, 36, 484 on x86): the fused
+    frames keep exactly the unscaled conversion's colours."""
     import av
 
     video = tmp_path / "v.mp4"
