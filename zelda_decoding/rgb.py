@@ -8,13 +8,13 @@ kernel of zelda's ``resize`` transform (OpenCV's ``INTER_LINEAR``, MMAction2's):
 fused decode+resize returns exactly the frames of decoding, then resizing. Other
 interpolations scale the RGB frames with swscale.
 
-A fused bilinear resize hands the RGB24 frame to torch as it is: torch's uint8 kernel
-scales a contiguous channels-last three-channel frame in place of layout. Rows padded to
-the frame's stride are first copied into a reused contiguous buffer (handed them, torch
-would copy the frame itself, multi-threaded, into a fresh four-channel buffer); per
-720p-1080p frame this costs 20-30% less than converting to RGBA for torch's four-channel
-path, and the colours are those of the unscaled conversion by construction
-(docs/benchmarks.md, "720p-1080p originals").
+A fused bilinear resize hands the RGB24 frame to torch as a channels-last tensor, which
+torch's uint8 kernel scales without copying it. Rows padded to the frame's stride are
+first copied into a reused contiguous buffer (handed them, torch would copy the frame
+itself, multi-threaded, into a fresh buffer). On 720p-1080p frames this costs about 15%
+less than converting to RGBA for torch's four-channel path, about what swscale's biased
+one-call scaling costs, and the colours are those of the unscaled conversion by
+construction (docs/benchmarks.md, "720p-1080p originals").
 
 Scaling inside swscale's YUV->RGB conversion instead (one ``sws_scale`` call, zelda's
 fusion before) takes swscale's other output path, whose rounding and chroma handling
