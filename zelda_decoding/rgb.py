@@ -80,9 +80,9 @@ def _bilinear(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def frame_to_rgb(frame: Any, h: int, w: int, interpolation: str = "BILINEAR") -> np.ndarray:
     """RGB uint8 (h, w, 3) of a decoded PyAV frame."""
-    if (h, w) == (frame.height, frame.width):
-        return _reformatter("convert").reformat(frame, format="rgb24", threads=1).to_ndarray()
     rgb = _reformatter("convert").reformat(frame, format="rgb24", threads=1)
+    if (h, w) == (frame.height, frame.width):
+        return rgb.to_ndarray()
     if interpolation == "BILINEAR":
         return _bilinear(rgb.to_ndarray(), h, w)
     from av.video.reformatter import Interpolation
